@@ -1,0 +1,36 @@
+"""The one small hierarchy of Ringleader's domain errors."""
+
+from __future__ import annotations
+
+
+class RingleaderError(Exception):
+    """Base of every error Ringleader raises on purpose."""
+
+
+class ConfigError(RingleaderError):
+    """A configuration was refused. Each problem is one line naming file, section/field and
+    what was expected."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = list(problems)
+        super().__init__("\n".join(self.problems))
+
+
+class InvalidTransition(RingleaderError):
+    """A process state change that the state table does not allow."""
+
+
+class NotFound(RingleaderError):
+    """No watcher (or process) by that name."""
+
+
+class AlreadyExists(RingleaderError):
+    """A watcher by that name already exists."""
+
+
+class Conflict(RingleaderError):
+    """Another mutation on the same object is in progress."""
+
+
+class SpawnError(RingleaderError):
+    """A process could not be started (command not found, permission denied, ...)."""
