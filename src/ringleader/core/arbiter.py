@@ -1,0 +1,270 @@
+"""Arbiter: the controller. Composes watchers, the event bus, output capture, the child
+reaper and the guardian; the only place where those are built."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import resource
+from collections.abc import Iterable, Mapping
+from types import TracebackType
+from typing import Any
+
+from ringleader.config.diff import ReloadPlan, plan_reload
+from ringleader.config.load import config_from_dicts
+from ringleader.config.model import Config, ControllerConfig, WatcherConfig
+from ringleader.core.events import ConfigReloaded, EventBus, WatcherChanged
+from ringleader.core.guardian import Guardian
+from ringleader.core.process import Services
+from ringleader.core.reaper import Reaper
+from ringleader.core.streams import StreamHub
+from ringleader.core.watcher import Watcher
+from ringleader.errors import AlreadyExists, NotFound
+
+log = logging.getLogger("ringleader.arbiter")
+
+# How long to wait, at shutdown, for the last output of exited processes whose pipes
+# are still held open by a grandchild; after that the pumps are closed.
+_OUTPUT_DRAIN_TIMEOUT = 5.0
+
+
+def _as_configs(
+    watchers: Iterable[WatcherConfig | Mapping[str, Any]],
+) -> list[WatcherConfig]:
+    items = list(watchers)
+    dicts = [dict(w) for w in items if not isinstance(w, WatcherConfig)]
+    converted = iter(config_from_dicts(dicts).watchers if dicts else [])
+    return [w if isinstance(w, WatcherConfig) else next(converted) for w in items]
+
+
+class Arbiter:
+    """Runs watchers. Use ``async with Arbiter(configs):`` or ``await start()``/``stop()``.
+
+    `watchers` are WatcherConfig objects or plain dicts with the config file's option
+    names (``{"cmd": "python worker.py", "numprocesses": 3}``).
+    """
+
+    def __init__(
+        self,
+        watchers: Iterable[WatcherConfig | Mapping[str, Any]] = (),
+        controller: ControllerConfig | None = None,
+        *,
+        console_fd: int = 1,
+        use_guardian: bool = True,
+        source: str | None = None,
+    ) -> None:
+        configs = _as_configs(watchers)
+        names = [w.name for w in configs]
+        if len(set(names)) != len(names):
+            dupes = sorted({n for n in names if names.count(n) > 1})
+            raise AlreadyExists(f"duplicate watcher names: {', '.join(dupes)}")
+        self.controller = controller or ControllerConfig()
+        self.source = source
+        self.bus = EventBus()
+        self._configs = configs
+        self._console_fd = console_fd
+        self._use_guardian = use_guardian
+        self._watchers: dict[str, Watcher] = {}
+        self._services: Services | None = None
+        self._reload_lock = asyncio.Lock()
+        self._stopping = False
+
+    # -- lifecycle ------------------------------------------------------------------
+
+    @property
+    def is_running(self) -> bool:
+        return self._services is not None
+
+    async def start(self) -> None:
+        """Start every autostart watcher (by priority, highest first); returns once their
+        processes are spawned."""
+        if self._services is not None:
+            raise RuntimeError("Arbiter already started")
+        loop = asyncio.get_running_loop()
+        _raise_nofile_limit()
+        guardian = Guardian() if self._use_guardian else None
+        if guardian is not None:
+            guardian.attach(loop)
+        self._services = Services(loop=loop, bus=self.bus, reaper=Reaper(loop),
+                                  guardian=guardian, hub=StreamHub(console_fd=self._console_fd))
+        self._stopping = False
+        for cfg in self._configs:
+            self._watchers[cfg.name] = Watcher(cfg, self._services)
+        log.info("controller started with %d watcher(s)", len(self._watchers))
+        await self._start_in_order([w for w in self._watchers.values() if w.config.autostart])
+
+    async def stop(self) -> None:
+        """Stop every watcher (by priority, lowest first), drain output, release all."""
+        services = self._services
+        if services is None or self._stopping:
+            return
+        self._stopping = True
+        try:
+            for group in reversed(_by_priority(self._watchers.values())):
+                await asyncio.gather(*(w.stop() for w in group))
+            await self._drain_output(self._watchers.values())
+        finally:
+            await services.hub.aclose()
+            services.reaper.close()
+            if services.guardian is not None:
+                services.guardian.close()
+            self._configs = [w.config for w in self._watchers.values()]
+            self._watchers.clear()
+            self._services = None
+            log.info("controller stopped")
+
+    async def __aenter__(self) -> Arbiter:
+        await self.start()
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None,
+                        exc: BaseException | None, tb: TracebackType | None) -> None:
+        await self.stop()
+
+    async def _start_in_order(self, watchers: Iterable[Watcher]) -> None:
+        for group in _by_priority(watchers):
+            await asyncio.gather(*(w.start() for w in group))
+
+    @staticmethod
+    async def _drain_output(watchers: Iterable[Watcher]) -> None:
+        watchers = list(watchers)
+        try:
+            async with asyncio.timeout(_OUTPUT_DRAIN_TIMEOUT):
+                await asyncio.gather(*(w.wait_output() for w in watchers))
+        except TimeoutError:
+            log.warning("output pipes still held open (by grandchildren?): closing them")
+        for w in watchers:
+            w.close_output()
+
+    # -- queries --------------------------------------------------------------------
+
+    def watcher(self, name: str) -> Watcher:
+        try:
+            return self._watchers[name]
+        except KeyError:
+            raise NotFound(f"no watcher named {name!r}") from None
+
+    @property
+    def watchers(self) -> list[Watcher]:
+        return list(self._watchers.values())
+
+    def statuses(self) -> dict[str, dict[str, Any]]:
+        return {name: w.status() for name, w in self._watchers.items()}
+
+    def pids(self, name: str | None = None) -> list[int]:
+        ws = [self.watcher(name)] if name else self._watchers.values()
+        return list(itertools.chain.from_iterable(w.pids() for w in ws))
+
+    # -- operations -----------------------------------------------------------------
+
+    def _require_services(self) -> Services:
+        if self._services is None:
+            raise RuntimeError("Arbiter is not running")
+        return self._services
+
+    async def add_watcher(self, config: WatcherConfig | Mapping[str, Any],
+                          *, start: bool = True) -> Watcher:
+        services = self._require_services()
+        (cfg,) = _as_configs([config])
+        if cfg.name in self._watchers:
+            raise AlreadyExists(f"a watcher named {cfg.name!r} already exists")
+        watcher = self._watchers[cfg.name] = Watcher(cfg, services)
+        self.bus.publish(WatcherChanged(watcher=cfg.name, action="added"))
+        if start:
+            await watcher.start()
+        return watcher
+
+    async def remove_watcher(self, name: str) -> None:
+        watcher = self.watcher(name)
+        await watcher.stop()
+        await self._drain_output([watcher])
+        self._watchers.pop(name, None)
+        self.bus.publish(WatcherChanged(watcher=name, action="removed"))
+
+    async def start_watcher(self, name: str | None = None) -> None:
+        await self._start_in_order([self.watcher(name)] if name else self._watchers.values())
+
+    async def stop_watcher(self, name: str | None = None) -> None:
+        if name:
+            await self.watcher(name).stop()
+            return
+        for group in reversed(_by_priority(self._watchers.values())):
+            await asyncio.gather(*(w.stop() for w in group))
+
+    async def restart(self, name: str | None = None) -> None:
+        if name:
+            await self.watcher(name).restart()
+            return
+        await self.stop_watcher()
+        await self._start_in_order(w for w in self._watchers.values() if w.config.autostart)
+
+    async def incr(self, name: str, count: int = 1) -> int:
+        return await self.watcher(name).incr(count)
+
+    async def decr(self, name: str, count: int = 1) -> int:
+        return await self.watcher(name).decr(count)
+
+    async def set_numprocesses(self, name: str, count: int) -> int:
+        return await self.watcher(name).set_numprocesses(count)
+
+    def signal(self, name: str, signum: int, *, wid: int | None = None,
+               children: bool = False) -> int:
+        watcher = self.watcher(name)
+        if wid is not None and wid not in watcher.processes:
+            raise NotFound(f"watcher {name!r} has no process {wid}")
+        return watcher.send_signal(signum, wid=wid, children=children)
+
+    async def reload_config(self, config: Config) -> ReloadPlan:
+        """Apply a new configuration: add, remove, replace changed watchers, rescale
+        those where only numprocesses changed; leave the others (and their pids) alone."""
+        self._require_services()
+        async with self._reload_lock:
+            plan = plan_reload([w.config for w in self._watchers.values()], config.watchers)
+            for name in plan.removed:
+                await self.remove_watcher(name)
+            for cfg in plan.changed:
+                old = self._watchers.pop(cfg.name)
+                await old.stop()
+                await self._drain_output([old])
+                self._watchers[cfg.name] = Watcher(cfg, self._require_services())
+            for cfg in plan.rescaled:
+                watcher = self._watchers[cfg.name]
+                watcher.config = cfg
+                await watcher.set_numprocesses(cfg.numprocesses)
+            for cfg in plan.added:
+                self._watchers[cfg.name] = Watcher(cfg, self._require_services())
+                self.bus.publish(WatcherChanged(watcher=cfg.name, action="added"))
+            self.controller = config.controller
+            await self._start_in_order(
+                self._watchers[c.name] for c in (*plan.changed, *plan.added) if c.autostart
+            )
+            self.bus.publish(ConfigReloaded(
+                source=config.source or "", added=tuple(c.name for c in plan.added),
+                removed=plan.removed, changed=tuple(c.name for c in plan.changed),
+            ))
+            log.info("config reloaded: %d added, %d removed, %d changed, %d rescaled",
+                     len(plan.added), len(plan.removed), len(plan.changed), len(plan.rescaled))
+            return plan
+
+
+def _by_priority(watchers: Iterable[Watcher]) -> list[list[Watcher]]:
+    """Groups of equal priority, highest first (circus: higher priority starts first)."""
+    groups: dict[int, list[Watcher]] = {}
+    for w in watchers:
+        groups.setdefault(w.config.priority, []).append(w)
+    return [groups[p] for p in sorted(groups, reverse=True)]
+
+
+_NOFILE_WANTED = 65536
+
+
+def _raise_nofile_limit() -> None:
+    # Each worker costs the controller up to three fds (pidfd + two pipes). Capped, as
+    # children inherit it and some programs still close every fd up to the limit.
+    with contextlib.suppress(ValueError, OSError):
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        want = _NOFILE_WANTED if hard == resource.RLIM_INFINITY else min(hard, _NOFILE_WANTED)
+        if soft != resource.RLIM_INFINITY and soft < want:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))

@@ -1,0 +1,118 @@
+"""Typed events and the in-process event bus (one bus per Arbiter, never global)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+log = logging.getLogger("ringleader.events")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Event:
+    topic: ClassVar[str] = "event"
+    at: float = field(default_factory=time.time)  # wall clock: for display, not intervals
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProcessStateChanged(Event):
+    topic: ClassVar[str] = "process.state"
+    watcher: str
+    wid: int
+    pid: int | None
+    old: str
+    new: str
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProcessSpawned(Event):
+    topic: ClassVar[str] = "process.spawned"
+    watcher: str
+    wid: int
+    pid: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProcessExited(Event):
+    topic: ClassVar[str] = "process.exited"
+    watcher: str
+    wid: int
+    pid: int
+    exit_code: int | None  # None when killed by a signal
+    signal: int | None
+    uptime: float
+    expected: bool  # True when the controller asked it to stop
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WatcherChanged(Event):
+    topic: ClassVar[str] = "watcher.changed"
+    watcher: str
+    action: str  # added, removed, starting, active, stopping, stopped, scaled
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConfigReloaded(Event):
+    topic: ClassVar[str] = "config.reloaded"
+    source: str
+    added: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+    changed: tuple[str, ...] = ()
+    error: str = ""
+
+
+Listener = Callable[[Event], None]
+
+
+class EventBus:
+    """Synchronous fan-out to listeners, plus bounded async subscriptions.
+
+    Listeners run inline in the loop thread, so they must be quick; a listener that
+    raises is logged and the others still get the event.
+    """
+
+    __slots__ = ("_listeners", "_queues")
+
+    def __init__(self) -> None:
+        self._listeners: list[Listener] = []
+        self._queues: list[asyncio.Queue[Event | None]] = []
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener) if listener in self._listeners else None
+
+    def publish(self, event: Event) -> None:
+        for listener in tuple(self._listeners):
+            try:
+                listener(event)
+            except Exception:
+                log.exception("event listener %r failed on %s", listener, event.topic)
+        for queue in tuple(self._queues):
+            try:
+                queue.put_nowait(event)
+            except asyncio.QueueFull:
+                # A slow subscriber loses its stream rather than making the controller
+                # buffer without bound: it gets an end marker once it catches up.
+                self._queues.remove(queue)
+                queue.get_nowait()
+                queue.put_nowait(None)
+
+    async def stream(
+        self, topics: frozenset[str] | None = None, maxsize: int = 10_000
+    ) -> AsyncIterator[Event]:
+        """Yield events (optionally only those whose topic starts with one of `topics`)."""
+        queue: asyncio.Queue[Event | None] = asyncio.Queue(maxsize)
+        self._queues.append(queue)
+        try:
+            while (event := await queue.get()) is not None:
+                if topics is None or any(event.topic.startswith(t) for t in topics):
+                    yield event
+        finally:
+            if queue in self._queues:
+                self._queues.remove(queue)

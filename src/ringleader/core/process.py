@@ -1,0 +1,288 @@
+"""One process slot of a watcher (``web.3``): its OS process, pipes and lifecycle.
+
+A slot outlives the OS processes it runs: a respawn is the same slot going back to
+STARTING with a new pid. ``_transition`` is the only writer of ``state``; it checks the
+move against ``states.TRANSITIONS`` and publishes a ProcessStateChanged event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import random
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+from ringleader.config.model import StreamConfig, WatcherConfig
+from ringleader.core.events import EventBus, ProcessExited, ProcessSpawned, ProcessStateChanged
+from ringleader.core.guardian import Guardian
+from ringleader.core.reaper import Reaper, decode_status
+from ringleader.core.spawn import SpawnTemplate, spawn
+from ringleader.core.states import ALIVE, ProcessState, is_allowed
+from ringleader.core.streams import Pump, StreamHub, make_pipe
+from ringleader.errors import InvalidTransition, SpawnError
+from ringleader.policy.backoff import RespawnBackoff
+
+log = logging.getLogger("ringleader.process")
+PS = ProcessState
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    """What every process of an arbiter shares (built once by the Arbiter)."""
+
+    loop: asyncio.AbstractEventLoop
+    bus: EventBus
+    reaper: Reaper
+    guardian: Guardian | None
+    hub: StreamHub
+    clock: Callable[[], float] = time.monotonic
+
+
+class Owner(Protocol):
+    """The side of the watcher a process sees."""
+
+    name: str
+    config: WatcherConfig
+    template: SpawnTemplate
+
+    def wants(self, wid: int) -> bool:
+        """Whether slot `wid` should be running (watcher active and wid in range)."""
+        ...
+
+
+def signal_name(signum: int) -> str:
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return str(signum)
+
+
+class Process:
+    __slots__ = (
+        "_backoff", "_exited", "_owner", "_popen", "_pumps", "_services", "_timer",
+        "exit_code", "exit_signal", "pid", "restarts", "started_at", "state", "wid",
+    )
+
+    def __init__(self, owner: Owner, wid: int, services: Services) -> None:
+        self._owner = owner
+        self._services = services
+        self.wid = wid
+        self.state = PS.STOPPED
+        self.pid: int | None = None
+        self.started_at = 0.0  # monotonic
+        self.restarts = 0
+        self.exit_code: int | None = None
+        self.exit_signal: int | None = None
+        self._popen: subprocess.Popen[bytes] | None = None
+        self._pumps: list[Pump] = []
+        self._exited: asyncio.Future[None] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._backoff = RespawnBackoff()
+
+    @property
+    def name(self) -> str:
+        return f"{self._owner.name}.{self.wid}"
+
+    @property
+    def is_alive(self) -> bool:
+        return self.state in ALIVE
+
+    def uptime(self) -> float:
+        return self._services.clock() - self.started_at if self.is_alive else 0.0
+
+    def _transition(self, new: ProcessState, reason: str = "") -> None:
+        old = self.state
+        if not is_allowed(old, new):
+            raise InvalidTransition(f"{self.name}: {old.value} -> {new.value} ({reason})")
+        self.state = new
+        self._services.bus.publish(ProcessStateChanged(
+            watcher=self._owner.name, wid=self.wid, pid=self.pid,
+            old=old.value, new=new.value, reason=reason,
+        ))
+
+    # -- starting -------------------------------------------------------------------
+
+    def spawn(self) -> bool:
+        """Start the OS process now. On failure the slot goes to BACKOFF and retries."""
+        self._cancel_timer()
+        cfg = self._owner.config
+        spec = self._owner.template.for_wid(self.wid)
+        fds = [self._pipe_for(cfg.stdout_stream), self._pipe_for(cfg.stderr_stream)]
+        try:
+            popen = spawn(spec, fds[0][1] if fds[0] else None, fds[1][1] if fds[1] else None)
+        except SpawnError as exc:
+            for pair in fds:
+                if pair:
+                    os.close(pair[0])
+                    os.close(pair[1])
+            self._schedule_respawn(self._backoff.on_spawn_failure(), str(exc), level=logging.ERROR)
+            return False
+        services = self._services
+        self._popen = popen
+        self.pid = popen.pid
+        self.started_at = services.clock()
+        self.exit_code = self.exit_signal = None
+        self._exited = services.loop.create_future()
+        self._pumps = []
+        for pair, stream, scfg in (
+            (fds[0], "stdout", cfg.stdout_stream), (fds[1], "stderr", cfg.stderr_stream)
+        ):
+            if pair:
+                os.close(pair[1])
+                pump = services.hub.open_pump(
+                    pair[0], scfg, watcher=self._owner.name, wid=self.wid,
+                    stream=_stream_name(stream),
+                )
+                pump.start()
+                self._pumps.append(pump)
+        services.reaper.watch(popen.pid, self._on_exit)
+        if services.guardian is not None:
+            services.guardian.add(popen.pid)
+        log.info("%s spawned pid %d", self.name, popen.pid)
+        services.bus.publish(ProcessSpawned(watcher=self._owner.name, wid=self.wid, pid=popen.pid))
+        self._transition(PS.STARTING, f"pid {popen.pid}")
+        if cfg.warmup_delay > 0:
+            self._timer = services.loop.call_later(cfg.warmup_delay, self._warm)
+        else:
+            self._transition(PS.RUNNING)
+        if cfg.max_age > 0:
+            age = cfg.max_age + random.uniform(0, cfg.max_age_variance)
+            # A recycle timer replaces the warm-up timer only once that has fired.
+            services.loop.call_later(age, self._recycle, popen.pid)
+        return True
+
+    @staticmethod
+    def _pipe_for(scfg: StreamConfig) -> tuple[int, int] | None:
+        return None if scfg.kind == "null" else make_pipe()
+
+    def _warm(self) -> None:
+        self._timer = None
+        if self.state is PS.STARTING:
+            self._transition(PS.RUNNING, "warm-up done")
+
+    def _recycle(self, pid: int) -> None:
+        if self.pid == pid and self.state is PS.RUNNING:
+            log.info("%s pid %d reached max_age: recycling", self.name, pid)
+            self._services.loop.create_task(self._restart_for_age())
+
+    async def _restart_for_age(self) -> None:
+        await self.stop(reason="max_age reached")
+        if self._owner.wants(self.wid) and self.state is PS.STOPPED:
+            self.spawn()
+
+    # -- exit -----------------------------------------------------------------------
+
+    def _on_exit(self, status: int) -> None:
+        code, sig = decode_status(status)
+        pid = self.pid
+        assert pid is not None and self._popen is not None
+        self._popen.returncode = code if sig is None else -sig
+        self._popen = None
+        self.exit_code, self.exit_signal = code, sig
+        services = self._services
+        if services.guardian is not None:
+            services.guardian.remove(pid)
+        uptime = services.clock() - self.started_at
+        expected = self.state is PS.STOPPING
+        how = f"exit code {code}" if sig is None else f"signal {signal_name(sig)}"
+        log.log(logging.INFO if expected else logging.WARNING,
+                "%s pid %d exited with %s after %.3fs", self.name, pid, how, uptime)
+        services.bus.publish(ProcessExited(
+            watcher=self._owner.name, wid=self.wid, pid=pid, exit_code=code, signal=sig,
+            uptime=uptime, expected=expected,
+        ))
+        if self._exited is not None and not self._exited.done():
+            self._exited.set_result(None)
+        if expected:
+            self._transition(PS.STOPPED, how)
+            return
+        self._cancel_timer()
+        if not self._owner.wants(self.wid):
+            self._transition(PS.STOPPED, how)
+        elif not self._owner.config.respawn:
+            self._transition(PS.EXITED, how)
+        else:
+            self._schedule_respawn(self._backoff.on_exit(uptime), how)
+
+    def _schedule_respawn(self, delay: float, why: str, level: int = logging.DEBUG) -> None:
+        self._transition(PS.BACKOFF, f"{why}; respawn in {delay:.1f}s")
+        if delay > 0:
+            log.log(max(level, logging.WARNING), "%s: %s; respawn in %.1fs", self.name, why, delay)
+            self._timer = self._services.loop.call_later(delay, self._respawn)
+        else:
+            if level >= logging.ERROR:
+                log.error("%s: %s", self.name, why)
+            self._respawn()
+
+    def _respawn(self) -> None:
+        self._timer = None
+        if self.state is PS.BACKOFF and self._owner.wants(self.wid):
+            self.restarts += 1
+            self.spawn()
+
+    # -- control --------------------------------------------------------------------
+
+    def start(self) -> bool:
+        """Spawn unless already alive; clears any backoff streak (an explicit start)."""
+        if self.is_alive:
+            return True
+        self._backoff.reset()
+        return self.spawn()
+
+    def send_signal(self, signum: int, *, children: bool = False) -> bool:
+        """Signal the process (or its whole process group). False if it is not alive."""
+        if self.pid is None or not self.is_alive:
+            return False
+        with contextlib.suppress(ProcessLookupError):
+            if children:
+                os.killpg(self.pid, signum)
+            else:
+                os.kill(self.pid, signum)
+        return True
+
+    async def stop(self, reason: str = "stop requested") -> None:
+        """Stop gracefully: stop signal, `graceful_timeout`, then SIGKILL. Idempotent."""
+        self._cancel_timer()
+        if not self.is_alive:
+            if self.state is not PS.STOPPED:
+                self._transition(PS.STOPPED, reason)
+            return
+        cfg = self._owner.config
+        exited = self._exited
+        assert exited is not None
+        if self.state is not PS.STOPPING:
+            self._transition(PS.STOPPING, reason)
+            self.send_signal(cfg.stop_signal, children=cfg.stop_children)
+        try:
+            async with asyncio.timeout(cfg.graceful_timeout):
+                await asyncio.shield(exited)
+        except TimeoutError:
+            log.warning("%s pid %s still alive after %.1fs: SIGKILL",
+                        self.name, self.pid, cfg.graceful_timeout)
+            self.send_signal(signal.SIGKILL, children=cfg.stop_children)
+            await asyncio.shield(exited)
+
+    async def wait_output(self) -> None:
+        """Wait until everything the last OS process wrote has reached its sinks."""
+        for pump in self._pumps:
+            await pump.wait_closed()
+
+    def close_output(self) -> None:
+        for pump in self._pumps:
+            pump.close()
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+
+def _stream_name(name: str) -> Literal["stdout", "stderr"]:
+    return "stdout" if name == "stdout" else "stderr"

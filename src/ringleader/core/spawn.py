@@ -1,0 +1,183 @@
+"""How a child is started: a SpawnSpec built purely from the watcher's config, and the
+one function that turns it into an OS process.
+
+The spawn path is hot (every start and respawn), so what can be computed once per
+watcher is (``SpawnTemplate``), and the per-process work is substitution plus the
+system call. ``subprocess.Popen`` is used because CPython 3.11 starts the child with
+vfork() + exec when no ``preexec_fn`` and no uid/gid change is asked for: the
+controller's memory is never copied. rlimits need a ``preexec_fn`` (a real fork), so
+only watchers that set them pay for it.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import resource
+import shlex
+import shutil
+import subprocess
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from ringleader.config.model import WatcherConfig
+from ringleader.config.substitute import expand
+from ringleader.errors import SpawnError
+
+_RLIMIT_INFINITY = -1
+
+
+@dataclass(frozen=True, slots=True)
+class SpawnSpec:
+    """Everything needed to start one process; pure data."""
+
+    argv: tuple[str, ...]
+    executable: str | None
+    env: dict[str, str]
+    cwd: str | None
+    uid: int | None
+    gid: int | None
+    extra_groups: tuple[int, ...] | None
+    umask: int
+    rlimits: tuple[tuple[int, int], ...]
+    close_stdin: bool
+    pass_fds: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class SpawnTemplate:
+    """The per-watcher part of a SpawnSpec; ``for_wid`` fills in the per-process part."""
+
+    argv: tuple[str, ...]
+    env: dict[str, str]
+    cwd: str | None
+    uid: int | None
+    gid: int | None
+    extra_groups: tuple[int, ...] | None
+    umask: int
+    rlimits: tuple[tuple[int, int], ...]
+    close_stdin: bool
+    needs_expand: bool
+
+    def for_wid(self, wid: int, sockets: Mapping[str, int] | None = None) -> SpawnSpec:
+        argv = self.argv
+        env = self.env
+        if self.needs_expand:
+            env = {k: expand(v, wid=wid, env=self.env, sockets=sockets) for k, v in env.items()}
+            argv = tuple(expand(a, wid=wid, env=env, sockets=sockets) for a in argv)
+        env = dict(env)
+        env["RINGLEADER_WID"] = str(wid)
+        return SpawnSpec(
+            argv=argv,
+            executable=_resolve(argv[0], env),
+            env=env,
+            cwd=self.cwd,
+            uid=self.uid,
+            gid=self.gid,
+            extra_groups=self.extra_groups,
+            umask=self.umask,
+            rlimits=self.rlimits,
+            close_stdin=self.close_stdin,
+        )
+
+
+def build_template(cfg: WatcherConfig, base_env: Mapping[str, str] | None = None) -> SpawnTemplate:
+    """Build the per-watcher spawn template. `base_env` is the controller's environment."""
+    parent_env = os.environ if base_env is None else base_env
+    env: dict[str, str] = dict(parent_env) if cfg.copy_env else {}
+    if cfg.copy_path:
+        env["PATH"] = parent_env.get("PATH", os.defpath)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+    env.update(cfg.env)
+    extra_groups: tuple[int, ...] | None = None
+    if cfg.uid is not None:
+        try:
+            user = pwd.getpwuid(cfg.uid)
+        except KeyError:
+            user = None
+        if user is not None:
+            # Like login: the user's supplementary groups, and HOME/USER unless set.
+            gid = cfg.gid if cfg.gid is not None else user.pw_gid
+            extra_groups = tuple(os.getgrouplist(user.pw_name, gid))
+            env.setdefault("HOME", user.pw_dir)
+            env.setdefault("USER", user.pw_name)
+            env.setdefault("LOGNAME", user.pw_name)
+        else:
+            extra_groups = ()
+    if cfg.shell:
+        argv: tuple[str, ...] = ("/bin/sh", "-c", " ".join([cfg.cmd, *map(shlex.quote, cfg.args)]))
+    else:
+        argv = (*shlex.split(cfg.cmd), *cfg.args)
+    needs_expand = any("$(" in a for a in argv) or any("$(" in v for v in env.values())
+    rlimits = tuple(
+        (getattr(resource, f"RLIMIT_{name.upper()}"), value) for name, value in cfg.rlimits.items()
+    )
+    return SpawnTemplate(
+        argv=argv,
+        env=env,
+        cwd=cfg.working_dir,
+        uid=cfg.uid,
+        gid=cfg.gid,
+        extra_groups=extra_groups,
+        umask=cfg.umask if cfg.umask is not None else -1,
+        rlimits=rlimits,
+        close_stdin=cfg.close_child_stdin,
+        needs_expand=needs_expand,
+    )
+
+
+def _resolve(program: str, env: Mapping[str, str]) -> str | None:
+    """Find a bare program name in the child's PATH, else in the controller's: a config
+    without copy_env still runs `python worker.py` as its author meant."""
+    if os.sep in program:
+        return None
+    path = env.get("PATH") or os.environ.get("PATH", os.defpath)
+    return shutil.which(program, path=path)
+
+
+def _limit(value: int) -> int:
+    return resource.RLIM_INFINITY if value == _RLIMIT_INFINITY else value
+
+
+def _apply_rlimits(rlimits: tuple[tuple[int, int], ...]) -> None:
+    # Runs in the forked child before exec: keep it minimal.
+    for which, value in rlimits:
+        resource.setrlimit(which, (_limit(value), _limit(value)))
+
+
+def spawn(spec: SpawnSpec, stdout: int | None, stderr: int | None) -> subprocess.Popen[bytes]:
+    """Start the process in a new session (its own process group). `stdout`/`stderr` are
+    fds to give the child (None: /dev/null). Raises SpawnError with a one-line reason."""
+    preexec = None
+    if spec.rlimits:
+        rlimits = spec.rlimits
+
+        def preexec() -> None:
+            _apply_rlimits(rlimits)
+
+    program = spec.executable or spec.argv[0]
+    try:
+        return subprocess.Popen(
+            spec.argv,
+            executable=program,
+            stdin=subprocess.DEVNULL if spec.close_stdin else None,
+            stdout=subprocess.DEVNULL if stdout is None else stdout,
+            stderr=subprocess.DEVNULL if stderr is None else stderr,
+            cwd=spec.cwd,
+            env=spec.env,
+            start_new_session=True,
+            pass_fds=spec.pass_fds,
+            user=spec.uid,
+            group=spec.gid,
+            extra_groups=spec.extra_groups,
+            umask=spec.umask,
+            preexec_fn=preexec,
+        )
+    except FileNotFoundError as exc:
+        missing = spec.cwd if spec.cwd and not os.path.isdir(spec.cwd) else program
+        raise SpawnError(f"cannot run {spec.argv[0]!r}: {missing}: not found") from exc
+    except PermissionError as exc:
+        raise SpawnError(f"cannot run {spec.argv[0]!r}: permission denied") from exc
+    except (OSError, subprocess.SubprocessError, ValueError) as exc:
+        raise SpawnError(f"cannot run {spec.argv[0]!r}: {exc}") from exc

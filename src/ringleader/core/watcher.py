@@ -1,0 +1,149 @@
+"""Watcher: a named group of identical process slots, converging the actual processes
+towards the desired state (running or not, how many)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from ringleader.config.model import WatcherConfig
+from ringleader.core.events import WatcherChanged
+from ringleader.core.process import Process, Services
+from ringleader.core.spawn import build_template
+from ringleader.core.states import WatcherState
+
+log = logging.getLogger("ringleader.watcher")
+WS = WatcherState
+
+
+class Watcher:
+    __slots__ = ("_services", "config", "lock", "name", "numprocesses", "processes", "state",
+                 "template")
+
+    def __init__(self, config: WatcherConfig, services: Services) -> None:
+        self.name = config.name
+        self.config = config
+        self.template = build_template(config)
+        self.numprocesses = _clamp(config, config.numprocesses)
+        self.state = WS.STOPPED
+        self.processes: dict[int, Process] = {}
+        # Serialises mutations of this watcher (start/stop/scale/restart).
+        self.lock = asyncio.Lock()
+        self._services = services
+
+    @property
+    def is_active(self) -> bool:
+        return self.state in (WS.STARTING, WS.ACTIVE)
+
+    def wants(self, wid: int) -> bool:
+        return self.is_active and wid <= self.numprocesses
+
+    def _set_state(self, state: WatcherState, detail: str = "") -> None:
+        self.state = state
+        self._services.bus.publish(WatcherChanged(watcher=self.name, action=state.value,
+                                                  detail=detail))
+
+    def _slot(self, wid: int) -> Process:
+        proc = self.processes.get(wid)
+        if proc is None:
+            proc = self.processes[wid] = Process(self, wid, self._services)
+        return proc
+
+    async def _start_slots(self, wids: range) -> None:
+        delay = self.config.warmup_delay
+        for i, wid in enumerate(wids):
+            if not self.is_active:
+                return  # stopped meanwhile
+            if i and delay > 0:
+                await asyncio.sleep(delay)  # warmup_delay: spacing between spawns
+            self._slot(wid).start()
+
+    async def start(self) -> None:
+        """Start every slot; returns once each process has been spawned."""
+        async with self.lock:
+            if self.state is WS.ACTIVE:
+                return
+            log.info("starting watcher %s (%d processes)", self.name, self.numprocesses)
+            self._set_state(WS.STARTING)
+            await self._start_slots(range(1, self.numprocesses + 1))
+            if self.state is WS.STARTING:
+                self._set_state(WS.ACTIVE)
+
+    async def stop(self) -> None:
+        """Stop every process gracefully (concurrently) and wait until all are reaped."""
+        async with self.lock:
+            await self._stop_locked()
+
+    async def _stop_locked(self) -> None:
+        if self.state is WS.STOPPED and not any(p.is_alive for p in self.processes.values()):
+            return
+        log.info("stopping watcher %s", self.name)
+        self._set_state(WS.STOPPING)
+        await asyncio.gather(*(p.stop() for p in self.processes.values()))
+        self._set_state(WS.STOPPED)
+
+    async def restart(self) -> None:
+        async with self.lock:
+            await self._stop_locked()
+            self._set_state(WS.STARTING, "restart")
+            await self._start_slots(range(1, self.numprocesses + 1))
+            if self.state is WS.STARTING:
+                self._set_state(WS.ACTIVE)
+
+    async def set_numprocesses(self, count: int) -> int:
+        """Scale to `count` processes (started or stopped now if the watcher is active)."""
+        async with self.lock:
+            old, new = self.numprocesses, _clamp(self.config, count)
+            self.numprocesses = new
+            self._services.bus.publish(WatcherChanged(watcher=self.name, action="scaled",
+                                                      detail=f"{old} -> {new}"))
+            if self.is_active and new > old:
+                await self._start_slots(range(old + 1, new + 1))
+            # Remove the highest slots first, so wids stay 1..n.
+            extra = sorted((w for w in self.processes if w > new), reverse=True)
+            await asyncio.gather(*(self.processes[w].stop("scaled down") for w in extra))
+            for wid in extra:
+                if not self.processes[wid].is_alive:
+                    del self.processes[wid]
+            return new
+
+    async def incr(self, count: int = 1) -> int:
+        return await self.set_numprocesses(self.numprocesses + count)
+
+    async def decr(self, count: int = 1) -> int:
+        return await self.set_numprocesses(max(0, self.numprocesses - count))
+
+    def send_signal(self, signum: int, *, wid: int | None = None, children: bool = False) -> int:
+        """Signal one or every live process; returns how many were signalled."""
+        targets = [self.processes[wid]] if wid is not None else self.processes.values()
+        return sum(p.send_signal(signum, children=children) for p in targets)
+
+    def pids(self) -> list[int]:
+        return [p.pid for p in self.processes.values() if p.is_alive and p.pid is not None]
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "state": self.state.value,
+            "numprocesses": self.numprocesses,
+            "processes": [
+                {
+                    "wid": p.wid, "pid": p.pid if p.is_alive else None, "state": p.state.value,
+                    "uptime": round(p.uptime(), 3), "restarts": p.restarts,
+                    "exit_code": p.exit_code, "exit_signal": p.exit_signal,
+                }
+                for p in sorted(self.processes.values(), key=lambda p: p.wid)
+            ],
+        }
+
+    async def wait_output(self) -> None:
+        await asyncio.gather(*(p.wait_output() for p in self.processes.values()))
+
+    def close_output(self) -> None:
+        for p in self.processes.values():
+            p.close_output()
+
+
+def _clamp(config: WatcherConfig, count: int) -> int:
+    return min(count, 1) if config.singleton else max(0, count)
