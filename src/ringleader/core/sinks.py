@@ -1,0 +1,408 @@
+"""Sinks for captured output: a log file (shared, rotated), the console, or nothing.
+
+A sink never blocks the loop and never drops data it could keep: when it cannot take more
+(console pipe full, disk full) it marks itself ``blocked`` and queues the pumps that want to
+write; they stop reading their pipes (so the children block on them: backpressure) until the
+sink wakes them in FIFO order - on writability for the console, after a timer for a file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import os
+from collections import deque
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Final, final
+
+from ringleader.config.model import StreamConfig
+from ringleader.core import rotation
+
+if TYPE_CHECKING:
+    from ringleader.core.streams import Pump
+
+log = logging.getLogger("ringleader.streams")
+
+RETRY_DELAY: Final = 1.0  # seconds between write attempts to a failing file
+STAT_INTERVAL: Final = 1.0  # seconds between checks that the log path still is our file
+SPLICE_CHUNK: Final = 1 << 20
+# splice() results that are not byte counts
+EMPTY: Final = -1  # the pipe has nothing now
+FAILED: Final = -2  # the sink failed and is now blocked
+NO_SPLICE: Final = -3  # use read()/write() for this chunk
+
+
+@final
+class LineFramer:
+    """Puts a prefix at the start of every line of a byte stream fed in arbitrary chunks.
+
+    A trailing partial line is held back (so lines of several processes interleave whole) but
+    only up to ``cap`` bytes; beyond that it is let through as is and its continuation gets no
+    prefix. Memory stays bounded whatever the line length.
+    """
+
+    __slots__ = ("_at_start", "_cap", "_partial")
+
+    def __init__(self, cap: int = 64 * 1024) -> None:
+        self._cap = cap
+        self._partial = bytearray()
+        self._at_start = True  # the next byte begins a line
+
+    @property
+    def has_partial(self) -> bool:
+        return bool(self._partial)
+
+    def feed(self, data: bytes, prefix: bytes) -> bytes:
+        out: list[bytes] = []
+        nl = data.rfind(b"\n")
+        if nl >= 0:
+            if self._partial:
+                out.append(bytes(self._partial))
+                self._partial.clear()
+            elif self._at_start:
+                out.append(prefix)
+            # One C-level replace per chunk: every line in a chunk arrived at the same time,
+            # so they share one prefix (and one timestamp).
+            out.append(data[:nl].replace(b"\n", b"\n" + prefix) if prefix else data[:nl])
+            out.append(b"\n")
+            self._at_start = True
+            tail = data[nl + 1 :]
+        else:
+            tail = data
+        if tail:
+            if self._at_start:
+                self._partial += prefix
+                self._at_start = False
+            self._partial += tail
+            if len(self._partial) >= self._cap:
+                out.append(bytes(self._partial))
+                self._partial.clear()
+        return b"".join(out)
+
+    def flush(self) -> bytes:
+        """Let the held partial line through (at EOF, or when it waited too long)."""
+        data = bytes(self._partial)
+        self._partial.clear()
+        return data
+
+
+class Sink:
+    """Base: the blocked flag and the FIFO of pumps waiting for the sink to take data again."""
+
+    __slots__ = ("_resuming", "_waiters", "blocked")
+
+    def __init__(self) -> None:
+        self.blocked = False
+        self._waiters: deque[Pump] = deque()
+        self._resuming: Pump | None = None
+
+    def write(self, buf: bytes, start: int, end: int) -> int:
+        """Write ``buf[start:end]``; return bytes taken. 0 only when the sink is blocked."""
+        raise NotImplementedError
+
+    @property
+    def shared(self) -> bool:
+        """Written by several pumps (whose lines must not mix)."""
+        return False
+
+    def splice_from(self, fd: int) -> int:
+        return NO_SPLICE
+
+    def wait(self, pump: Pump) -> None:
+        """Queue ``pump`` to be resumed when the sink takes data again."""
+        # A pump that blocked again while being resumed may be mid-line: it stays first.
+        if pump is self._resuming:
+            self._waiters.appendleft(pump)
+        else:
+            self._waiters.append(pump)
+
+    def _wake(self) -> None:
+        self.blocked = False
+        while self._waiters and not self.blocked:
+            pump = self._waiters.popleft()
+            self._resuming = pump
+            try:
+                pump._resume()
+            finally:
+                self._resuming = None
+
+    def acquire(self) -> None:
+        pass
+
+    def release(self) -> None:
+        pass
+
+    def close(self) -> int:
+        """Release resources; return how many bytes waiting pumps still held (now dropped)."""
+        dropped = sum(p._pending_bytes() for p in self._waiters)
+        self._waiters.clear()
+        return dropped
+
+
+@final
+class NullSink(Sink):
+    __slots__ = ()
+
+    def write(self, buf: bytes, start: int, end: int) -> int:
+        return end - start
+
+
+@final
+class ConsoleSink(Sink):
+    """The controller's output fd. A blocking fd is simply written; a non-blocking one that is
+    full (EAGAIN) pauses the pumps until ``add_writer`` reports it writable."""
+
+    __slots__ = ("_broken", "_fd", "_loop")
+
+    def __init__(self, fd: int) -> None:
+        super().__init__()
+        self._fd = fd
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._broken = False
+
+    def write(self, buf: bytes, start: int, end: int) -> int:
+        if self.blocked:
+            return 0
+        if self._broken:
+            return end - start
+        try:
+            return os.write(self._fd, memoryview(buf)[start:end])
+        except BlockingIOError:
+            self.blocked = True
+            self._loop = asyncio.get_running_loop()
+            self._loop.add_writer(self._fd, self._on_writable)
+            return 0
+        except OSError as e:
+            # The console is gone (EPIPE, EIO on a closed tty): there is nowhere to keep the
+            # output, and children must not hang on it.
+            self._broken = True
+            log.error("console output failed (%s); dropping console output from now on", e)
+            return end - start
+
+    def _on_writable(self) -> None:
+        if self._loop is not None:
+            self._loop.remove_writer(self._fd)
+        self._wake()
+
+    def close(self) -> int:
+        if self.blocked and self._loop is not None:
+            self._loop.remove_writer(self._fd)
+        return super().close()
+
+
+@final
+class FileSink(Sink):
+    """One log file shared by all the pumps that name it, with size and time rotation.
+
+    Opened without O_APPEND (splice() refuses it); the single loop thread is the only writer
+    of the fd, so the file offset is ours.
+    """
+
+    __slots__ = (
+        "_backup_count", "_clock", "_failing", "_fd", "_id", "_interval", "_max_bytes",
+        "_next_check", "_on_idle", "_path", "_refs", "_rollover_at", "_size", "_splice_ok",
+        "_timer", "_utc", "_when",
+    )
+
+    def __init__(
+        self, path: str, cfg: StreamConfig, clock: Callable[[], float],
+        on_idle: Callable[[FileSink], None],
+    ) -> None:
+        super().__init__()
+        self._path = path
+        self._max_bytes = cfg.max_bytes if cfg.backup_count > 0 else 0  # logging: 0 = never
+        self._backup_count = cfg.backup_count
+        self._when = cfg.rotate_when
+        self._interval = cfg.rotate_interval
+        self._utc = cfg.utc
+        self._clock = clock
+        self._on_idle = on_idle
+        self._fd = -1
+        self._id = (0, 0)
+        self._size = 0
+        self._refs = 0
+        self._rollover_at = 0.0
+        self._next_check = 0.0
+        self._failing: str | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._splice_ok = hasattr(os, "splice")
+
+    @property
+    def path(self) -> str:
+        return self._path
+
+    @property
+    def shared(self) -> bool:
+        return self._refs > 1
+
+    def acquire(self) -> None:
+        self._refs += 1
+
+    def release(self) -> None:
+        self._refs -= 1
+        if self._refs <= 0:
+            self.close()
+            self._on_idle(self)
+
+    # -- writing -----------------------------------------------------------------------------
+
+    def splice_from(self, fd: int) -> int:
+        if not self._splice_ok or self.blocked:
+            return NO_SPLICE if not self.blocked else FAILED
+        try:
+            self._prepare()
+        except OSError as e:
+            return self._fail(e)
+        if self._max_bytes and self._max_bytes - self._size < 2 * SPLICE_CHUNK:
+            return NO_SPLICE  # near a size rollover: the copy path cuts at a line end
+        try:
+            n = os.splice(fd, self._fd, SPLICE_CHUNK)
+        except BlockingIOError:
+            return EMPTY
+        except OSError as e:
+            if e.errno in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+                self._splice_ok = False  # filesystem without splice support
+                return NO_SPLICE
+            return self._fail(e)
+        self._size += n
+        if self._failing:
+            self._recovered()
+        return n
+
+    def write(self, buf: bytes, start: int, end: int) -> int:
+        if self.blocked:
+            return 0
+        pos = start
+        try:
+            self._prepare()
+            mv = memoryview(buf)
+            while pos < end:
+                stop = end
+                if self._max_bytes:
+                    n = rotation.size_split(
+                        buf, pos, end, self._max_bytes - self._size, self._size == 0)
+                    if n == 0:
+                        self._rotate_size()
+                        continue
+                    stop = pos + n
+                written = os.write(self._fd, mv[pos:stop])
+                pos += written
+                self._size += written
+        except OSError as e:
+            self._fail(e)
+            return pos - start
+        if self._failing:
+            self._recovered()
+        return pos - start
+
+    def _prepare(self) -> None:
+        """Open if needed, roll over by time, and notice the file was deleted/moved/truncated."""
+        now = self._clock()
+        if self._fd < 0:
+            self._open(now)
+        if self._rollover_at and now >= self._rollover_at:
+            self._rotate_time(now)
+        # A cheap stat at most once per STAT_INTERVAL (or when the clock went back).
+        if now >= self._next_check or now < self._next_check - STAT_INTERVAL:
+            self._next_check = now + STAT_INTERVAL
+            try:
+                st = os.stat(self._path)
+            except FileNotFoundError:
+                self._reopen(now)
+                return
+            if (st.st_dev, st.st_ino) != self._id:
+                self._reopen(now)
+            elif st.st_size < self._size:  # truncated under us (copytruncate)
+                self._size = os.lseek(self._fd, 0, os.SEEK_END)
+
+    def _open(self, now: float) -> None:
+        directory = os.path.dirname(self._path)
+        if directory:
+            os.makedirs(directory, exist_ok=True)
+        fd = os.open(self._path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            self._size = os.lseek(fd, 0, os.SEEK_END)
+            st = os.fstat(fd)
+        except OSError:
+            os.close(fd)
+            raise
+        self._fd = fd
+        self._id = (st.st_dev, st.st_ino)
+        self._next_check = now + STAT_INTERVAL
+        if self._when and not self._rollover_at:
+            # Like logging: an existing file's period started when it was last written.
+            start = st.st_mtime if self._size else now
+            self._rollover_at = rotation.next_rollover(start, self._when, self._interval,
+                                                       self._utc)
+
+    def _reopen(self, now: float) -> None:
+        self._close_fd()
+        self._open(now)
+
+    def _close_fd(self) -> None:
+        if self._fd >= 0:
+            fd, self._fd = self._fd, -1
+            os.close(fd)
+
+    def _rotate_size(self) -> None:
+        self._close_fd()
+        try:
+            for src, dst in rotation.size_rotation_moves(self._path, self._backup_count):
+                if os.path.exists(src):
+                    os.replace(src, dst)
+        except OSError as e:
+            log.error("cannot rotate %s: %s; it keeps growing", self._path, e)
+        self._open(self._clock())
+
+    def _rotate_time(self, now: float) -> None:
+        assert self._when is not None
+        start = self._rollover_at - rotation.interval_seconds(self._when, self._interval)
+        self._rollover_at = rotation.next_rollover(now, self._when, self._interval, self._utc)
+        self._close_fd()
+        try:
+            if os.path.exists(self._path):
+                dest = rotation.timed_backup_name(self._path, self._when, start, self._utc)
+                alt, k = dest, 0
+                while os.path.exists(alt):  # never overwrite an earlier backup
+                    k += 1
+                    alt = f"{dest}.{k}"
+                os.replace(self._path, alt)
+            directory, base = os.path.split(self._path)
+            for name in rotation.timed_backups_to_delete(
+                    base, os.listdir(directory or "."), self._when, self._backup_count):
+                os.unlink(os.path.join(directory, name))
+        except OSError as e:
+            log.error("cannot rotate %s: %s", self._path, e)
+        self._open(now)
+
+    # -- failure and recovery ----------------------------------------------------------------
+
+    def _fail(self, e: OSError) -> int:
+        """Disk full, quota, I/O error...: keep the data (in the pipes), retry after a delay."""
+        if self._failing is None:
+            self._failing = e.strerror or str(e)
+            log.error("cannot write %s: %s; output paused, retrying every %.0f s",
+                      self._path, self._failing, RETRY_DELAY)
+        self.blocked = True
+        if self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(RETRY_DELAY, self._retry)
+        return FAILED
+
+    def _retry(self) -> None:
+        self._timer = None
+        self._wake()
+
+    def _recovered(self) -> None:
+        log.warning("%s is writable again (was: %s); output resumed", self._path, self._failing)
+        self._failing = None
+
+    def close(self) -> int:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        try:
+            self._close_fd()
+        except OSError:
+            pass
+        return super().close()

@@ -1,0 +1,347 @@
+"""Output capture: pump each child's stdout/stderr pipe into a sink (file, console, nothing).
+
+One ``StreamHub`` per arbiter owns the shared sinks; one ``Pump`` per (process, stream) moves
+bytes from the read end of a pipe (see ``make_pipe``) to its sink. Pumps are plain callbacks on
+the loop (``add_reader``), no task, no timer while idle, so thousands cost little.
+
+Guarantees: every byte the child wrote reaches the sink in order (drained to EOF); a pump reads
+only as fast as its sink writes, so a slow sink (full disk, full console pipe) blocks the child
+on its pipe instead of growing memory; a file sink without ``time_format`` is byte-exact and uses
+``splice()`` (zero copy) where the OS has it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import logging
+import os
+import time
+from collections.abc import Callable
+from typing import Final, Literal, final
+
+from ringleader.config.model import StreamConfig
+from ringleader.core.sinks import EMPTY, FAILED, ConsoleSink, FileSink, LineFramer, NullSink, Sink
+
+__all__ = ["Pump", "StreamHub", "make_pipe"]
+
+log = logging.getLogger("ringleader.streams")
+
+PIPE_SIZE: Final = 1 << 20
+_CHUNK: Final = 1 << 20  # raw copy read size
+# Framed reads are smaller: a chunk of only newlines grows by len(prefix) per byte when framed.
+_FRAMED_CHUNK: Final = 1 << 15
+_ROUNDS: Final = 16  # reads per wakeup: big batches, yet a fair share between pumps
+_PARTIAL_DELAY: Final = 0.5  # a partial line (a prompt, a progress bar) shows after this
+_CLOSE_DRAIN: Final = 4 << 20  # close() reads at most this much more from a live pipe
+# honcho's palette: cycled by watcher and wid
+_COLORS: Final = ("36", "33", "32", "35", "31", "34", "1;36", "1;33", "1;32", "1;35", "1;31",
+                  "1;34")
+
+_DIRECT, _COPY, _FRAMED, _DISCARD = range(4)
+
+
+def make_pipe(size: int = PIPE_SIZE) -> tuple[int, int]:
+    """A pipe for one child stream: (read end: non-blocking, cloexec; write end: blocking,
+    cloexec - making it inheritable, or dup2-ing it onto 1/2, is the spawner's job).
+
+    The pipe buffer is raised to ``size`` (best effort: an unprivileged user past
+    /proc/sys/fs/pipe-user-pages-soft keeps the default) so a burst fits and reads are big.
+    """
+    r, w = os.pipe()  # O_CLOEXEC since PEP 446
+    os.set_blocking(r, False)
+    setsz = getattr(fcntl, "F_SETPIPE_SZ", None)
+    if setsz is not None:
+        try:
+            fcntl.fcntl(w, setsz, size)
+        except OSError:
+            pass
+    return r, w
+
+
+@final
+class _Stamper:
+    """strftime of the injected clock, formatted at most once per second."""
+
+    __slots__ = ("_clock", "_fmt", "_sec", "_utc", "_value")
+
+    def __init__(self, fmt: str, utc: bool, clock: Callable[[], float]) -> None:
+        self._fmt, self._utc, self._clock = fmt, utc, clock
+        self._sec = -1
+        self._value = b""
+
+    def __call__(self) -> bytes:
+        sec = int(self._clock())
+        if sec != self._sec:
+            tt = time.gmtime(sec) if self._utc else time.localtime(sec)
+            self._sec, self._value = sec, time.strftime(self._fmt, tt).encode() + b" "
+        return self._value
+
+
+@final
+class Pump:
+    """Moves one pipe's bytes to one sink. Created by ``StreamHub.open_pump``."""
+
+    __slots__ = (
+        "_after", "_before", "_done", "_eof", "_fd", "_flush_timer", "_framer", "_loop", "_mode",
+        "_paused", "_pending", "_pos", "_reading", "_sink", "_stamper", "closed_flag",
+    )
+
+    def __init__(self, fd: int, sink: Sink, mode: int, framer: LineFramer | None,
+                 before: bytes, after: bytes, stamper: _Stamper | None) -> None:
+        self._fd = fd
+        self._sink = sink
+        self._mode = mode
+        self._framer = framer
+        self._before, self._after, self._stamper = before, after, stamper
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._pending: bytes | None = None  # read (and framed) but not yet written
+        self._pos = 0  # how much of _pending is written
+        self._reading = self._paused = self._eof = self.closed_flag = False
+        self._done: asyncio.Future[None] | None = None
+        self._flush_timer: asyncio.TimerHandle | None = None
+        sink.acquire()
+
+    @property
+    def closed(self) -> bool:
+        """True once EOF (or close()) was reached, everything was written and the fd closed."""
+        return self.closed_flag
+
+    def start(self) -> None:
+        """Start pumping on the running loop."""
+        if self._loop is not None:
+            raise RuntimeError("pump already started")
+        self._loop = asyncio.get_running_loop()
+        self._set_reading(True)
+
+    async def wait_closed(self) -> None:
+        """Return once EOF was reached, all output written and the fd closed."""
+        if self.closed_flag:
+            return
+        if self._done is None:
+            self._done = asyncio.get_running_loop().create_future()
+        await asyncio.shield(self._done)
+
+    def close(self) -> None:
+        """Stop now: take what the pipe holds (without blocking), write it, close the fd.
+
+        If the sink is blocked the data taken is written when it recovers; ``wait_closed``
+        tells when.
+        """
+        if self.closed_flag:
+            return
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
+        if not self._eof:
+            self._set_reading(False)
+            taken = 0
+            while taken < _CLOSE_DRAIN:
+                try:
+                    data = os.read(self._fd, _CHUNK)
+                except OSError:  # EAGAIN: nothing more now
+                    break
+                if not data:
+                    break
+                taken += len(data)
+                if self._mode != _DISCARD:
+                    self._append(self._frame(data) if self._framer is not None else data)
+            self._at_eof()
+        if not self._paused:
+            self._run()
+
+    # -- the pump ----------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        sink = self._sink
+        for _ in range(_ROUNDS):
+            if self._pending is not None and not self._write_pending():
+                return self._pause()
+            if self._eof:
+                return self._finish()
+            if sink.blocked:  # don't read what we could not write
+                return self._pause()
+            mode = self._mode
+            if mode <= _COPY and (sink.shared or self._framer is not None):
+                # Several processes write this file: cut at line ends so that their lines
+                # do not mix (and finish a held partial line before going back to splice).
+                if self._framer is None:
+                    self._framer = LineFramer()
+                elif not sink.shared and not self._framer.has_partial:
+                    self._framer = None
+                mode = _FRAMED if self._framer is not None else mode
+            if mode == _DIRECT:
+                n = sink.splice_from(self._fd)
+                if n > 0:
+                    continue
+                if n == 0:
+                    self._at_eof()
+                    continue
+                if n == EMPTY:
+                    return self._set_reading(True)
+                if n == FAILED:
+                    return self._pause()
+                # NO_SPLICE: this chunk goes through read()/write()
+            try:
+                data = os.read(self._fd, _FRAMED_CHUNK if self._mode == _FRAMED else _CHUNK)
+            except BlockingIOError:
+                return self._set_reading(True)
+            except OSError as e:
+                log.error("reading output pipe %d failed: %s; treating as EOF", self._fd, e)
+                data = b""
+            if not data:
+                self._at_eof()
+            elif mode != _DISCARD:
+                self._append(self._frame(data) if mode == _FRAMED else data)
+        self._set_reading(True)  # more may be waiting: the loop calls us again
+
+    def _frame(self, data: bytes) -> bytes:
+        assert self._framer is not None
+        prefix = self._before + self._after
+        if self._stamper is not None:
+            prefix = self._before + self._stamper() + self._after
+        out = self._framer.feed(data, prefix)
+        if self._framer.has_partial and self._flush_timer is None and self._loop is not None:
+            self._flush_timer = self._loop.call_later(_PARTIAL_DELAY, self._flush_partial)
+        return out
+
+    def _flush_partial(self) -> None:
+        self._flush_timer = None
+        if self._eof or self._framer is None or not self._framer.has_partial:
+            return
+        self._append(self._framer.flush())
+        if not self._paused:
+            self._run()
+
+    def _append(self, data: bytes) -> None:
+        if not data:
+            return
+        if self._pending is None:
+            self._pending, self._pos = data, 0
+        else:
+            self._pending, self._pos = self._pending[self._pos :] + data, 0
+
+    def _write_pending(self) -> bool:
+        buf = self._pending
+        assert buf is not None
+        pos, end = self._pos, len(buf)
+        while pos < end:
+            n = self._sink.write(buf, pos, end)
+            if n == 0:  # the sink is blocked
+                self._pos = pos
+                return False
+            pos += n
+        self._pending, self._pos = None, 0
+        return True
+
+    def _pending_bytes(self) -> int:
+        return 0 if self._pending is None else len(self._pending) - self._pos
+
+    def _at_eof(self) -> None:
+        self._eof = True
+        self._set_reading(False)
+        os.close(self._fd)
+        if self._framer is not None and self._framer.has_partial:
+            self._append(self._framer.flush())
+
+    def _set_reading(self, on: bool) -> None:
+        if on == self._reading or (on and self._eof):
+            return
+        assert self._loop is not None
+        self._reading = on
+        if on:
+            self._loop.add_reader(self._fd, self._run)
+        else:
+            self._loop.remove_reader(self._fd)
+
+    def _pause(self) -> None:
+        self._set_reading(False)
+        if not self._paused:
+            self._paused = True
+            self._sink.wait(self)
+
+    def _resume(self) -> None:
+        """Called by the sink once it may take data again."""
+        self._paused = False
+        if not self.closed_flag:
+            self._run()
+
+    def _finish(self) -> None:
+        self.closed_flag = True
+        if self._flush_timer is not None:
+            self._flush_timer.cancel()
+            self._flush_timer = None
+        self._sink.release()
+        if self._done is not None and not self._done.done():
+            self._done.set_result(None)
+
+
+@final
+class StreamHub:
+    """One per arbiter: the console sink, and one ref-counted FileSink per log path."""
+
+    def __init__(self, *, console_fd: int = 1, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+        self._console_fd = console_fd
+        self._console = ConsoleSink(console_fd)
+        self._null = NullSink()
+        self._files: dict[str, FileSink] = {}
+        self._watcher_index: dict[str, int] = {}
+        self._stampers: dict[tuple[str, bool], _Stamper] = {}
+        self._tty: bool | None = None
+
+    def open_pump(self, fd: int, cfg: StreamConfig, *, watcher: str, wid: int,
+                  stream: Literal["stdout", "stderr"]) -> Pump:
+        """A pump from ``fd`` (the read end from make_pipe; the pump owns and closes it) to the
+        sink ``cfg`` names. Call ``start()`` on it from the loop."""
+        stamper = None
+        if cfg.time_format:
+            key = (cfg.time_format, cfg.utc)
+            stamper = self._stampers.get(key)
+            if stamper is None:
+                stamper = self._stampers[key] = _Stamper(cfg.time_format, cfg.utc, self._clock)
+        if cfg.kind == "null":
+            return Pump(fd, self._null, _DISCARD, None, b"", b"", None)
+        if cfg.kind == "file":
+            if not cfg.filename:
+                raise ValueError(f"{watcher}.{stream}: a file stream needs a filename")
+            sink = self._file_sink(cfg)
+            if stamper is None:
+                mode = _DIRECT if hasattr(os, "splice") else _COPY
+                return Pump(fd, sink, mode, None, b"", b"", None)
+            return Pump(fd, sink, _FRAMED, LineFramer(), b"", b"", stamper)
+        # console: "name.wid | " at every line start, like honcho/foreman
+        label = f"{watcher}.{wid} |".encode()
+        color = cfg.color
+        if color is None:
+            if self._tty is None:
+                self._tty = os.isatty(self._console_fd)
+            color = self._tty
+        if color:
+            index = self._watcher_index.setdefault(watcher, len(self._watcher_index))
+            code = _COLORS[(index + wid) % len(_COLORS)]
+            before, after = f"\x1b[{code}m".encode(), label + b"\x1b[0m "
+        else:
+            before, after = b"", label + b" "
+        return Pump(fd, self._console, _FRAMED, LineFramer(), before, after, stamper)
+
+    def _file_sink(self, cfg: StreamConfig) -> FileSink:
+        assert cfg.filename is not None
+        path = os.path.abspath(cfg.filename)
+        sink = self._files.get(path)
+        if sink is None:  # the first config opening a path decides its rotation
+            sink = self._files[path] = FileSink(path, cfg, self._clock, self._forget)
+        return sink
+
+    def _forget(self, sink: FileSink) -> None:
+        if self._files.get(sink.path) is sink:
+            del self._files[sink.path]
+
+    async def aclose(self) -> None:
+        """Close all sinks. Call after the pumps ended: output still queued on a blocked sink
+        is dropped (and counted in a log message)."""
+        dropped = self._console.close()
+        for sink in list(self._files.values()):
+            dropped += sink.close()
+        self._files.clear()
+        if dropped:
+            log.error("stream hub closed with %d bytes of output still unwritten", dropped)
