@@ -1,0 +1,3 @@
+from ringleader.cli.main import entry
+
+entry()

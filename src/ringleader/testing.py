@@ -1,0 +1,96 @@
+"""Helpers for testing code that uses Ringleader (and for Ringleader's own tests):
+child-command builders and event/condition waiters with deadlines (never bare sleeps)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shlex
+import sys
+import time
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
+
+from ringleader.core.events import Event, EventBus
+
+E = TypeVar("E", bound=Event)
+T = TypeVar("T")
+
+
+def run_async(coro: Coroutine[Any, Any, T], timeout: float = 30.0) -> T:
+    """Run a coroutine in a fresh event loop, with a safety-net timeout."""
+
+    async def guarded() -> T:
+        async with asyncio.timeout(timeout):
+            return await coro
+
+    return asyncio.run(guarded())
+
+
+def python_cmd(code: str) -> str:
+    """A `cmd` that runs `code` with this interpreter."""
+    return f"{shlex.quote(sys.executable)} -c {shlex.quote(code)}"
+
+
+class EventRecorder:
+    """Records every event of a bus and lets a test wait for one matching a predicate."""
+
+    def __init__(self, bus: EventBus) -> None:
+        self.events: list[Event] = []
+        self._changed = asyncio.Event()
+        self._unsubscribe = bus.subscribe(self._on_event)
+
+    def _on_event(self, event: Event) -> None:
+        self.events.append(event)
+        self._changed.set()
+
+    def of(self, kind: type[E]) -> list[E]:
+        return [e for e in self.events if isinstance(e, kind)]
+
+    async def wait_for(self, kind: type[E], predicate: Callable[[E], bool] = lambda e: True,
+                       *, timeout: float = 10.0, start: int = 0) -> E:
+        """The first event of `kind` matching `predicate` at index >= start."""
+        async with asyncio.timeout(timeout):
+            index = start
+            while True:
+                while index < len(self.events):
+                    event = self.events[index]
+                    index += 1
+                    if isinstance(event, kind) and predicate(event):
+                        return event
+                self._changed.clear()
+                await self._changed.wait()
+
+    def close(self) -> None:
+        self._unsubscribe()
+
+
+async def wait_until(predicate: Callable[[], bool], *, timeout: float = 10.0,
+                     interval: float = 0.01, what: str = "condition") -> None:
+    """Poll `predicate` until true; a last resort where no event tells."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
+        await asyncio.sleep(interval)
+
+
+def wait_until_sync(predicate: Callable[[], bool], *, timeout: float = 10.0,
+                    interval: float = 0.01, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+def pid_exists(pid: int) -> bool:
+    """True while `pid` is alive and not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            state = f.read().rsplit(b")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    except IndexError:
+        return os.path.exists(f"/proc/{pid}")
+    return state not in (b"Z", b"X")
