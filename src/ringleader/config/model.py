@@ -74,7 +74,7 @@ class WatcherConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_
     copy_path: Annotated[bool, Meta(description="pass the controller's PATH/sys.path")] = False
     uid: int | None = None
     gid: int | None = None
-    umask: Annotated[int | None, Meta(ge=0, le=0o777)] = None
+    umask: Annotated[int, Meta(ge=0, le=0o777)] | None = None
     rlimits: Annotated[dict[str, int], Meta(description="rlimit_NAME options: NAME -> limit "
                                             "(-1 for unlimited)")] = {}
     stop_signal: Annotated[int, Meta(ge=1, le=64)] = msgspec.field(
@@ -99,7 +99,7 @@ class ControllerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, 
     loglevel: Literal["debug", "info", "warning", "error", "critical"] = "info"
     logoutput: Annotated[str, Meta(description="'-' for stderr, or a file path")] = "-"
     warmup_delay: NonNegFloat = 0.0
-    umask: Annotated[int | None, Meta(ge=0, le=0o777)] = None
+    umask: Annotated[int, Meta(ge=0, le=0o777)] | None = None
 
 
 class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):

@@ -1,0 +1,153 @@
+"""The circus INI dialect: ``[circus]``, ``[watcher:NAME]``, ``[env]``, ``[env:PATTERNS]``,
+``[socket:NAME]``, ``[plugin:NAME]``, with ``include`` / ``include_dir``.
+
+The reader follows circus's ``StrictConfigParser`` (a RawConfigParser: no ``%`` interpolation,
+option names keep their case, the first value of a repeated option wins, ``;`` starts a comment
+only after whitespace, ``""`` is the empty string) but keeps line numbers for the messages.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+
+from ringleader.config.collect import Collector, PendingWatcher, include_paths, split_patterns
+
+_SECTION = re.compile(r"\[(?P<header>.+)\]")
+_OPTION = re.compile(r"(?P<option>.*?)\s*(?P<vi>[=:])\s*(?P<value>.*)$")
+_CONTROLLER_SECTIONS = ("circus", "ringleader")
+
+
+@dataclass
+class Section:
+    name: str
+    line: int
+    options: dict[str, str] = field(default_factory=dict)
+
+
+def parse_ini(text: str, display: str) -> tuple[list[Section], list[str]]:
+    """Sections in file order (a repeated header extends the first one, as circus), and
+    syntax problems, one per bad line."""
+    sections: dict[str, Section] = {}
+    defaults = Section("DEFAULT", 0)
+    problems: list[str] = []
+    current: Section | None = None
+    values: dict[str, list[str]] = {}  # per (section, option) lines, joined at the end
+    optname: str | None = None
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        if not line.strip() or line[0] in "#;":
+            continue
+        if line[0] in "rR" and line.split(None, 1)[0].lower() == "rem":
+            continue
+        if line[0].isspace() and current is not None and optname is not None:
+            value = line.strip()
+            if value:  # continuation line
+                values[f"{current.name}\0{optname}"].append(value)
+            continue
+        mo = _SECTION.match(line)
+        if mo:
+            name = mo.group("header")
+            if name == "DEFAULT":
+                current = defaults
+            else:
+                current = sections.setdefault(name, Section(name, lineno))
+            optname = None
+            continue
+        if current is None:
+            problems.append(f"{display}:{lineno}: INI syntax error: option outside of any "
+                            f"[section]: {line.strip()!r}")
+            continue
+        mo = _OPTION.match(line)
+        if not mo or not mo.group("option").strip():
+            problems.append(f"{display}:{lineno}: INI syntax error: expected 'name = value' "
+                            f"or '[section]', got {line.strip()!r}")
+            continue
+        optname = mo.group("option").rstrip()
+        key = f"{current.name}\0{optname}"
+        if optname in current.options:
+            optname = None  # circus keeps the first value; so do its continuation lines
+            continue
+        value = mo.group("value")
+        pos = value.find(";")
+        if pos > 0 and value[pos - 1].isspace():
+            value = value[:pos]
+        value = value.strip()
+        current.options[optname] = "" if value == '""' else value
+        values[key] = [current.options[optname]]
+    for section in (defaults, *sections.values()):
+        for opt in section.options:
+            parts = values.get(f"{section.name}\0{opt}")
+            if parts:
+                section.options[opt] = "\n".join(parts)
+    if defaults.options:  # RawConfigParser shows [DEFAULT] options in every section
+        for section in sections.values():
+            for opt, value in defaults.options.items():
+                section.options.setdefault(opt, value)
+    return list(sections.values()), problems
+
+
+def _parse_env_option(value: str) -> dict[str, str] | None:
+    """circus parse_env_str: ``env = A=1, B=2`` in a watcher section."""
+    env: dict[str, str] = {}
+    for item in value.split(","):
+        if not item.strip():
+            continue
+        k, eq, v = item.partition("=")
+        if not eq or not k.strip():
+            return None
+        env[k.strip()] = v.strip()
+    return env
+
+
+def read_ini(c: Collector, path: str, display: str, text: str) -> list[str]:
+    """Adds one INI file to *c*; returns the files it includes."""
+    sections, problems = parse_ini(text, display)
+    c.report.problems.extend(problems)
+    if problems:
+        return []
+    base_dir = os.path.dirname(path)
+    sockets: list[str] = []
+    plugins: list[str] = []
+    includes: list[str] = []
+    for s in sections:
+        where = f"{display}: [{s.name}]"
+        kind, colon, name = s.name.partition(":")
+        if s.name in _CONTROLLER_SECTIONS:
+            for key, value in s.options.items():
+                if key == "include":
+                    includes += include_paths(value.split(), base_dir, where, c.report)
+                elif key == "include_dir":
+                    includes += include_paths([os.path.join(d, "*.ini") for d in
+                                               split_patterns(value)], base_dir, where,
+                                              c.report)
+                else:
+                    c.set_controller(key, value, where, base_dir, "ini")
+        elif s.name == "env":
+            for key, value in s.options.items():
+                c.global_env.setdefault(key, value)
+        elif kind == "env" and colon:
+            patterns = [p.strip() for p in name.split(",") if p.strip()]
+            c.env_sections.append((patterns, dict(s.options)))
+        elif kind == "watcher" and colon:
+            options = dict(s.options)
+            env: dict[str, str] = {}
+            if "env" in options:
+                parsed = _parse_env_option(options["env"])
+                if parsed is not None:
+                    env = parsed
+                    del options["env"]
+            c.add_watcher(PendingWatcher(name, where, options, "ini", env))
+        elif kind == "socket" and colon:
+            sockets.append(s.name)
+        elif kind == "plugin" and colon:
+            plugins.append(s.name)
+        else:
+            c.report.warnings.append(f"{where} unknown section, ignored")
+    if sockets:
+        c.report.warnings.append(f"{display}: sockets are not supported yet, ignored: "
+                                 + ", ".join(f"[{s}]" for s in sockets))
+    if plugins:
+        c.report.warnings.append(f"{display}: plugins are not supported yet, ignored: "
+                                 + ", ".join(f"[{p}]" for p in plugins))
+    return includes

@@ -1,0 +1,191 @@
+"""Gathers the sections of a config file and its includes, then builds the Config.
+
+Both dialects feed one ``Collector``: circus merges every included file into one parser, so an
+``[env:web]`` section in one file applies to ``[watcher:web]`` in another; the final pass
+(env, load-time substitution, normalisation) therefore runs once everything is read.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
+from typing import Any
+
+from ringleader.config.model import Config, ControllerConfig, WatcherConfig
+from ringleader.config.normalise import Dialect, Report, build_controller, build_watcher
+from ringleader.config.substitute import expand_dollar_vars, expand_env_refs
+from ringleader.config.values import BadValue, show, to_env
+
+
+@dataclass
+class PendingWatcher:
+    name: str
+    where: str  # "FILE: [watcher:NAME]"
+    options: dict[str, Any]
+    dialect: Dialect
+    env: dict[str, str] = field(default_factory=dict)  # the watcher's own env (TOML table)
+
+
+@dataclass
+class Setting:
+    value: Any
+    where: str
+    base_dir: str
+    dialect: Dialect
+
+
+@dataclass
+class Collector:
+    report: Report = field(default_factory=Report)
+    controller: dict[str, Setting] = field(default_factory=dict)  # first file wins, as circus
+    global_env: dict[str, str] = field(default_factory=dict)  # circus [env]
+    env_sections: list[tuple[list[str], dict[str, str]]] = field(default_factory=list)
+    watchers: list[PendingWatcher] = field(default_factory=list)
+    visited: set[str] = field(default_factory=set)  # real paths, so include cycles end
+    ctrl_where: str | None = None
+
+    def set_controller(self, key: str, value: Any, where: str, base_dir: str,
+                       dialect: Dialect) -> None:
+        self.controller.setdefault(key, Setting(value, where, base_dir, dialect))
+        if self.ctrl_where is None:
+            self.ctrl_where = where
+
+    def add_watcher(self, pending: PendingWatcher) -> None:
+        for other in self.watchers:
+            if other.name == pending.name:
+                self.report.error(pending.where, "", f"duplicate watcher {show(pending.name)} "
+                                  f"(already defined in {other.where})")
+                return
+        self.watchers.append(pending)
+
+
+def include_paths(patterns: list[str], base_dir: str, where: str, report: Report) -> list[str]:
+    """circus read_config: each pattern is a glob relative to the including file; a pattern
+    matching nothing is only worth a warning."""
+    found: list[str] = []
+    for pattern in patterns:
+        full = pattern if os.path.isabs(pattern) else os.path.join(base_dir, pattern)
+        matches = sorted(p for p in glob.glob(full) if os.path.isfile(p))
+        if not matches:
+            report.warnings.append(f"{where} include {show(pattern)} matches no file")
+        found.extend(matches)
+    return found
+
+
+def take_env(options: dict[str, Any]) -> dict[str, str]:
+    """Pops a well-formed ``env`` table out of *options* (a malformed one stays, for
+    build_watcher to report)."""
+    raw = options.get("env")
+    if raw is None:
+        return {}
+    try:
+        env = to_env(raw)
+    except BadValue:
+        return {}
+    del options["env"]
+    return env
+
+
+def split_patterns(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return value.split()
+    if isinstance(value, list):
+        return [str(v) for v in value]
+    return []
+
+
+def resolve_endpoint(setting: Setting, report: Report) -> str | None:
+    """unix:PATH / ipc://PATH relative to the config file -> unix:/abs/path. circus's ZeroMQ
+    TCP endpoints are never opened as unauthenticated TCP: ignored in INI, refused in TOML."""
+    value = setting.value
+    if not isinstance(value, str) or not value.strip():
+        report.error(setting.where, "endpoint", f"expected unix:PATH, got {show(value)}")
+        return None
+    text = value.strip()
+    if text.startswith("tcp://"):
+        if setting.dialect == "ini":
+            report.warnings.append(f"{setting.where} endpoint: circus ZeroMQ TCP endpoint "
+                                   f"{text} ignored; the default unix socket is used")
+            return None
+        report.error(setting.where, "endpoint", f"a TCP endpoint ({text}) needs TLS and a "
+                     "token, which arrive with the control API (expected unix:PATH)")
+        return None
+    for scheme in ("unix://", "unix:", "ipc://"):
+        if text.startswith(scheme):
+            path = text[len(scheme):]
+            break
+    else:
+        report.error(setting.where, "endpoint", f"expected unix:PATH, got {show(value)}")
+        return None
+    if not path:
+        report.error(setting.where, "endpoint", f"expected unix:PATH, got {show(value)}")
+        return None
+    path = os.path.expanduser(path)
+    return "unix:" + os.path.normpath(os.path.join(setting.base_dir, path))
+
+
+def _watcher_env(c: Collector, w: PendingWatcher) -> dict[str, str]:
+    env = dict(c.global_env)
+    for patterns, values in c.env_sections:
+        if any(fnmatchcase(w.name, p) for p in patterns):
+            env.update(values)
+    env.update(w.env)
+    if w.dialect == "dict":
+        return env  # library callers pass literal values
+    out: dict[str, str] = {}
+    for key, value in env.items():
+        expanded, missing = expand_dollar_vars(value)
+        for name in missing:
+            c.report.warnings.append(f"{w.where} env.{key}: ${name} is not set; left unchanged")
+        out[key] = expanded
+    return out
+
+
+def _substitute(value: Any, env: dict[str, str]) -> Any:
+    if isinstance(value, str):
+        return expand_env_refs(value, env)
+    if isinstance(value, list):
+        return [_substitute(v, env) for v in value]
+    if isinstance(value, dict):
+        return {k: _substitute(v, env) for k, v in value.items()}
+    return value
+
+
+def finish(c: Collector, source: str | None) -> tuple[Config | None, Report]:
+    """Builds the Config, or None when the report holds problems."""
+    report = c.report
+    base_env = dict(os.environ)
+    base_env.update(c.global_env)
+    ctrl_opts: dict[str, Any] = {}
+    endpoint: str | None = None
+    for key, setting in c.controller.items():
+        if setting.dialect != "dict":
+            setting.value = _substitute(setting.value, base_env)
+        if key == "endpoint":
+            endpoint = resolve_endpoint(setting, report)
+        else:
+            ctrl_opts[key] = setting.value
+    controller = build_controller(ctrl_opts, endpoint, c.ctrl_where or source or "controller",
+                                  report)
+    watchers: list[WatcherConfig] = []
+    for w in c.watchers:
+        env = _watcher_env(c, w)
+        options = dict(w.options)
+        if w.dialect != "dict":
+            # circus config.py: $(circus.env.X) is resolved at load time in every watcher
+            # option but env, from os.environ + [env] + the watcher's env; wid, sockets and
+            # names not known now stay for spawn time.
+            options = _substitute(options, {**base_env, **env})
+        if not isinstance(options.get("env", {}), dict):
+            pass  # a malformed env option: build_watcher reports it
+        elif env:
+            options["env"] = env
+        built = build_watcher(w.name, options, w.where, report, w.dialect)
+        if built is not None:
+            watchers.append(built)
+    if report.problems or controller is None:
+        return None, report
+    return Config(controller=controller if controller else ControllerConfig(),
+                  watchers=watchers, source=source, warnings=list(report.warnings)), report

@@ -1,0 +1,172 @@
+"""Public entry points: a config file (TOML or circus INI) or plain dicts -> ``Config``.
+
+Every user mistake becomes a ``ConfigError`` listing all problems, one line each
+(``FILE: [section] field: what is wrong (expected ...)``); never a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+from typing import Any
+
+from ringleader.config.circus_ini import read_ini
+from ringleader.config.collect import Collector, PendingWatcher, finish, take_env
+from ringleader.config.model import Config, WatcherConfig
+from ringleader.config.values import show
+from ringleader.errors import ConfigError
+
+__all__ = ["config_from_dicts", "load_config", "watcher_from_dict"]
+
+_INI_HINT = re.compile(r"^\s*\[(circus|env|watcher:|socket:|plugin:|env:)", re.M)
+_INI_EXTS = (".ini", ".cfg", ".conf")
+_INTERPRETER = re.compile(r"^(python[\d.]*|pypy[\d.]*|sh|bash|dash|zsh|node|nodejs)$")
+_NAME_BAD = re.compile(r"[^A-Za-z0-9_.\-]+")
+
+
+def load_config(path: str | os.PathLike[str]) -> Config:
+    """Load a TOML (``.toml``) or circus INI file, with its includes."""
+    display = os.fspath(path)
+    source = os.path.abspath(display)
+    c = Collector()
+    _read_into(c, source, display)
+    config, report = finish(c, source)
+    if config is None:
+        raise ConfigError(report.problems)
+    return config
+
+
+def _display(path: str) -> str:
+    rel = os.path.relpath(path)
+    return path if rel.startswith("..") else rel
+
+
+def _is_toml(path: str, text: str) -> bool:
+    ext = os.path.splitext(path)[1].lower()
+    if ext == ".toml":
+        return True
+    if ext in _INI_EXTS or _INI_HINT.search(text):
+        return False
+    import tomllib
+
+    try:  # no extension we know, no circus section: TOML if it parses as TOML
+        tomllib.loads(text)
+    except tomllib.TOMLDecodeError:
+        return False
+    return True
+
+
+def _read_into(c: Collector, path: str, display: str) -> None:
+    real = os.path.realpath(path)
+    if real in c.visited:  # an include cycle, or one file matched twice: read once
+        return
+    c.visited.add(real)
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except FileNotFoundError:
+        c.report.problems.append(f"{display}: no such file")
+        return
+    except UnicodeDecodeError as exc:
+        c.report.problems.append(f"{display}: not UTF-8 text ({exc.reason} at byte "
+                                 f"{exc.start})")
+        return
+    except OSError as exc:
+        c.report.problems.append(f"{display}: cannot read: {exc.strerror or exc}")
+        return
+    if _is_toml(path, text):
+        import tomllib
+
+        from ringleader.config.toml_file import read_toml, syntax_problem
+
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            c.report.problems.append(syntax_problem(display, exc))
+            return
+        includes = read_toml(c, path, display, data)
+    else:
+        includes = read_ini(c, path, display, text)
+    for inc in includes:
+        _read_into(c, inc, _display(inc))
+
+
+def _derive_name(d: dict[str, Any]) -> str:
+    """"python worker.py" -> "worker", "/usr/bin/redis-server --port 1" -> "redis-server"."""
+    cmd = d.get("cmd")
+    try:
+        argv = shlex.split(cmd) if isinstance(cmd, str) else []
+    except ValueError:
+        argv = []
+    args = d.get("args")
+    if isinstance(args, list):
+        argv += [str(a) for a in args]
+    elif isinstance(args, str):
+        try:
+            argv += shlex.split(args)
+        except ValueError:
+            pass
+    if not argv:
+        return "watcher"
+    prog = os.path.basename(argv[0])
+    name = prog
+    if _INTERPRETER.match(prog):
+        rest = iter(argv[1:])
+        for arg in rest:
+            if arg == "-m":  # python -m pkg.worker -> worker
+                name = next(rest, prog).rsplit(".", 1)[-1]
+                break
+            if arg == "-c":  # inline code: nothing better than the interpreter
+                break
+            if not arg.startswith("-"):
+                name = os.path.splitext(os.path.basename(arg))[0] or prog
+                break
+    return _NAME_BAD.sub("_", name).strip("_.-") or "watcher"
+
+
+def _add_dict_watcher(c: Collector, d: Any, where: str, taken: set[str]) -> None:
+    if not isinstance(d, dict):
+        c.report.error(where, "", f"expected a dict of watcher options, got {show(d)}")
+        return
+    options = dict(d)
+    name = options.pop("name", None)
+    if name is None:
+        base = _derive_name(options)
+        name, n = base, 1
+        while name in taken:
+            n += 1
+            name = f"{base}-{n}"
+    elif not isinstance(name, str):
+        c.report.error(where, "name", f"expected a string, got {show(name)}")
+        return
+    taken.add(name)
+    c.add_watcher(PendingWatcher(name, where, options, "dict", take_env(options)))
+
+
+def config_from_dicts(watchers: list[dict[str, Any]],
+                      controller: dict[str, Any] | None = None) -> Config:
+    """The library's way in: ``config_from_dicts([{"cmd": "python worker.py"}])``. Same
+    option names and normalisation as the files; a watcher without "name" is named after
+    its program (deduplicated with -2, -3, ...)."""
+    c = Collector()
+    cwd = os.getcwd()
+    for key, value in (controller or {}).items():
+        c.set_controller(key, value, "controller", cwd, "dict")
+    taken = {d["name"] for d in watchers if isinstance(d, dict) and isinstance(d.get("name"), str)}
+    for i, d in enumerate(watchers):
+        _add_dict_watcher(c, d, f"watcher[{i}]", taken)
+    config, report = finish(c, None)
+    if config is None:
+        raise ConfigError(report.problems)
+    return config
+
+
+def watcher_from_dict(d: dict[str, Any], *, where: str = "watcher") -> WatcherConfig:
+    """One watcher from a dict (the API's ``add``); raises ConfigError."""
+    c = Collector()
+    _add_dict_watcher(c, d, where, set())
+    config, report = finish(c, None)
+    if config is None:
+        raise ConfigError(report.problems)
+    return config.watchers[0]

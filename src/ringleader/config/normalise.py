@@ -1,0 +1,295 @@
+"""Option tables and the normalisation of one watcher / controller section into the models.
+
+Every front end (TOML, circus INI, plain dicts) ends here with a flat ``dict[str, Any]`` per
+section, so option names, aliases, warnings and error messages are the same everywhere.
+Problems are collected, never raised one at a time: the user sees every mistake at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, Literal, TypeVar
+
+import msgspec
+
+from ringleader.config.model import (
+    RLIMIT_NAMES,
+    ControllerConfig,
+    StreamConfig,
+    WatcherConfig,
+)
+from ringleader.config.values import (
+    BadValue,
+    show,
+    to_args,
+    to_bool,
+    to_env,
+    to_float,
+    to_gid,
+    to_int,
+    to_rlimit,
+    to_signal,
+    to_str,
+    to_uid,
+    to_umask,
+)
+
+Dialect = Literal["toml", "ini", "dict"]
+Normaliser = Callable[[Any], Any]
+_T = TypeVar("_T")
+
+
+def _nonneg_int(v: Any) -> int:
+    return to_int(v, minimum=0)
+
+
+def _int(v: Any) -> int:
+    return to_int(v)
+
+
+WATCHER_FIELDS: dict[str, Normaliser] = {
+    "cmd": to_str, "args": to_args, "shell": to_bool, "numprocesses": _nonneg_int,
+    "autostart": to_bool, "respawn": to_bool, "warmup_delay": to_float, "priority": _int,
+    "singleton": to_bool, "working_dir": to_str, "env": to_env, "copy_env": to_bool,
+    "copy_path": to_bool, "uid": to_uid, "gid": to_gid, "umask": to_umask,
+    "stop_signal": to_signal, "graceful_timeout": to_float, "stop_children": to_bool,
+    "max_age": to_float, "max_age_variance": to_float, "close_child_stdin": to_bool,
+}
+_STREAMS = ("stdout_stream", "stderr_stream")
+
+# circus watcher options that later work covers: accepted, named in one warning, ignored.
+# (circus/watcher.py Watcher.__init__, circus/config.py, plugins/flapping.py overrides)
+WATCHER_LATER: frozenset[str] = frozenset({
+    "use_sockets", "hooks", "max_retry", "retry_in", "check_flapping", "flapping",
+    "executable", "on_demand", "send_hup", "shell_args", "virtualenv", "virtualenv_py_ver",
+    "stdin_socket", "close_child_stdout", "close_child_stderr", "use_papa", "stream_backend",
+    "prereload_fn", "statsd", "check_delay",
+})
+_LATER_PREFIXES = ("hooks.", "flapping.")
+
+STREAM_FIELDS: dict[str, Normaliser] = {
+    "filename": to_str, "max_bytes": _nonneg_int, "backup_count": _nonneg_int,
+    "time_format": to_str, "rotate_interval": lambda v: to_int(v, minimum=1), "utc": to_bool,
+}
+_ROTATE_WHEN = ("S", "M", "H", "D", "MIDNIGHT", "W0", "W1", "W2", "W3", "W4", "W5", "W6")
+_COLOURS = frozenset({"red", "green", "yellow", "blue", "magenta", "cyan", "white"})
+# circus stream classes (bare, or under circus.stream.) -> our kind
+STREAM_CLASSES: dict[str, str] = {
+    "filestream": "file", "timedrotatingfilestream": "file", "watchedfilestream": "file",
+    "stdoutstream": "console", "fancystdoutstream": "console",
+    "queuestream": "null", "nullstream": "null",
+    "file": "file", "console": "console", "null": "null",
+}
+
+CONTROLLER_FIELDS: dict[str, Normaliser] = {
+    "pidfile": to_str, "logoutput": to_str, "warmup_delay": to_float, "umask": to_umask,
+}
+# circus [circus] options without an equivalent yet (circus/config.py get_config).
+CONTROLLER_LATER: frozenset[str] = frozenset({
+    "check_delay", "endpoint_owner", "pubsub_endpoint", "multicast_endpoint",
+    "stats_endpoint", "statsd", "statsd_close_outputs", "httpd", "httpd_host", "httpd_port",
+    "debug", "debug_gc", "loggerconfig", "fqdn_prefix", "stream_backend", "papa_endpoint",
+})
+_LOGLEVELS = ("debug", "info", "warning", "error", "critical")
+
+
+class Report:
+    """Collects problems (errors) and warnings, each one finished line."""
+
+    def __init__(self) -> None:
+        self.problems: list[str] = []
+        self.warnings: list[str] = []
+
+    def bad(self, where: str, field: str, value: Any, exc: BadValue) -> None:
+        if exc.detail:
+            self.problems.append(f"{where} {field}: {exc.detail} (expected {exc.expected})")
+        else:
+            self.problems.append(f"{where} {field}: expected {exc.expected}, got {show(value)}")
+
+    def error(self, where: str, field: str, message: str) -> None:
+        self.problems.append(f"{where} {field}: {message}" if field else f"{where}: {message}")
+
+    def unknown(self, where: str, key: str, candidates: list[str]) -> None:
+        import difflib  # only on the error path
+
+        close = difflib.get_close_matches(key, candidates, n=1, cutoff=0.7)
+        hint = f' (did you mean "{close[0]}"?)' if close else ""
+        self.problems.append(f"{where} {key}: unknown option{hint}")
+
+
+def _later(key: str, later: frozenset[str]) -> bool:
+    return key in later or key.startswith(_LATER_PREFIXES)
+
+
+def _flatten_streams(options: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Split out ``stdout_stream.X`` / ``stderr_stream.X`` keys (INI style) and stream tables
+    (TOML style) from the other options."""
+    rest: dict[str, Any] = {}
+    streams: dict[str, Any] = {}
+    for key, value in options.items():
+        head, dot, tail = key.partition(".")
+        if head in _STREAMS and dot:
+            streams.setdefault(head, {})[tail] = value
+        elif key in _STREAMS:
+            streams[key] = value  # a table (TOML, dict); merged below
+        else:
+            rest[key] = value
+    return rest, streams
+
+
+def build_stream(raw: Any, where: str, field: str, report: Report,
+                 dialect: Dialect) -> StreamConfig | None:
+    if isinstance(raw, StreamConfig):
+        return raw
+    if not isinstance(raw, dict):
+        report.bad(where, field, raw, BadValue("a table of stream options"))
+        return None
+    out: dict[str, Any] = {}
+    before = len(report.problems)
+    for key, value in raw.items():
+        name = f"{field}.{key}"
+        try:
+            if key in ("class", "kind"):
+                cls = to_str(value).strip()
+                short = cls.removeprefix("circus.stream.").lower()
+                if short not in STREAM_CLASSES:
+                    raise BadValue("file, console or null (or a circus stream class such as "
+                                   "FileStream, StdoutStream)", f"unknown stream class "
+                                   f"{show(cls)}")
+                out["kind"] = STREAM_CLASSES[short]
+            elif key == "rotate_when":
+                when = to_str(value).strip().upper()
+                if when not in _ROTATE_WHEN:
+                    raise BadValue("one of " + ", ".join(_ROTATE_WHEN))
+                out["rotate_when"] = when
+            elif key == "color":
+                if isinstance(value, str) and value.strip().lower() in _COLOURS:
+                    report.warnings.append(f"{where} {name}: colour names are not supported "
+                                           "yet; the console prefix is coloured automatically")
+                    out["color"] = True
+                else:
+                    out["color"] = to_bool(value)
+            elif key in STREAM_FIELDS:
+                out[key] = STREAM_FIELDS[key](value)
+            else:
+                report.unknown(where, name, [f"{field}.{k}" for k in (*STREAM_FIELDS, "class",
+                                                                       "rotate_when", "color")])
+        except BadValue as exc:
+            report.bad(where, name, value, exc)
+    if "kind" not in out and "filename" in out:
+        out["kind"] = "file"  # circus: a filename alone means FileStream
+    if out.get("kind") == "file":
+        if not out.get("filename"):
+            report.error(where, f"{field}.filename", "a file stream needs a filename")
+        if dialect == "ini":
+            out.setdefault("backup_count", 0)  # circus FileStream's default
+    if len(report.problems) > before:
+        return None
+    return _convert(out, StreamConfig, where, field + ".", report)
+
+
+def _convert(data: dict[str, Any], model: type[_T], where: str, prefix: str,
+             report: Report) -> _T | None:
+    """Last guard: the model's own constraints, with its error path mapped back to a field."""
+    try:
+        return msgspec.convert(data, model)
+    except msgspec.ValidationError as exc:
+        msg = str(exc)
+        field = ""
+        if " - at `$." in msg:
+            msg, _, path = msg.partition(" - at `$.")
+            field = path.rstrip("`").replace("[", ".").replace("]", "").replace("'", "")
+        report.error(where, prefix + field if field else prefix.rstrip("."), msg)
+        return None
+
+
+def build_watcher(name: str, options: Mapping[str, Any], where: str, report: Report,
+                  dialect: Dialect) -> WatcherConfig | None:
+    """Normalise one watcher's options; problems go to *report*, None when there were any."""
+    before = len(report.problems)
+    rest, streams = _flatten_streams(options)
+    out: dict[str, Any] = {"name": name}
+    later: list[str] = []
+    rlimits: dict[str, int] = {}
+    for key, value in rest.items():
+        try:
+            if key in WATCHER_FIELDS:
+                out[key] = WATCHER_FIELDS[key](value)
+            elif key.startswith("rlimit_"):
+                limit = key[len("rlimit_"):].lower()
+                if limit not in RLIMIT_NAMES:
+                    report.unknown(where, key, [f"rlimit_{n}" for n in sorted(RLIMIT_NAMES)])
+                    continue
+                rlimits[limit] = to_rlimit(value)
+            elif key == "rlimits":
+                if not isinstance(value, dict):
+                    raise BadValue("a table of NAME = limit")
+                for limit, lv in value.items():
+                    if str(limit).lower() not in RLIMIT_NAMES:
+                        report.unknown(where, f"rlimits.{limit}", [
+                            f"rlimits.{n}" for n in sorted(RLIMIT_NAMES)])
+                        continue
+                    try:
+                        rlimits[str(limit).lower()] = to_rlimit(lv)
+                    except BadValue as exc:
+                        report.bad(where, f"rlimits.{limit}", lv, exc)
+            elif key == "name" and dialect == "dict":
+                continue  # already taken
+            elif _later(key, WATCHER_LATER):
+                later.append(key)
+            else:
+                report.unknown(where, key, [*WATCHER_FIELDS, *_STREAMS, "rlimits",
+                                            *(f"rlimit_{n}" for n in RLIMIT_NAMES),
+                                            *WATCHER_LATER])
+        except BadValue as exc:
+            report.bad(where, key, value, exc)
+    if rlimits:
+        out["rlimits"] = rlimits
+    for sname, sraw in streams.items():
+        stream = build_stream(sraw, where, sname, report, dialect)
+        if stream is not None:
+            out[sname] = stream
+    if "cmd" not in out and "cmd" not in rest:
+        report.error(where, "cmd", "missing (expected the command to run)")
+    if out.get("singleton") and out.get("numprocesses", 1) > 1:
+        report.error(where, "numprocesses", f"a singleton watcher runs at most one process "
+                     f"(expected 0 or 1, got {out['numprocesses']})")
+    if later:
+        report.warnings.append(f"{where} options not supported yet, ignored: "
+                               + ", ".join(later))
+    if len(report.problems) > before:
+        return None
+    return _convert(out, WatcherConfig, where, "", report)
+
+
+def build_controller(options: Mapping[str, Any], endpoint: str | None, where: str,
+                     report: Report) -> ControllerConfig | None:
+    """*endpoint* is already resolved by the dialect (its rules differ between TOML and INI)."""
+    before = len(report.problems)
+    out: dict[str, Any] = {"endpoint": endpoint}
+    later: list[str] = []
+    for key, value in options.items():
+        try:
+            if key in CONTROLLER_FIELDS:
+                out[key] = CONTROLLER_FIELDS[key](value)
+            elif key == "loglevel":
+                level = to_str(value).strip().lower()
+                level = "warning" if level == "warn" else level
+                if level not in _LOGLEVELS:
+                    raise BadValue("one of " + ", ".join(_LOGLEVELS))
+                out[key] = level
+            elif key in ("endpoint", "include", "include_dir"):
+                continue  # handled by the dialect
+            elif key in CONTROLLER_LATER:
+                later.append(key)
+            else:
+                report.unknown(where, key, [*CONTROLLER_FIELDS, "loglevel", "endpoint",
+                                            "include", "include_dir", *CONTROLLER_LATER])
+        except BadValue as exc:
+            report.bad(where, key, value, exc)
+    if later:
+        report.warnings.append(f"{where} options not supported yet, ignored: "
+                               + ", ".join(later))
+    if len(report.problems) > before:
+        return None
+    return _convert(out, ControllerConfig, where, "", report)

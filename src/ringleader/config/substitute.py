@@ -1,0 +1,88 @@
+"""``$(circus.NAME)`` / ``$(ringleader.NAME)`` substitutions, and ``$VAR`` in env values.
+
+Compatible with circus ``util.replace_gnu_args``: both ``$(prefix.key)`` and ``((prefix.key))``
+forms, the prefix and key matched case-insensitively, env names looked up lowercased (circus
+lowercases the env keys and the reference alike), unknown references left unchanged.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+
+# Same character set as circus (word characters, '.', '-'), either syntax, any case.
+_REF = re.compile(
+    r"\$\((circus|ringleader)\.([\w.\-]+)\)|\(\((circus|ringleader)\.([\w.\-]+)\)\)", re.I
+)
+# circus parse_env_dict expands $NAME (upper-case names only); ${NAME} is our addition.
+_DOLLAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Z]+[A-Z0-9_]*)")
+
+
+def _lower_keys(m: Mapping[str, object] | None) -> dict[str, object]:
+    return {k.lower(): v for k, v in m.items()} if m else {}
+
+
+def expand(
+    text: str,
+    *,
+    wid: int | None = None,
+    env: Mapping[str, str] | None = None,
+    sockets: Mapping[str, int] | None = None,
+) -> str:
+    """Replace ``$(circus.wid)``, ``$(circus.env.NAME)``, ``$(circus.sockets.NAME)`` (and the
+    ``ringleader.`` spellings) in *text*; references to anything unknown stay as written."""
+    if "$(" not in text and "((" not in text:  # the common case, per spawn: no work
+        return text
+    lenv: dict[str, object] | None = None
+    lsockets: dict[str, object] | None = None
+
+    def repl(m: re.Match[str]) -> str:
+        nonlocal lenv, lsockets
+        key = (m.group(2) or m.group(4)).lower()
+        if key == "wid":
+            return m.group(0) if wid is None else str(wid)
+        kind, _, name = key.partition(".")
+        if kind == "env" and name:
+            if lenv is None:
+                lenv = _lower_keys(env)
+            value = lenv.get(name)
+        elif kind == "sockets" and name:
+            if lsockets is None:
+                lsockets = _lower_keys(sockets)
+            value = lsockets.get(name)
+        else:
+            value = None
+        return m.group(0) if value is None else str(value)
+
+    return _REF.sub(repl, text)
+
+
+def expand_env_refs(text: str, env: Mapping[str, str]) -> str:
+    """Load-time pass: only ``$(circus.env.X)`` references that *env* defines are replaced;
+    ``wid``, ``sockets`` and unknown names are kept for spawn time (as circus does)."""
+    if "$(" not in text and "((" not in text:
+        return text
+    return expand(text, env=env)
+
+
+def expand_dollar_vars(
+    text: str, environ: Mapping[str, str] | None = None
+) -> tuple[str, list[str]]:
+    """Expand ``$NAME`` / ``${NAME}`` from the controller's environment, as circus does for env
+    values (``PATH = $PATH:/bin``). Returns the text and the names that were not set (left
+    unchanged rather than silently emptied)."""
+    if "$" not in text:
+        return text, []
+    source = os.environ if environ is None else environ
+    missing: list[str] = []
+
+    def repl(m: re.Match[str]) -> str:
+        name = m.group(1) or m.group(2)
+        value = source.get(name)
+        if value is None:
+            missing.append(name)
+            return m.group(0)
+        return value
+
+    return _DOLLAR.sub(repl, text), missing

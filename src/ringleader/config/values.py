@@ -1,0 +1,213 @@
+"""Normalisers for single option values, shared by the TOML, INI and dict front ends.
+
+INI gives strings, TOML and dicts give native values: every normaliser accepts both. A bad
+value raises ``BadValue`` carrying what was expected; the caller adds file, section and field.
+"""
+
+from __future__ import annotations
+
+import shlex
+import signal
+from typing import Any
+
+
+class BadValue(ValueError):
+    """*expected* is the tail of the message: 'an integer >= 0', ..."""
+
+    def __init__(self, expected: str, detail: str | None = None) -> None:
+        self.expected = expected
+        self.detail = detail
+        super().__init__(expected)
+
+
+def show(value: Any) -> str:
+    """A value as the user wrote it, quoted like JSON (strings in double quotes)."""
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return repr(value)
+
+
+# circus util.TRUTHY_STRINGS / FALSY_STRINGS
+_TRUE = frozenset({"true", "1", "yes", "on"})
+_FALSE = frozenset({"false", "0", "no", "off"})
+
+
+def to_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str):
+        v = value.strip().lower()
+        if v in _TRUE:
+            return True
+        if v in _FALSE:
+            return False
+    raise BadValue("a boolean (true/false, yes/no, on/off, 1/0)")
+
+
+def to_int(value: Any, *, minimum: int | None = None) -> int:
+    expected = "an integer" if minimum is None else f"an integer >= {minimum}"
+    result: int
+    if isinstance(value, bool):
+        raise BadValue(expected)
+    if isinstance(value, int):
+        result = value
+    elif isinstance(value, float) and value.is_integer():
+        result = int(value)
+    elif isinstance(value, str):
+        try:
+            result = int(value.strip())
+        except ValueError:
+            raise BadValue(expected) from None
+    else:
+        raise BadValue(expected)
+    if minimum is not None and result < minimum:
+        raise BadValue(expected)
+    return result
+
+
+def to_float(value: Any, *, minimum: float | None = 0.0) -> float:
+    expected = "a number" if minimum is None else f"a number >= {minimum:g}"
+    if isinstance(value, bool):
+        raise BadValue(expected)
+    if isinstance(value, int | float):
+        result = float(value)
+    elif isinstance(value, str):
+        try:
+            result = float(value.strip())
+        except ValueError:
+            raise BadValue(expected) from None
+    else:
+        raise BadValue(expected)
+    if result != result or (minimum is not None and result < minimum):  # NaN, or too small
+        raise BadValue(expected)
+    return result
+
+
+def to_str(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    raise BadValue("a string")
+
+
+def to_signal(value: Any) -> int:
+    """SIGTERM, TERM, term, 15 or '15' -> 15 (circus to_signum, without the RTMIN+N forms)."""
+    expected = "a signal name (SIGTERM, TERM) or number 1-64"
+    if isinstance(value, int) and not isinstance(value, bool):
+        num = value
+    elif isinstance(value, str):
+        text = value.strip()
+        if text.isdigit():
+            num = int(text)
+        else:
+            name = text.upper()
+            if not name.startswith("SIG"):
+                name = "SIG" + name
+            sig = getattr(signal.Signals, name, None) if not name.startswith("SIG_") else None
+            if sig is None:
+                raise BadValue(expected)
+            num = int(sig)
+    else:
+        raise BadValue(expected)
+    if not 1 <= num <= 64:
+        raise BadValue(expected)
+    return num
+
+
+def to_uid(value: Any) -> int:
+    import pwd  # POSIX-only, and only needed when a uid is configured
+
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    if isinstance(value, str):
+        text = value.strip()
+        if text.isdigit():
+            return int(text)
+        try:
+            return pwd.getpwnam(text).pw_uid
+        except KeyError:
+            raise BadValue("an existing user name or a uid",
+                           f"unknown user {show(text)}") from None
+    raise BadValue("an existing user name or a uid")
+
+
+def to_gid(value: Any) -> int:
+    import grp
+
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    if isinstance(value, str):
+        text = value.strip()
+        if text.isdigit():
+            return int(text)
+        try:
+            return grp.getgrnam(text).gr_gid
+        except KeyError:
+            raise BadValue("an existing group name or a gid",
+                           f"unknown group {show(text)}") from None
+    raise BadValue("an existing group name or a gid")
+
+
+def to_umask(value: Any) -> int:
+    """Strings are octal as in circus ("022", "0o22"); a native integer is taken as is."""
+    expected = 'an octal umask between "000" and "777"'
+    if isinstance(value, bool):
+        raise BadValue(expected)
+    if isinstance(value, int):
+        num = value
+    elif isinstance(value, str):
+        try:
+            num = int(value.strip(), 8)
+        except ValueError:
+            raise BadValue(expected) from None
+    else:
+        raise BadValue(expected)
+    if not 0 <= num <= 0o777:
+        raise BadValue(expected)
+    return num
+
+
+_UNLIMITED = frozenset({"", "-1", "unlimited", "infinity"})
+
+
+def to_rlimit(value: Any) -> int:
+    """An integer >= 0, or -1 / "unlimited" (and empty, as circus) for RLIM_INFINITY -> -1."""
+    expected = 'an integer >= 0, or "unlimited"'
+    if isinstance(value, str) and value.strip().lower() in _UNLIMITED:
+        return -1
+    try:
+        num = to_int(value, minimum=-1)
+    except BadValue:
+        raise BadValue(expected) from None
+    return num
+
+
+def to_args(value: Any) -> list[str]:
+    if isinstance(value, str):
+        try:
+            return shlex.split(value)
+        except ValueError as exc:  # unbalanced quotes
+            raise BadValue("arguments in shell syntax", str(exc)) from None
+    if isinstance(value, list | tuple) and all(isinstance(a, str) for a in value):
+        return list(value)
+    raise BadValue("a string or a list of strings")
+
+
+def to_env(value: Any) -> dict[str, str]:
+    """A mapping of names to values; numbers and booleans become strings (TOML convenience)."""
+    if not isinstance(value, dict):
+        raise BadValue("a table of NAME = value")
+    env: dict[str, str] = {}
+    for key, val in value.items():
+        if not isinstance(key, str) or not key or "=" in key:
+            raise BadValue("variable names without '='")
+        if isinstance(val, bool):
+            env[key] = "true" if val else "false"
+        elif isinstance(val, str | int | float):
+            env[key] = str(val)
+        else:
+            raise BadValue("string values", f"{key} is {show(val)}")
+    return env
