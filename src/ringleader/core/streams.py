@@ -192,7 +192,11 @@ class Pump:
                 self._at_eof()
             elif mode != _DISCARD:
                 self._append(self._frame(data) if mode == _FRAMED else data)
-        self._set_reading(True)  # more may be waiting: the loop calls us again
+        if not self._eof:
+            return self._set_reading(True)  # more may be waiting: the loop calls us again
+        if self._pending is not None and not self._write_pending():
+            return self._pause()
+        self._finish()
 
     def _frame(self, data: bytes) -> bytes:
         assert self._framer is not None
