@@ -64,7 +64,7 @@ class Watcher:
         async with self.lock:
             if self.state is WS.ACTIVE:
                 return
-            log.info("starting watcher %s (%d processes)", self.name, self.numprocesses)
+            log.info("starting watcher %s (numprocesses=%d)", self.name, self.numprocesses)
             self._set_state(WS.STARTING)
             await self._start_slots(range(1, self.numprocesses + 1))
             if self.state is WS.STARTING:
