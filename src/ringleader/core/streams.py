@@ -83,8 +83,8 @@ class Pump:
     """Moves one pipe's bytes to one sink. Created by ``StreamHub.open_pump``."""
 
     __slots__ = (
-        "_after", "_before", "_done", "_eof", "_fd", "_flush_timer", "_framer", "_loop", "_mode",
-        "_paused", "_pending", "_pos", "_reading", "_sink", "_stamper", "closed_flag",
+        "_after", "_before", "_closed", "_done", "_eof", "_fd", "_flush_timer", "_framer",
+        "_loop", "_mode", "_paused", "_pending", "_pos", "_reading", "_sink", "_stamper",
     )
 
     def __init__(self, fd: int, sink: Sink, mode: int, framer: LineFramer | None,
@@ -97,7 +97,7 @@ class Pump:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._pending: bytes | None = None  # read (and framed) but not yet written
         self._pos = 0  # how much of _pending is written
-        self._reading = self._paused = self._eof = self.closed_flag = False
+        self._reading = self._paused = self._eof = self._closed = False
         self._done: asyncio.Future[None] | None = None
         self._flush_timer: asyncio.TimerHandle | None = None
         sink.acquire()
@@ -105,7 +105,7 @@ class Pump:
     @property
     def closed(self) -> bool:
         """True once EOF (or close()) was reached, everything was written and the fd closed."""
-        return self.closed_flag
+        return self._closed
 
     def start(self) -> None:
         """Start pumping on the running loop."""
@@ -116,7 +116,7 @@ class Pump:
 
     async def wait_closed(self) -> None:
         """Return once EOF was reached, all output written and the fd closed."""
-        if self.closed_flag:
+        if self._closed:
             return
         if self._done is None:
             self._done = asyncio.get_running_loop().create_future()
@@ -128,7 +128,7 @@ class Pump:
         If the sink is blocked the data taken is written when it recovers; ``wait_closed``
         tells when.
         """
-        if self.closed_flag:
+        if self._closed:
             return
         if self._loop is None:
             self._loop = asyncio.get_running_loop()
@@ -266,11 +266,11 @@ class Pump:
     def _resume(self) -> None:
         """Called by the sink once it may take data again."""
         self._paused = False
-        if not self.closed_flag:
+        if not self._closed:
             self._run()
 
     def _finish(self) -> None:
-        self.closed_flag = True
+        self._closed = True
         if self._flush_timer is not None:
             self._flush_timer.cancel()
             self._flush_timer = None
