@@ -107,7 +107,8 @@ def test_sighup_reloads_the_config(controllers: list, tmp_path: Path) -> None:
     """))
     proc = start(controllers, "run", str(config), log=tmp_path / "log")
     wait_until_sync(lambda: len(workers_of(proc.pid)) == 2, what="2 workers")
-    kept = next(p for p in workers_of(proc.pid) if b"600" in Path(f"/proc/{p}/cmdline").read_bytes())
+    kept = next(p for p in workers_of(proc.pid)
+                if b"600" in Path(f"/proc/{p}/cmdline").read_bytes())
 
     config.write_text(textwrap.dedent("""
         [watchers.keep]

@@ -169,7 +169,7 @@ def test_a_command_that_cannot_start_backs_off_instead_of_looping() -> None:
         async with Arbiter([watcher("missing", "/nonexistent/program")]) as arbiter:
             rec = EventRecorder(arbiter.bus)
             first_delay = await rec.wait_for(
-                ProcessStateChanged, lambda e: e.new == "backoff" and "respawn in 0.0s" not in e.reason
+                ProcessStateChanged, _delayed_backoff
             )
             assert "not found" in first_delay.reason
             assert not arbiter.pids("missing")
@@ -182,7 +182,7 @@ def test_crash_loop_is_slowed_down() -> None:
         async with Arbiter([watcher("crash", "false")]) as arbiter:
             rec = EventRecorder(arbiter.bus)
             event = await rec.wait_for(
-                ProcessStateChanged, lambda e: e.new == "backoff" and "respawn in 0.0s" not in e.reason
+                ProcessStateChanged, _delayed_backoff
             )
             assert "exit code 1" in event.reason
             spawns = len(rec.of(ProcessSpawned))
@@ -251,3 +251,7 @@ def _size(path: str) -> int:
         return os.path.getsize(path)
     except FileNotFoundError:
         return 0
+
+
+def _delayed_backoff(event: ProcessStateChanged) -> bool:
+    return event.new == "backoff" and "respawn in 0.0s" not in event.reason
