@@ -28,11 +28,11 @@ class Reaper:
 
     __slots__ = ("_callbacks", "_fds", "_loop", "_use_pidfd")
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, *, use_pidfd: bool | None = None) -> None:
         self._loop = loop
         self._callbacks: dict[int, ExitCallback] = {}
         self._fds: dict[int, int] = {}
-        self._use_pidfd = hasattr(os, "pidfd_open")
+        self._use_pidfd = hasattr(os, "pidfd_open") if use_pidfd is None else use_pidfd
         if not self._use_pidfd:
             loop.add_signal_handler(signal.SIGCHLD, self._on_sigchld)
 
