@@ -1,0 +1,329 @@
+"""Start a controller, observe it from outside, stop it and everything it started.
+
+Times come from ``time.perf_counter()`` in the bench; process facts come from /proc (see
+``procscan``) and psutil. Nothing here relies on a controller's own reporting.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import random
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import producer
+import psutil
+from peers import Scenario, Tool, child_env, sleep_argv
+from procscan import TreeScanner, read_stat
+
+BRING_UP_POLL_S = 0.001
+RESPAWN_POLL_S = 0.0002
+SIZE_POLL_S = 0.001
+STOP_TIMEOUT_S = 60.0
+SIGTERM_REPEAT_S = 5.0
+KILL_TIMEOUT_S = 30.0
+RESPAWN_JITTER_S = 0.2
+SETTLE_S = 3.0
+
+
+class BenchError(Exception):
+    """A measurement could not be taken; the message says why, for the report."""
+
+
+@dataclass
+class Running:
+    """A controller started by the bench."""
+
+    tool: Tool
+    proc: subprocess.Popen[bytes]
+    launched_at: float
+    workdir: Path
+    scanner: TreeScanner
+    stop_s: float | None = None
+    stop_notes: list[str] = field(default_factory=list)
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.launched_at
+
+    def check_alive(self) -> None:
+        """Raise with the tail of the controller's log if it has exited."""
+        if self.proc.poll() is not None:
+            raise BenchError(
+                f"{self.tool.name} exited with status {self.proc.returncode}: {self.log_tail()}"
+            )
+
+    def log_tail(self, lines: int = 6) -> str:
+        try:
+            text = (self.workdir / "controller.log").read_text(errors="replace")
+        except OSError:
+            return "(no log)"
+        tail = [line for line in text.splitlines() if line.strip()][-lines:]
+        return " | ".join(tail) or "(empty log)"
+
+
+@contextlib.contextmanager
+def launched(tool: Tool, scenario: Scenario, workroot: Path) -> Iterator[Running]:
+    """Start ``tool`` on ``scenario``; on exit stop it and kill whatever it left behind."""
+    workdir = Path(tempfile.mkdtemp(prefix=f"{tool.name}-", dir=workroot))
+    argv = tool.command(workdir, scenario)
+    with open(workdir / "controller.log", "wb") as log:
+        launched_at = time.perf_counter()
+        proc = subprocess.Popen(
+            argv,
+            cwd=workdir,
+            env=child_env(),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    running = Running(tool, proc, launched_at, workdir, TreeScanner(proc.pid))
+    try:
+        yield running
+    finally:
+        stop(running)
+
+
+def stop(running: Running) -> None:
+    """SIGTERM the controller, wait for it, then kill and reap anything of its tree left.
+
+    SIGTERM is repeated every ``SIGTERM_REPEAT_S`` while the controller runs (an operator would
+    do the same); every repeat needed is noted.
+    """
+    running.scanner.scan()
+    tree = set(running.scanner.members) - {running.proc.pid}
+    started = time.perf_counter()
+    sent = 0
+    while running.proc.poll() is None and time.perf_counter() - started < STOP_TIMEOUT_S:
+        running.proc.send_signal(signal.SIGTERM)
+        sent += 1
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            running.proc.wait(SIGTERM_REPEAT_S)
+    if running.proc.poll() is None:
+        running.stop_notes.append(f"still running {STOP_TIMEOUT_S:.0f} s after SIGTERM")
+    elif sent > 0:
+        running.stop_s = time.perf_counter() - started
+    if sent > 1:
+        running.stop_notes.append(f"exited only after {sent} SIGTERMs {SIGTERM_REPEAT_S:g} s apart")
+    running.scanner.scan()
+    tree |= set(running.scanner.members) - {running.proc.pid}
+    running.stop_notes += _kill_tree(running.proc, tree)
+
+
+def _kill_tree(proc: subprocess.Popen[bytes], tree: set[int]) -> list[str]:
+    """SIGKILL the controller and its former tree; return what was still alive."""
+    survivors = [pid for pid in tree if _alive(pid)]
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    if proc.poll() is None:
+        proc.kill()
+    proc.wait()
+    for pid in survivors:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while any(_alive(pid) for pid in survivors) and time.monotonic() < deadline:
+        reap_orphans()
+        time.sleep(0.01)
+    reap_orphans()
+    if not survivors:
+        return []
+    return [f"{len(survivors)} process(es) of its tree still alive after it exited"]
+
+
+def _alive(pid: int) -> bool:
+    stat = read_stat(pid)
+    return stat is not None and stat.state != "Z"
+
+
+def reap_orphans() -> None:
+    """Reap zombies reparented to the bench (it is a child subreaper)."""
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+def wait_for_workers(running: Running, count: int, timeout: float, poll: float) -> set[int]:
+    """Poll until ``count`` live workers exist in the tree; return them."""
+    deadline = time.perf_counter() + timeout
+    while True:
+        running.scanner.scan()
+        workers = running.scanner.workers()
+        if len(workers) >= count:
+            return workers
+        running.check_alive()
+        if time.perf_counter() > deadline:
+            raise BenchError(f"only {len(workers)} of {count} workers after {timeout:.0f} s")
+        time.sleep(poll)
+
+
+def bring_up(running: Running, count: int, timeout: float) -> float:
+    """Seconds from launching the controller until ``count`` workers exist."""
+    wait_for_workers(running, count, timeout, BRING_UP_POLL_S)
+    return running.elapsed()
+
+
+@dataclass(frozen=True)
+class Idle:
+    cpu_s: float
+    rss_total_mb: float
+    rss_controller_mb: float
+    helpers: str
+    workers_after: int
+
+
+def idle(running: Running, window: float) -> Idle:
+    """CPU seconds and RSS of the controller plus its non-worker helpers over ``window``."""
+    time.sleep(SETTLE_S)
+    running.scanner.scan()
+    before = _cpu_by_pid(running.scanner.helpers())
+    time.sleep(window)
+    running.check_alive()
+    running.scanner.scan()
+    helpers = running.scanner.helpers()
+    after = _cpu_by_pid(helpers)
+    cpu = sum(after[pid] - before.get(pid, 0.0) for pid in after)
+    rss = _rss_by_pid(helpers)
+    names = sorted(running.scanner.members[pid].comm for pid in helpers)
+    return Idle(
+        cpu_s=cpu,
+        rss_total_mb=sum(rss.values()) / 1e6,
+        rss_controller_mb=rss.get(running.proc.pid, 0) / 1e6,
+        helpers=" + ".join(names),
+        workers_after=len(running.scanner.workers()),
+    )
+
+
+def _cpu_by_pid(pids: set[int]) -> dict[int, float]:
+    out: dict[int, float] = {}
+    for pid in pids:
+        with contextlib.suppress(psutil.NoSuchProcess, psutil.ZombieProcess):
+            times = psutil.Process(pid).cpu_times()
+            out[pid] = times.user + times.system
+    return out
+
+
+def _rss_by_pid(pids: set[int]) -> dict[int, int]:
+    out: dict[int, int] = {}
+    for pid in pids:
+        with contextlib.suppress(psutil.NoSuchProcess, psutil.ZombieProcess):
+            out[pid] = psutil.Process(pid).memory_info().rss
+    return out
+
+
+def respawn_latencies(running: Running, count: int, kills: int, seed: int = 1) -> list[float]:
+    """Seconds from SIGKILL of one worker until a replacement worker pid exists, ``kills`` times."""
+    rng = random.Random(seed)
+    killed: set[int] = set()
+    samples: list[float] = []
+    for _ in range(kills):
+        before = _live_workers(running, count, killed)
+        time.sleep(rng.uniform(0, RESPAWN_JITTER_S))
+        victim = rng.choice(sorted(before))
+        os.kill(victim, signal.SIGKILL)
+        killed_at = time.perf_counter()
+        killed.add(victim)
+        samples.append(_wait_replacement(running, before | killed, killed_at))
+    return samples
+
+
+def _live_workers(running: Running, count: int, killed: set[int]) -> set[int]:
+    deadline = time.perf_counter() + KILL_TIMEOUT_S
+    while True:
+        running.scanner.scan()
+        workers = running.scanner.workers() - killed
+        if len(workers) >= count:
+            return workers
+        running.check_alive()
+        if time.perf_counter() > deadline:
+            raise BenchError(f"only {len(workers)} of {count} workers came back")
+        time.sleep(RESPAWN_POLL_S)
+
+
+def _wait_replacement(running: Running, known: set[int], killed_at: float) -> float:
+    while True:
+        running.scanner.scan()
+        if running.scanner.workers() - known:
+            return time.perf_counter() - killed_at
+        if time.perf_counter() - killed_at > KILL_TIMEOUT_S:
+            running.check_alive()
+            raise BenchError(f"no replacement worker {KILL_TIMEOUT_S:.0f} s after a SIGKILL")
+        time.sleep(RESPAWN_POLL_S)
+
+
+def popen_spawn_times(count: int) -> list[float]:
+    """Seconds one ``subprocess.Popen(["sleep", "3600"])`` takes (it returns once exec is done)."""
+    samples: list[float] = []
+    for _ in range(count):
+        started = time.perf_counter()
+        proc = subprocess.Popen(sleep_argv())
+        samples.append(time.perf_counter() - started)
+        proc.kill()
+        proc.wait()
+    return samples
+
+
+@dataclass(frozen=True)
+class Capture:
+    seconds: float | None
+    mb_per_s: float | None
+    lost_bytes: int
+    sha_ok: bool
+
+
+def capture(tool: Tool, workroot: Path, blocks: int, binary: bool) -> Capture:
+    """Run one writer of ``blocks`` x 64 KiB captured to a file; time it, then check it.
+
+    The time runs from launching the controller until the file holds every byte; size and
+    sha256 are checked after the controller has stopped.
+    """
+    size, sha = blocks * producer.BLOCK, producer.expected_sha256(blocks, binary)
+    path = workroot / f"capture-{tool.name}-{'binary' if binary else 'text'}.log"
+    mode = "binary" if binary else "text"
+    scenario = Scenario(writer_args=(mode, str(blocks)), capture_file=path)
+    with launched(tool, scenario, workroot) as running:
+        seconds = _wait_size(running, path, size)
+    got = path.stat().st_size if path.exists() else 0
+    sha_ok = got == size and _sha256(path) == sha
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+    return Capture(
+        seconds=seconds,
+        mb_per_s=size / seconds / 1e6 if seconds else None,
+        lost_bytes=size - got,
+        sha_ok=sha_ok,
+    )
+
+
+def _wait_size(running: Running, path: Path, size: int, stall_s: float = 5.0) -> float | None:
+    """Seconds from launch until ``path`` holds ``size`` bytes; None if it stalls short."""
+    last, last_change = -1, time.perf_counter()
+    while True:
+        now = time.perf_counter()
+        got = path.stat().st_size if path.exists() else 0
+        if got >= size:
+            return now - running.launched_at
+        if got != last:
+            last, last_change = got, now
+        elif now - last_change > stall_s:
+            return None
+        time.sleep(SIZE_POLL_S)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()

@@ -1,0 +1,338 @@
+"""The four contenders: how to install each, configure it for a scenario and start it.
+
+Each tool writes its own config file for a :class:`Scenario` into a fresh work directory and
+returns the command line that runs the controller in the foreground.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO_DIR = BENCH_DIR.parent
+VENVS_DIR = BENCH_DIR / ".venvs"
+
+# Pinned peer versions. circus 0.19.0 declares no upper bound on pyzmq/tornado; these are
+# the versions it was checked with on Python 3.11.
+SUPERVISOR_PINS = ["supervisor==4.3.0"]
+CIRCUS_PINS = ["circus==0.19.0", "pyzmq==27.3.0", "tornado==6.6.1", "psutil==7.2.2"]
+
+# Options every peer gets for the sleepers, chosen for each tool's fastest respawn.
+SUPERVISOR_RESPAWN_OPTS = "startsecs=0, autorestart=true, startretries=100"
+CIRCUS_RESPAWN_CHECK_DELAY = 0.1
+CIRCUS_DEFAULT_CHECK_DELAY = 5.0  # the default when circusd reads a config file
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """What the controller must run.
+
+    ``sleepers`` workers of ``sleep 3600`` (output discarded), and optionally one ``writer``
+    (``python producer.py MODE BLOCKS``, from ``writer_args``) whose stdout is captured to
+    ``capture_file``. ``fast_respawn`` asks
+    for the tool's quickest respawn settings rather than its defaults.
+    """
+
+    sleepers: int = 0
+    writer_args: tuple[str, ...] = ()
+    capture_file: Path | None = None
+    fast_respawn: bool = False
+
+
+def sleep_argv() -> list[str]:
+    """The worker command, with an absolute path so no tool pays for a PATH search."""
+    return [shutil.which("sleep") or "/bin/sleep", "3600"]
+
+
+def producer_argv(scenario: Scenario) -> list[str]:
+    """The writer command."""
+    return [sys.executable, str(BENCH_DIR / "producer.py"), *scenario.writer_args]
+
+
+class Tool:
+    """A contender. Subclasses write a config and return the controller's command line."""
+
+    name = ""
+
+    def ensure_installed(self) -> None:
+        """Install what the tool needs when missing."""
+
+    def versions(self) -> str:
+        """A one-line description of the versions used."""
+        raise NotImplementedError
+
+    def command(self, workdir: Path, scenario: Scenario) -> list[str]:
+        """Write the config for ``scenario`` under ``workdir``; return the controller argv."""
+        raise NotImplementedError
+
+    def settings(self) -> str:
+        """What was configured, for the report."""
+        raise NotImplementedError
+
+
+class Floor(Tool):
+    """A minimal Popen loop + ``os.wait()`` respawner (bench/floor.py); capture is ``| cat``."""
+
+    name = "floor"
+
+    def versions(self) -> str:
+        return f"Python {sys.version.split()[0]} subprocess.Popen, /bin/sh + cat"
+
+    def command(self, workdir: Path, scenario: Scenario) -> list[str]:
+        if scenario.capture_file is not None:
+            producer = " ".join(producer_argv(scenario))
+            return ["/bin/sh", "-c", f"{producer} | cat > {scenario.capture_file}"]
+        return [sys.executable, str(BENCH_DIR / "floor.py"), str(scenario.sleepers), *sleep_argv()]
+
+    def settings(self) -> str:
+        return (
+            "`floor.py N sleep 3600`: Nx `subprocess.Popen`, then `os.wait()` and Popen a "
+            "replacement; capture: `sh -c 'producer | cat > FILE'`"
+        )
+
+
+class Ringleader(Tool):
+    """The project's own controller, run from the project's venv."""
+
+    name = "ringleader"
+
+    def versions(self) -> str:
+        try:
+            version = importlib.metadata.version("ringleader")
+        except importlib.metadata.PackageNotFoundError:
+            version = "not installed"
+        return f"ringleader {version} (git {_git_head()}), Python {sys.version.split()[0]}"
+
+    def command(self, workdir: Path, scenario: Scenario) -> list[str]:
+        config = workdir / "ringleader.toml"
+        config.write_text(self._config(scenario))
+        exe = Path(sys.executable).with_name("ringleader")
+        return [str(exe), "run", str(config)]
+
+    def settings(self) -> str:
+        return (
+            'TOML: sleepers `graceful_timeout = 5`, `stdout_stream.kind = "null"` (defaults '
+            'otherwise, respawn on); writer `respawn = false`, `stdout_stream.kind = "file"`, '
+            "`max_bytes = 0`"
+        )
+
+    def _config(self, scenario: Scenario) -> str:
+        lines = ["[ringleader]", 'loglevel = "warning"', 'endpoint = "unix:ringleader.sock"']
+        if scenario.sleepers:
+            lines += [
+                "[watchers.sleepers]",
+                f"cmd = {_toml_str(' '.join(sleep_argv()))}",
+                f"numprocesses = {scenario.sleepers}",
+                "warmup_delay = 0",
+                "graceful_timeout = 5",
+                "[watchers.sleepers.stdout_stream]",
+                'kind = "null"',
+            ]
+        if scenario.capture_file is not None:
+            lines += [
+                "[watchers.writer]",
+                f"cmd = {_toml_str(' '.join(producer_argv(scenario)))}",
+                "numprocesses = 1",
+                "respawn = false",
+                "[watchers.writer.stdout_stream]",
+                'kind = "file"',
+                f"filename = {_toml_str(str(scenario.capture_file))}",
+                "max_bytes = 0",
+            ]
+        return "\n".join(lines) + "\n"
+
+
+class _VenvTool(Tool):
+    """A peer installed from PyPI into its own venv under bench/.venvs/."""
+
+    pins: ClassVar[list[str]] = []
+    probe = ""  # a script that exists in the venv once the install is done
+
+    @property
+    def venv(self) -> Path:
+        return VENVS_DIR / self.name
+
+    def ensure_installed(self) -> None:
+        if self._installed_pins() == sorted(self.pins):
+            return
+        if not (self.venv / "bin" / "python").exists():
+            subprocess.run([sys.executable, "-m", "venv", str(self.venv)], check=True)
+        pip = [str(self.venv / "bin" / "python"), "-m", "pip", "install", "-q"]
+        subprocess.run([*pip, *self.pins], check=True)
+
+    def versions(self) -> str:
+        python = subprocess.run(
+            [str(self.venv / "bin" / "python"), "-c", "import sys; print(sys.version.split()[0])"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        return ", ".join(self._installed_pins()) + f", Python {python}"
+
+    def _installed_pins(self) -> list[str]:
+        python = self.venv / "bin" / "python"
+        if not python.exists() or not (self.venv / "bin" / self.probe).exists():
+            return []
+        names = {pin.split("==")[0].lower() for pin in self.pins}
+        out = subprocess.run(
+            [str(python), "-m", "pip", "freeze"], capture_output=True, text=True, check=False
+        ).stdout
+        return sorted(line for line in out.splitlines() if line.split("==")[0].lower() in names)
+
+
+class Supervisord(_VenvTool):
+    name = "supervisord"
+    pins = SUPERVISOR_PINS
+    probe = "supervisord"
+
+    @property
+    def venv(self) -> Path:
+        return VENVS_DIR / "supervisor"
+
+    def command(self, workdir: Path, scenario: Scenario) -> list[str]:
+        config = workdir / "supervisord.conf"
+        config.write_text(self._config(workdir, scenario))
+        return [str(self.venv / "bin" / "supervisord"), "-c", str(config)]
+
+    def settings(self) -> str:
+        return (
+            f"sleepers: `{SUPERVISOR_RESPAWN_OPTS}`, `stdout_logfile=NONE`, "
+            "`stderr_logfile=NONE`, `stopwaitsecs=5`; writer: `startsecs=0`, "
+            "`autorestart=false`, `stdout_logfile=FILE`, `stdout_logfile_maxbytes=0`; "
+            "`nodaemon=true`, `minfds=16384`, `loglevel=warn`"
+        )
+
+    def _config(self, workdir: Path, scenario: Scenario) -> str:
+        text = f"""[supervisord]
+nodaemon=true
+logfile={workdir}/supervisord.log
+logfile_maxbytes=0
+pidfile={workdir}/supervisord.pid
+loglevel=warn
+minfds=16384
+minprocs=4096
+"""
+        if os.geteuid() == 0:
+            text += "user=root\n"
+        if scenario.sleepers:
+            text += f"""
+[program:sleepers]
+command={" ".join(sleep_argv())}
+numprocs={scenario.sleepers}
+process_name=%(program_name)s_%(process_num)d
+startsecs=0
+startretries=100
+autorestart=true
+stopwaitsecs=5
+stdout_logfile=NONE
+stderr_logfile=NONE
+"""
+        if scenario.capture_file is not None:
+            text += f"""
+[program:writer]
+command={" ".join(producer_argv(scenario))}
+startsecs=0
+autorestart=false
+stdout_logfile={scenario.capture_file}
+stdout_logfile_maxbytes=0
+stdout_logfile_backups=0
+stderr_logfile=NONE
+"""
+        return text
+
+
+class Circus(_VenvTool):
+    name = "circus"
+    pins = CIRCUS_PINS
+    probe = "circusd"
+
+    def command(self, workdir: Path, scenario: Scenario) -> list[str]:
+        config = workdir / "circus.ini"
+        config.write_text(self._config(workdir, scenario))
+        return [str(self.venv / "bin" / "circusd"), str(config)]
+
+    def settings(self) -> str:
+        return (
+            f"`check_delay = {CIRCUS_DEFAULT_CHECK_DELAY}` (its config-file default) except "
+            f"`check_delay = {CIRCUS_RESPAWN_CHECK_DELAY}` for the respawn figure; sleepers: "
+            "`warmup_delay = 0`, `respawn = True`, `graceful_timeout = 5`, no stream (children "
+            "inherit circusd's stdout, sent to a file by the bench); writer: `respawn = False`, "
+            "`stdout_stream.class = FileStream`, `stdout_stream.max_bytes = 0`; "
+            "`loglevel = warning`, ipc:// endpoints in the work dir"
+        )
+
+    def _config(self, workdir: Path, scenario: Scenario) -> str:
+        delay = CIRCUS_RESPAWN_CHECK_DELAY if scenario.fast_respawn else CIRCUS_DEFAULT_CHECK_DELAY
+        text = f"""[circus]
+check_delay = {delay}
+endpoint = ipc://{workdir}/circus.sock
+pubsub_endpoint = ipc://{workdir}/circus-pub.sock
+statsd = False
+loglevel = warning
+logoutput = {workdir}/circusd.log
+"""
+        if scenario.sleepers:
+            sleep_cmd, *sleep_args = sleep_argv()
+            text += f"""
+[watcher:sleepers]
+cmd = {sleep_cmd}
+args = {" ".join(sleep_args)}
+numprocesses = {scenario.sleepers}
+warmup_delay = 0
+respawn = True
+graceful_timeout = 5
+"""
+        if scenario.capture_file is not None:
+            py, *args = producer_argv(scenario)
+            text += f"""
+[watcher:writer]
+cmd = {py}
+args = {" ".join(args)}
+numprocesses = 1
+respawn = False
+stdout_stream.class = FileStream
+stdout_stream.filename = {scenario.capture_file}
+stdout_stream.max_bytes = 0
+"""
+        return text
+
+
+ALL_TOOLS: list[Tool] = [Ringleader(), Supervisord(), Circus(), Floor()]
+
+
+def tools_named(names: list[str] | None) -> list[Tool]:
+    """The tools to run, in report order."""
+    if not names:
+        return ALL_TOOLS
+    unknown = set(names) - {tool.name for tool in ALL_TOOLS}
+    if unknown:
+        raise SystemExit(f"unknown tool(s): {', '.join(sorted(unknown))}")
+    return [tool for tool in ALL_TOOLS if tool.name in names]
+
+
+def _toml_str(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _git_head() -> str:
+    out = subprocess.run(
+        ["git", "-C", str(REPO_DIR), "rev-parse", "--short", "HEAD"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return out.stdout.strip() or "?"
+
+
+def child_env() -> dict[str, str]:
+    """The environment controllers start with: the bench's, minus Python buffering tweaks."""
+    env = dict(os.environ)
+    env.pop("PYTHONSTARTUP", None)
+    return env

@@ -1,0 +1,136 @@
+"""Render the figures of one run as Markdown: raw values per tool, then Ringleader's ratios."""
+
+from __future__ import annotations
+
+import datetime
+import os
+import platform
+import sys
+from dataclasses import dataclass
+
+Value = float | int | str | None
+Results = dict[str, dict[str, Value]]  # tool name -> figure key -> value
+
+BASELINES = ["supervisord", "circus", "floor"]
+
+
+@dataclass(frozen=True)
+class Figure:
+    key: str
+    label: str
+    unit: str
+    better: str  # "lower" or "higher"; "" when a ratio means nothing
+    target: str = ""
+
+
+def figures(small: int, big: int, idle_small: float, idle_big: float, kills: int) -> list[Figure]:
+    """The rows of the table, in order."""
+    return [
+        Figure("up_small", f"bring-up, {small} workers", "s", "lower", "< 1.4x floor"),
+        Figure("stop_small", f"graceful stop, {small} workers", "s", "lower"),
+        Figure(
+            "cpu_small", f"idle CPU, {small} workers, {idle_small:g} s", "CPU-s", "lower", "≈ 0"
+        ),
+        Figure(
+            "rss_small",
+            f"RSS controller+helpers, {small} workers",
+            "MB",
+            "lower",
+            "below both peers",
+        ),
+        Figure("rss_ctl_small", f"RSS controller alone, {small} workers", "MB", "lower"),
+        Figure("up_big", f"bring-up, {big} workers", "s", "lower"),
+        Figure("stop_big", f"graceful stop, {big} workers", "s", "lower"),
+        Figure("cpu_big", f"idle CPU, {big} workers, {idle_big:g} s", "CPU-s", "lower", "≈ 0"),
+        Figure(
+            "rss_big", f"RSS controller+helpers, {big} workers", "MB", "lower", "below both peers"
+        ),
+        Figure("rss_ctl_big", f"RSS controller alone, {big} workers", "MB", "lower"),
+        Figure("respawn_p50", f"respawn after SIGKILL, p50 of {kills}", "ms", "lower", "< 2 ms"),
+        Figure("respawn_p95", f"respawn after SIGKILL, p95 of {kills}", "ms", "lower"),
+        Figure("popen_p50", "one `subprocess.Popen` spawn, p50", "ms", ""),
+        Figure("capture_s", "capture 200 MiB of text: launch → file complete", "s", "lower"),
+        Figure("capture_mbps", "capture throughput", "MB/s", "higher", "≥ 0.8x floor"),
+        Figure("capture_lost", "capture loss (expected - in file)", "bytes", "", "0"),
+        Figure("capture_sha", "capture sha256 matches", "", "", "yes"),
+        Figure("binary_sha", "1 MiB of bytes 0-255 captured unchanged", "", "", "yes"),
+    ]
+
+
+def render(
+    results: Results,
+    rows: list[Figure],
+    tools: list[str],
+    header: dict[str, str],
+    notes: dict[str, list[str]],
+) -> str:
+    """The whole RESULTS.md text."""
+    out = ["# Ringleader vs supervisord vs circus: benchmark results", ""]
+    out += [f"- **{key}**: {value}" for key, value in header.items()]
+    out += ["", "## Raw figures", "", *_raw_table(results, rows, tools)]
+    if "ringleader" in tools:
+        out += ["", "## Ratios (Ringleader / other)", "", *_ratio_table(results, rows, tools)]
+    out += ["", "## Notes", ""]
+    for tool in tools:
+        out += [f"- **{tool}**: {note}" for note in notes.get(tool, [])]
+    return "\n".join(out) + "\n"
+
+
+def machine_header(command: str, versions: dict[str, str]) -> dict[str, str]:
+    """Date, machine and versions lines."""
+    header = {
+        "date": datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
+        "machine": (
+            f"{os.cpu_count()} CPUs, Linux {platform.release()}, "
+            f"Python {sys.version.split()[0]} (bench)"
+        ),
+        "command": f"`{command}`",
+    }
+    header.update({f"version {tool}": text for tool, text in versions.items()})
+    return header
+
+
+def _raw_table(results: Results, rows: list[Figure], tools: list[str]) -> list[str]:
+    lines = ["| figure | unit | " + " | ".join(tools) + " |"]
+    lines.append("|---|---|" + "---:|" * len(tools))
+    for row in rows:
+        cells = [_fmt(results.get(tool, {}).get(row.key)) for tool in tools]
+        if all(cell == "—" for cell in cells):
+            continue
+        lines.append(f"| {row.label} | {row.unit} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _ratio_table(results: Results, rows: list[Figure], tools: list[str]) -> list[str]:
+    others = [tool for tool in BASELINES if tool in tools]
+    lines = ["| figure | better | " + " | ".join(f"RL / {t}" for t in others) + " | target |"]
+    lines.append("|---|---|" + "---:|" * len(others) + "---|")
+    ours = results.get("ringleader", {})
+    for row in rows:
+        if not row.better:
+            continue
+        cells = [_ratio(ours.get(row.key), results.get(t, {}).get(row.key)) for t in others]
+        if all(cell == "—" for cell in cells):
+            continue
+        lines.append(f"| {row.label} | {row.better} | " + " | ".join(cells) + f" | {row.target} |")
+    return lines
+
+
+def _ratio(ours: Value, theirs: Value) -> str:
+    if not isinstance(ours, int | float) or not isinstance(theirs, int | float):
+        return "—"
+    if theirs == 0:
+        return "—"
+    return f"{ours / theirs:.3g}x"
+
+
+def _fmt(value: Value) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "NO"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return f"{value:.3g}" if abs(value) < 1000 else f"{value:.0f}"
+    return value

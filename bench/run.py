@@ -1,0 +1,206 @@
+"""Benchmark Ringleader against supervisord, circus and a plain-Python floor, in one run.
+
+    python bench/run.py [--quick] [--only NAME[,NAME]] [--out bench/RESULTS.md]
+
+See bench/README.md for what each figure means.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import resource
+import shlex
+import shutil
+import signal
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+
+from measure import (
+    Running,
+    bring_up,
+    capture,
+    idle,
+    launched,
+    popen_spawn_times,
+    reap_orphans,
+    respawn_latencies,
+)
+from peers import ALL_TOOLS, BENCH_DIR, Floor, Scenario, Tool, tools_named
+from report import Results, figures, machine_header, render
+
+PR_SET_CHILD_SUBREAPER = 36
+WANTED_NOFILE = 65536
+CAPTURE_BLOCKS = 3200  # x 64 KiB = 200 MiB
+BINARY_BLOCKS = 16  # 1 MiB
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Sizes and durations of one run."""
+
+    small: int = 200
+    big: int = 2000
+    idle_small_s: float = 30.0
+    idle_big_s: float = 20.0
+    floor_idle_s: float = 5.0
+    respawn_workers: int = 10
+    kills: int = 50
+
+    @classmethod
+    def quick(cls) -> Plan:
+        return cls(big=500, idle_small_s=5.0, idle_big_s=5.0, floor_idle_s=2.0, kills=20)
+
+
+class Bench:
+    """Runs the phases tool by tool and collects figures and notes."""
+
+    def __init__(self, plan: Plan, tools: list[Tool], workroot: Path) -> None:
+        self.plan = plan
+        self.tools = tools
+        self.workroot = workroot
+        self.results: Results = {tool.name: {} for tool in tools}
+        self.notes: dict[str, list[str]] = {tool.name: [] for tool in tools}
+
+    def run_all(self) -> None:
+        plan = self.plan
+        self._phase("idle", lambda t: self._up_and_idle(t, plan.small, plan.idle_small_s, "small"))
+        self._phase("respawn", self._respawn)
+        self._phase("capture", self._capture)
+        self._phase("idle-big", lambda t: self._up_and_idle(t, plan.big, plan.idle_big_s, "big"))
+
+    def _phase(self, name: str, body: Callable[[Tool], None]) -> None:
+        for tool in self.tools:
+            _log(f"{name}: {tool.name}")
+            started = time.perf_counter()
+            try:
+                body(tool)
+            except Exception as exc:  # one tool failing must not stop the others
+                self.notes[tool.name].append(f"{name} failed: {type(exc).__name__}: {exc}")
+                _log(f"  FAILED: {exc}")
+            _log(f"  done in {time.perf_counter() - started:.1f} s")
+
+    def _up_and_idle(self, tool: Tool, count: int, window: float, size: str) -> None:
+        figs = self.results[tool.name]
+        if isinstance(tool, Floor):
+            window = self.plan.floor_idle_s
+        with launched(tool, Scenario(sleepers=count), self.workroot) as running:
+            figs[f"up_{size}"] = bring_up(running, count, timeout=max(60.0, count * 0.1))
+            _log(f"  {count} up in {figs[f'up_{size}']:.3f} s; idle {window:g} s")
+            result = idle(running, window)
+        figs[f"cpu_{size}"] = result.cpu_s
+        figs[f"rss_{size}"] = result.rss_total_mb
+        figs[f"rss_ctl_{size}"] = result.rss_controller_mb
+        figs[f"stop_{size}"] = running.stop_s
+        self._note_stop(tool, running, f"{count} workers")
+        self.notes[tool.name].append(f"processes counted at {count} workers: {result.helpers}")
+        if result.workers_after != count:
+            self.notes[tool.name].append(
+                f"{result.workers_after} workers (not {count}) at the end of the idle window"
+            )
+
+    def _respawn(self, tool: Tool) -> None:
+        figs = self.results[tool.name]
+        count, kills = self.plan.respawn_workers, self.plan.kills
+        scenario = Scenario(sleepers=count, fast_respawn=True)
+        with launched(tool, scenario, self.workroot) as running:
+            bring_up(running, count, timeout=60.0)
+            samples = respawn_latencies(running, count, kills)
+        figs["respawn_p50"] = statistics.median(samples) * 1000
+        figs["respawn_p95"] = _p95(samples) * 1000
+        self._note_stop(tool, running, f"{count} workers (respawn)")
+        if isinstance(tool, Floor):
+            figs["popen_p50"] = statistics.median(popen_spawn_times(kills)) * 1000
+
+    def _capture(self, tool: Tool) -> None:
+        figs = self.results[tool.name]
+        result = capture(tool, self.workroot, CAPTURE_BLOCKS, binary=False)
+        figs["capture_s"] = result.seconds
+        figs["capture_mbps"] = result.mb_per_s
+        figs["capture_lost"] = result.lost_bytes
+        figs["capture_sha"] = result.sha_ok
+        if result.seconds is None:
+            self.notes[tool.name].append("capture: the file never reached the full size")
+        figs["binary_sha"] = capture(tool, self.workroot, BINARY_BLOCKS, binary=True).sha_ok
+
+    def _note_stop(self, tool: Tool, running: Running, what: str) -> None:
+        for line in running.stop_notes:
+            self.notes[tool.name].append(f"stop with {what}: {line}")
+
+
+def _p95(samples: list[float]) -> float:
+    return statistics.quantiles(samples, n=20, method="inclusive")[-1]
+
+
+def _log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def prepare_process() -> None:
+    """Adopt orphans (child subreaper), raise the fd limit, turn SIGTERM into Ctrl-C."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+        _log("warning: could not become a child subreaper; orphans go to init")
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (WANTED_NOFILE, max(hard, WANTED_NOFILE)))
+    except (ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    signal.signal(signal.SIGTERM, _interrupt)
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="short windows, 500 big workers")
+    parser.add_argument(
+        "--only",
+        help="comma-separated tools to run: " + ", ".join(t.name for t in ALL_TOOLS),
+    )
+    parser.add_argument("--out", type=Path, default=BENCH_DIR / "RESULTS.md")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str]) -> int:
+    args = parse_args(argv)
+    plan = Plan.quick() if args.quick else Plan()
+    tools = tools_named(args.only.split(",") if args.only else None)
+    prepare_process()
+    for tool in tools:
+        tool.ensure_installed()
+    versions = {tool.name: tool.versions() for tool in tools}
+    workroot = BENCH_DIR / ".work" / "latest"
+    shutil.rmtree(workroot, ignore_errors=True)
+    workroot.mkdir(parents=True)
+    bench = Bench(plan, tools, workroot)
+    started = time.perf_counter()
+    try:
+        bench.run_all()
+    except KeyboardInterrupt:
+        _log("interrupted: every controller started has been stopped")
+        return 130
+    finally:
+        reap_orphans()
+    total = time.perf_counter() - started
+    command = "python " + " ".join(shlex.quote(a) for a in ["bench/run.py", *argv])
+    header = machine_header(command, versions)
+    header["duration"] = f"{total:.0f} s"
+    for tool in tools:
+        bench.notes[tool.name].insert(0, f"configured: {tool.settings()}")
+    rows = figures(plan.small, plan.big, plan.idle_small_s, plan.idle_big_s, plan.kills)
+    text = render(bench.results, rows, [t.name for t in tools], header, bench.notes)
+    args.out.write_text(text)
+    _log(f"wrote {args.out} ({total:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
