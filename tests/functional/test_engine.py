@@ -40,18 +40,21 @@ def test_start_runs_every_process_and_stop_reaps_them() -> None:
 
 def test_respawn_after_sigkill_keeps_the_slot() -> None:
     async def main() -> None:
-        async with Arbiter([watcher("w", numprocesses=2)]) as arbiter:
-            rec = EventRecorder(arbiter.bus)
+        arbiter = Arbiter([watcher("w", numprocesses=2)])
+        rec = EventRecorder(arbiter.bus)
+        async with arbiter:
             victim = arbiter.watcher("w").processes[2]
             old_pid = victim.pid
             assert old_pid is not None
+            mark = len(rec.events)
             os.kill(old_pid, signal.SIGKILL)
             exited = await rec.wait_for(ProcessExited, lambda e: e.pid == old_pid)
             assert exited.signal == signal.SIGKILL and not exited.expected
-            spawned = await rec.wait_for(ProcessSpawned, lambda e: e.wid == 2)
+            spawned = await rec.wait_for(ProcessSpawned, lambda e: e.wid == 2, start=mark)
             assert spawned.pid != old_pid and pid_exists(spawned.pid)
             assert victim.restarts == 1
-            states = [e.new for e in rec.of(ProcessStateChanged) if e.wid == 2]
+            states = [e.new for e in rec.events[mark:]
+                      if isinstance(e, ProcessStateChanged) and e.wid == 2]
             assert states == ["backoff", "starting", "running"]
 
     run(main())
@@ -65,9 +68,10 @@ def test_graceful_stop_uses_the_stop_signal() -> None:
     )
 
     async def main() -> None:
-        async with Arbiter([watcher("w", code, stop_signal=int(signal.SIGUSR1),
-                                    graceful_timeout=20, warmup_delay=0)]) as arbiter:
-            rec = EventRecorder(arbiter.bus)
+        arbiter = Arbiter([watcher("w", code, stop_signal=int(signal.SIGUSR1),
+                                    graceful_timeout=20, warmup_delay=0)])
+        rec = EventRecorder(arbiter.bus)
+        async with arbiter:
             proc = arbiter.watcher("w").processes[1]
             # Wait until the interpreter has installed its handler: poll its signal mask.
             await wait_until(lambda: _catches(proc.pid, signal.SIGUSR1), what="handler set")
@@ -80,8 +84,9 @@ def test_graceful_stop_uses_the_stop_signal() -> None:
 
 def test_a_process_ignoring_sigterm_is_killed_after_graceful_timeout() -> None:
     async def main() -> None:
-        async with Arbiter([watcher("stubborn", TERM_IGNORING, graceful_timeout=0.5)]) as arbiter:
-            rec = EventRecorder(arbiter.bus)
+        arbiter = Arbiter([watcher("stubborn", TERM_IGNORING, graceful_timeout=0.5)])
+        rec = EventRecorder(arbiter.bus)
+        async with arbiter:
             proc = arbiter.watcher("stubborn").processes[1]
             await wait_until(lambda: _ignores(proc.pid, signal.SIGTERM), what="SIGTERM ignored")
             await arbiter.stop_watcher("stubborn")
@@ -156,8 +161,9 @@ def test_singleton_never_runs_more_than_one() -> None:
 
 def test_respawn_false_leaves_the_slot_exited() -> None:
     async def main() -> None:
-        async with Arbiter([watcher("once", "true", respawn=False)]) as arbiter:
-            rec = EventRecorder(arbiter.bus)
+        arbiter = Arbiter([watcher("once", "true", respawn=False)])
+        rec = EventRecorder(arbiter.bus)
+        async with arbiter:
             await rec.wait_for(ProcessStateChanged, lambda e: e.new == "exited")
             assert arbiter.statuses()["once"]["processes"][0]["exit_code"] == 0
 
@@ -166,8 +172,9 @@ def test_respawn_false_leaves_the_slot_exited() -> None:
 
 def test_a_command_that_cannot_start_backs_off_instead_of_looping() -> None:
     async def main() -> None:
-        async with Arbiter([watcher("missing", "/nonexistent/program")]) as arbiter:
-            rec = EventRecorder(arbiter.bus)
+        arbiter = Arbiter([watcher("missing", "/nonexistent/program")])
+        rec = EventRecorder(arbiter.bus)
+        async with arbiter:
             first_delay = await rec.wait_for(
                 ProcessStateChanged, _delayed_backoff
             )
@@ -179,8 +186,9 @@ def test_a_command_that_cannot_start_backs_off_instead_of_looping() -> None:
 
 def test_crash_loop_is_slowed_down() -> None:
     async def main() -> None:
-        async with Arbiter([watcher("crash", "false")]) as arbiter:
-            rec = EventRecorder(arbiter.bus)
+        arbiter = Arbiter([watcher("crash", "false")])
+        rec = EventRecorder(arbiter.bus)
+        async with arbiter:
             event = await rec.wait_for(
                 ProcessStateChanged, _delayed_backoff
             )
@@ -193,8 +201,9 @@ def test_crash_loop_is_slowed_down() -> None:
 
 def test_max_age_recycles_processes() -> None:
     async def main() -> None:
-        async with Arbiter([watcher("old", max_age=0.3, max_age_variance=0)]) as arbiter:
-            rec = EventRecorder(arbiter.bus)
+        arbiter = Arbiter([watcher("old", max_age=0.3, max_age_variance=0)])
+        rec = EventRecorder(arbiter.bus)
+        async with arbiter:
             first = arbiter.pids("old")[0]
             exited = await rec.wait_for(ProcessExited, lambda e: e.pid == first)
             assert exited.expected and exited.signal == signal.SIGTERM
