@@ -1,0 +1,142 @@
+"""The control API's route table: plain data, stdlib only.
+
+The console imports this (never msgspec or the server) to build requests; the server
+binds a handler to each route's `op`; `schema.TYPES` gives each op its Structs.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+API_PREFIX = "/v1"
+ROLE_RANK: dict[str, int] = {"read": 0, "operate": 1, "admin": 2}
+
+
+class Route(NamedTuple):
+    op: str  # operation id: the server's handler name and the client's method name
+    method: str
+    path: str  # with a {name} placeholder where a watcher is named
+    role: str  # read, operate or admin
+    summary: str
+    query: tuple[str, ...] = ()  # accepted query parameters
+    audited: bool = False  # mutating: written to the audit log
+    stream: bool = False  # answers with Server-Sent Events
+
+
+W = API_PREFIX + "/watchers/{name}"
+
+ROUTES: tuple[Route, ...] = (
+    Route("status", "GET", API_PREFIX + "/status", "read", "Controller and watcher states"),
+    Route("list", "GET", API_PREFIX + "/watchers", "read", "Watcher names"),
+    Route("add", "POST", API_PREFIX + "/watchers", "admin", "Add a watcher", audited=True),
+    Route("get_watcher", "GET", W, "read", "One watcher's state and processes"),
+    Route("rm", "DELETE", W, "admin", "Stop and remove a watcher", audited=True),
+    Route("start", "POST", W + "/start", "operate", "Start a watcher", audited=True),
+    Route("stop", "POST", W + "/stop", "operate", "Stop a watcher gracefully", audited=True),
+    Route("restart", "POST", W + "/restart", "operate", "Stop then start a watcher", audited=True),
+    Route(
+        "reload",
+        "POST",
+        W + "/reload",
+        "operate",
+        "Replace a watcher's processes one at a time",
+        audited=True,
+    ),
+    Route(
+        "start_all", "POST", API_PREFIX + "/start", "operate", "Start every watcher", audited=True
+    ),
+    Route("stop_all", "POST", API_PREFIX + "/stop", "operate", "Stop every watcher", audited=True),
+    Route(
+        "restart_all",
+        "POST",
+        API_PREFIX + "/restart",
+        "operate",
+        "Restart every watcher",
+        audited=True,
+    ),
+    Route(
+        "reload_all",
+        "POST",
+        API_PREFIX + "/reload",
+        "operate",
+        "Reload every watcher, one process at a time",
+        audited=True,
+    ),
+    Route("incr", "POST", W + "/incr", "operate", "Add processes", audited=True),
+    Route("decr", "POST", W + "/decr", "operate", "Remove processes", audited=True),
+    Route("numprocesses", "GET", W + "/numprocesses", "read", "How many processes"),
+    Route("signal", "POST", W + "/signal", "operate", "Send a signal", audited=True),
+    Route(
+        "options",
+        "GET",
+        W + "/options",
+        "read",
+        "A watcher's options (secrets redacted); ?key=K (repeatable) selects some",
+        query=("key",),
+    ),
+    Route("set", "PATCH", W + "/options", "admin", "Change options of a watcher", audited=True),
+    Route(
+        "stats",
+        "GET",
+        API_PREFIX + "/stats",
+        "read",
+        "CPU, memory, fds per process",
+        query=("watcher",),
+    ),
+    Route(
+        "stats_stream",
+        "GET",
+        API_PREFIX + "/stats/stream",
+        "read",
+        "Stats every interval",
+        query=("watcher", "interval"),
+        stream=True,
+    ),
+    Route(
+        "logs",
+        "GET",
+        API_PREFIX + "/logs",
+        "read",
+        "Recent output lines",
+        query=("watcher", "lines"),
+    ),
+    Route(
+        "logs_stream",
+        "GET",
+        API_PREFIX + "/logs/stream",
+        "read",
+        "Follow output lines",
+        query=("watcher", "lines"),
+        stream=True,
+    ),
+    Route(
+        "events",
+        "GET",
+        API_PREFIX + "/events",
+        "read",
+        "Events; ?topic=T (repeatable prefix filter)",
+        query=("topic",),
+        stream=True,
+    ),
+    Route("sockets", "GET", API_PREFIX + "/sockets", "read", "Listening sockets"),
+    Route(
+        "reloadconfig",
+        "POST",
+        API_PREFIX + "/reloadconfig",
+        "admin",
+        "Re-read the config file and apply the differences",
+        audited=True,
+    ),
+    Route(
+        "quit",
+        "POST",
+        API_PREFIX + "/quit",
+        "admin",
+        "Stop every watcher and the controller",
+        audited=True,
+    ),
+    Route("openapi", "GET", API_PREFIX + "/openapi.json", "read", "This API's OpenAPI document"),
+    Route("metrics", "GET", "/metrics", "read", "Prometheus metrics"),
+)
+
+ROUTES_BY_OP: dict[str, Route] = {r.op: r for r in ROUTES}

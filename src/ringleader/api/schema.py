@@ -1,0 +1,247 @@
+"""The control API's contract: request/response Structs, error codes and the route table.
+
+Shared by the server (which binds a handler to each route's `op`), the client and the
+OpenAPI document. Imports nothing from the engine, so the CLI can use it cheaply.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Annotated, Any, Literal
+
+import msgspec
+from msgspec import Meta
+
+Name = Annotated[str, Meta(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.\-]+$")]
+Count = Annotated[int, Meta(ge=0, le=100_000)]
+Role = Literal["read", "operate", "admin"]
+
+
+class ErrorCode(enum.Enum):
+    """Stable error codes: clients switch on these, never on the message."""
+
+    BAD_REQUEST = "bad_request"  # malformed HTTP, JSON or arguments
+    UNAUTHORIZED = "unauthorized"  # no or wrong credentials
+    FORBIDDEN = "forbidden"  # authenticated, but the role does not allow it
+    NOT_FOUND = "not_found"  # no such watcher, process, route
+    METHOD_NOT_ALLOWED = "method_not_allowed"
+    ALREADY_EXISTS = "already_exists"
+    CONFLICT = "conflict"  # another mutation of the same watcher is in progress
+    PAYLOAD_TOO_LARGE = "payload_too_large"
+    TOO_MANY_REQUESTS = "too_many_requests"  # auth failures slowed down, or too many clients
+    CONFIG_INVALID = "config_invalid"  # reloadconfig/add/set refused by validation
+    SPAWN_FAILED = "spawn_failed"
+    UNAVAILABLE = "unavailable"  # the controller is shutting down
+    INTERNAL = "internal"
+
+
+HTTP_STATUS: dict[ErrorCode, int] = {
+    ErrorCode.BAD_REQUEST: 400,
+    ErrorCode.UNAUTHORIZED: 401,
+    ErrorCode.FORBIDDEN: 403,
+    ErrorCode.NOT_FOUND: 404,
+    ErrorCode.METHOD_NOT_ALLOWED: 405,
+    ErrorCode.ALREADY_EXISTS: 409,
+    ErrorCode.CONFLICT: 409,
+    ErrorCode.PAYLOAD_TOO_LARGE: 413,
+    ErrorCode.CONFIG_INVALID: 422,
+    ErrorCode.TOO_MANY_REQUESTS: 429,
+    ErrorCode.SPAWN_FAILED: 500,
+    ErrorCode.INTERNAL: 500,
+    ErrorCode.UNAVAILABLE: 503,
+}
+
+
+class Struct(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    pass
+
+
+class ErrorBody(Struct):
+    error: ErrorCode
+    detail: str
+
+
+class Ok(Struct):
+    ok: bool = True
+    detail: str = ""
+
+
+# -- status -----------------------------------------------------------------------------
+
+class ProcessInfo(Struct):
+    wid: int
+    pid: int | None
+    state: str
+    uptime: float
+    restarts: int
+    exit_code: int | None
+    exit_signal: int | None
+
+
+class WatcherInfo(Struct):
+    name: str
+    state: str
+    numprocesses: int
+    running: int
+    processes: list[ProcessInfo]
+
+
+class ControllerInfo(Struct):
+    pid: int
+    version: str
+    uptime: float
+    config: str | None
+
+
+class StatusResponse(Struct):
+    controller: ControllerInfo
+    watchers: list[WatcherInfo]
+
+
+class WatcherList(Struct):
+    watchers: list[str]
+
+
+class NumProcesses(Struct):
+    name: str
+    numprocesses: int
+
+
+# -- requests ---------------------------------------------------------------------------
+
+class AddWatcherRequest(Struct):
+    name: Name
+    cmd: Annotated[str, Meta(min_length=1, max_length=65_536)]
+    numprocesses: Count = 1
+    start: bool = False
+    options: Annotated[dict[str, Any], Meta(description="any other watcher option, as in the "
+                                            "config file")] = {}
+
+
+class CountRequest(Struct):
+    count: Annotated[int, Meta(ge=1, le=100_000)] = 1
+
+
+class SignalRequest(Struct):
+    signal: Annotated[str | int, Meta(description="name (TERM, SIGHUP) or number")]
+    pid: Annotated[int | None, Meta(ge=1, description="only this process of the watcher")] = None
+    wid: Annotated[int | None, Meta(ge=1, description="only this slot of the watcher")] = None
+    children: Annotated[bool, Meta(description="signal the whole process group")] = False
+
+
+class SignalResult(Struct):
+    signalled: int
+
+
+class SetOptionsRequest(Struct):
+    options: Annotated[dict[str, Any], Meta(description="option -> new value, as in the config "
+                                            "file")]
+
+
+class OptionsResponse(Struct):
+    name: str
+    options: dict[str, Any]
+
+
+class ReloadConfigResponse(Struct):
+    added: list[str]
+    removed: list[str]
+    changed: list[str]
+    rescaled: list[str]
+
+
+# -- stats, logs, events, sockets ------------------------------------------------------
+
+class ProcessStats(Struct):
+    wid: int
+    pid: int
+    cpu_percent: float  # of one core, children included
+    rss: int  # bytes, children included
+    uss: int | None  # bytes, where the OS tells it
+    num_fds: int | None
+    num_children: int
+    age: float
+    restarts: int
+    exit_history: list[int]  # recent exit codes of this slot (negative: killed by signal)
+
+
+class WatcherStats(Struct):
+    name: str
+    cpu_percent: float
+    rss: int
+    processes: list[ProcessStats]
+
+
+class StatsResponse(Struct):
+    at: float
+    watchers: list[WatcherStats]
+
+
+class LogLine(Struct):
+    at: float
+    watcher: str
+    wid: int
+    stream: Literal["stdout", "stderr"]
+    line: str  # decoded as UTF-8 with replacement
+
+
+class LogsResponse(Struct):
+    lines: list[LogLine]
+
+
+class EventMessage(Struct):
+    topic: str
+    at: float
+    data: dict[str, Any]
+
+
+class SocketInfo(Struct):
+    name: str
+    address: str
+    fd: int | None
+
+
+class SocketList(Struct):
+    sockets: list[SocketInfo]
+
+
+# -- the types of each operation ------------------------------------------------------
+
+class OpTypes(msgspec.Struct, frozen=True):
+    request: type | None = None
+    response: type | None = None
+    stream: type | None = None  # the type of each Server-Sent Event's data
+    status: int = 200
+
+
+TYPES: dict[str, OpTypes] = {
+    "status": OpTypes(response=StatusResponse),
+    "list": OpTypes(response=WatcherList),
+    "add": OpTypes(request=AddWatcherRequest, response=WatcherInfo, status=201),
+    "get_watcher": OpTypes(response=WatcherInfo),
+    "rm": OpTypes(response=Ok),
+    "start": OpTypes(response=WatcherInfo),
+    "stop": OpTypes(response=WatcherInfo),
+    "restart": OpTypes(response=WatcherInfo),
+    "reload": OpTypes(response=WatcherInfo),
+    "start_all": OpTypes(response=StatusResponse),
+    "stop_all": OpTypes(response=StatusResponse),
+    "restart_all": OpTypes(response=StatusResponse),
+    "reload_all": OpTypes(response=StatusResponse),
+    "incr": OpTypes(request=CountRequest, response=NumProcesses),
+    "decr": OpTypes(request=CountRequest, response=NumProcesses),
+    "numprocesses": OpTypes(response=NumProcesses),
+    "signal": OpTypes(request=SignalRequest, response=SignalResult),
+    "options": OpTypes(response=OptionsResponse),
+    "set": OpTypes(request=SetOptionsRequest, response=OptionsResponse),
+    "stats": OpTypes(response=StatsResponse),
+    "stats_stream": OpTypes(stream=StatsResponse),
+    "logs": OpTypes(response=LogsResponse),
+    "logs_stream": OpTypes(stream=LogLine),
+    "events": OpTypes(stream=EventMessage),
+    "sockets": OpTypes(response=SocketList),
+    "reloadconfig": OpTypes(response=ReloadConfigResponse),
+    "quit": OpTypes(response=Ok),
+    "openapi": OpTypes(),
+    "metrics": OpTypes(),
+}
