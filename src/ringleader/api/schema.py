@@ -56,19 +56,19 @@ class Struct(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
     pass
 
 
-class ErrorBody(Struct):
+class ErrorBody(Struct, frozen=True):
     error: ErrorCode
     detail: str
 
 
-class Ok(Struct):
+class Ok(Struct, frozen=True):
     ok: bool = True
     detail: str = ""
 
 
 # -- status -----------------------------------------------------------------------------
 
-class ProcessInfo(Struct):
+class ProcessInfo(Struct, frozen=True):
     wid: int
     pid: int | None
     state: str
@@ -78,7 +78,7 @@ class ProcessInfo(Struct):
     exit_signal: int | None
 
 
-class WatcherInfo(Struct):
+class WatcherInfo(Struct, frozen=True):
     name: str
     state: str
     numprocesses: int
@@ -86,30 +86,30 @@ class WatcherInfo(Struct):
     processes: list[ProcessInfo]
 
 
-class ControllerInfo(Struct):
+class ControllerInfo(Struct, frozen=True):
     pid: int
     version: str
     uptime: float
     config: str | None
 
 
-class StatusResponse(Struct):
+class StatusResponse(Struct, frozen=True):
     controller: ControllerInfo
     watchers: list[WatcherInfo]
 
 
-class WatcherList(Struct):
+class WatcherList(Struct, frozen=True):
     watchers: list[str]
 
 
-class NumProcesses(Struct):
+class NumProcesses(Struct, frozen=True):
     name: str
     numprocesses: int
 
 
 # -- requests ---------------------------------------------------------------------------
 
-class AddWatcherRequest(Struct):
+class AddWatcherRequest(Struct, frozen=True):
     name: Name
     cmd: Annotated[str, Meta(min_length=1, max_length=65_536)]
     numprocesses: Count = 1
@@ -118,32 +118,32 @@ class AddWatcherRequest(Struct):
                                             "config file")] = {}
 
 
-class CountRequest(Struct):
+class CountRequest(Struct, frozen=True):
     count: Annotated[int, Meta(ge=1, le=100_000)] = 1
 
 
-class SignalRequest(Struct):
+class SignalRequest(Struct, frozen=True):
     signal: Annotated[str | int, Meta(description="name (TERM, SIGHUP) or number")]
     pid: Annotated[int | None, Meta(ge=1, description="only this process of the watcher")] = None
     wid: Annotated[int | None, Meta(ge=1, description="only this slot of the watcher")] = None
     children: Annotated[bool, Meta(description="signal the whole process group")] = False
 
 
-class SignalResult(Struct):
+class SignalResult(Struct, frozen=True):
     signalled: int
 
 
-class SetOptionsRequest(Struct):
+class SetOptionsRequest(Struct, frozen=True):
     options: Annotated[dict[str, Any], Meta(description="option -> new value, as in the config "
                                             "file")]
 
 
-class OptionsResponse(Struct):
+class OptionsResponse(Struct, frozen=True):
     name: str
     options: dict[str, Any]
 
 
-class ReloadConfigResponse(Struct):
+class ReloadConfigResponse(Struct, frozen=True):
     added: list[str]
     removed: list[str]
     changed: list[str]
@@ -152,7 +152,7 @@ class ReloadConfigResponse(Struct):
 
 # -- stats, logs, events, sockets ------------------------------------------------------
 
-class ProcessStats(Struct):
+class ProcessStats(Struct, frozen=True):
     wid: int
     pid: int
     cpu_percent: float  # of one core, children included
@@ -165,19 +165,19 @@ class ProcessStats(Struct):
     exit_history: list[int]  # recent exit codes of this slot (negative: killed by signal)
 
 
-class WatcherStats(Struct):
+class WatcherStats(Struct, frozen=True):
     name: str
     cpu_percent: float
     rss: int
     processes: list[ProcessStats]
 
 
-class StatsResponse(Struct):
+class StatsResponse(Struct, frozen=True):
     at: float
     watchers: list[WatcherStats]
 
 
-class LogLine(Struct):
+class LogLine(Struct, frozen=True):
     at: float
     watcher: str
     wid: int
@@ -185,23 +185,23 @@ class LogLine(Struct):
     line: str  # decoded as UTF-8 with replacement
 
 
-class LogsResponse(Struct):
+class LogsResponse(Struct, frozen=True):
     lines: list[LogLine]
 
 
-class EventMessage(Struct):
+class EventMessage(Struct, frozen=True):
     topic: str
     at: float
     data: dict[str, Any]
 
 
-class SocketInfo(Struct):
+class SocketInfo(Struct, frozen=True):
     name: str
     address: str
     fd: int | None
 
 
-class SocketList(Struct):
+class SocketList(Struct, frozen=True):
     sockets: list[SocketInfo]
 
 
