@@ -26,7 +26,7 @@ from procscan import TreeScanner, read_stat
 BRING_UP_POLL_S = 0.001
 RESPAWN_POLL_S = 0.0002
 SIZE_POLL_S = 0.001
-STOP_TIMEOUT_S = 60.0
+STOP_TIMEOUT_S = 90.0
 SIGTERM_REPEAT_S = 5.0
 KILL_TIMEOUT_S = 30.0
 RESPAWN_JITTER_S = 0.2
@@ -94,16 +94,20 @@ def launched(tool: Tool, scenario: Scenario, workroot: Path) -> Iterator[Running
 def stop(running: Running) -> None:
     """SIGTERM the controller, wait for it, then kill and reap anything of its tree left.
 
-    SIGTERM is repeated every ``SIGTERM_REPEAT_S`` while the controller runs (an operator would
-    do the same); every repeat needed is noted.
+    If ``SIGTERM_REPEAT_S`` pass with the controller running and no worker gone, SIGTERM is
+    sent again (an operator would do the same); every repeat is noted.
     """
     running.scanner.scan()
     tree = set(running.scanner.members) - {running.proc.pid}
     started = time.perf_counter()
-    sent = 0
+    sent, workers = 0, None
     while running.proc.poll() is None and time.perf_counter() - started < STOP_TIMEOUT_S:
-        running.proc.send_signal(signal.SIGTERM)
-        sent += 1
+        running.scanner.scan()
+        now = len(running.scanner.workers())
+        if workers is None or now >= workers:  # first time, or no progress: SIGTERM ignored
+            running.proc.send_signal(signal.SIGTERM)
+            sent += 1
+        workers = now
         with contextlib.suppress(subprocess.TimeoutExpired):
             running.proc.wait(SIGTERM_REPEAT_S)
     if running.proc.poll() is None:
@@ -111,7 +115,10 @@ def stop(running: Running) -> None:
     elif sent > 0:
         running.stop_s = time.perf_counter() - started
     if sent > 1:
-        running.stop_notes.append(f"exited only after {sent} SIGTERMs {SIGTERM_REPEAT_S:g} s apart")
+        running.stop_notes.append(
+            f"SIGTERM sent {sent} times: it was ignored while no worker stopped for "
+            f"{SIGTERM_REPEAT_S:g} s"
+        )
     running.scanner.scan()
     tree |= set(running.scanner.members) - {running.proc.pid}
     running.stop_notes += _kill_tree(running.proc, tree)
@@ -223,18 +230,25 @@ def _rss_by_pid(pids: set[int]) -> dict[int, int]:
 
 
 def respawn_latencies(running: Running, count: int, kills: int, seed: int = 1) -> list[float]:
-    """Seconds from SIGKILL of one worker until a replacement worker pid exists, ``kills`` times."""
+    """Seconds from SIGKILL of a worker until a replacement worker pid exists, ``kills`` times.
+
+    The victim is always the oldest worker (first seen by the bench), after a random pause: a
+    long-lived worker dying, not a crash loop (which controllers may rightly slow down).
+    """
     rng = random.Random(seed)
+    oldest_first = sorted(_live_workers(running, count, set()))
     killed: set[int] = set()
     samples: list[float] = []
     for _ in range(kills):
         before = _live_workers(running, count, killed)
         time.sleep(rng.uniform(0, RESPAWN_JITTER_S))
-        victim = rng.choice(sorted(before))
+        victim = next(pid for pid in oldest_first if pid in before)
         os.kill(victim, signal.SIGKILL)
         killed_at = time.perf_counter()
         killed.add(victim)
-        samples.append(_wait_replacement(running, before | killed, killed_at))
+        latency, new = _wait_replacement(running, before | killed, killed_at)
+        samples.append(latency)
+        oldest_first = [pid for pid in oldest_first if pid != victim] + sorted(new)
     return samples
 
 
@@ -251,11 +265,14 @@ def _live_workers(running: Running, count: int, killed: set[int]) -> set[int]:
         time.sleep(RESPAWN_POLL_S)
 
 
-def _wait_replacement(running: Running, known: set[int], killed_at: float) -> float:
+def _wait_replacement(
+    running: Running, known: set[int], killed_at: float
+) -> tuple[float, set[int]]:
     while True:
         running.scanner.scan()
-        if running.scanner.workers() - known:
-            return time.perf_counter() - killed_at
+        new = running.scanner.workers() - known
+        if new:
+            return time.perf_counter() - killed_at, new
         if time.perf_counter() - killed_at > KILL_TIMEOUT_S:
             running.check_alive()
             raise BenchError(f"no replacement worker {KILL_TIMEOUT_S:.0f} s after a SIGKILL")
