@@ -124,8 +124,8 @@ class CountRequest(Struct, frozen=True):
 
 class SignalRequest(Struct, frozen=True):
     signal: Annotated[str | int, Meta(description="name (TERM, SIGHUP) or number")]
-    pid: Annotated[int | None, Meta(ge=1, description="only this process of the watcher")] = None
-    wid: Annotated[int | None, Meta(ge=1, description="only this slot of the watcher")] = None
+    pid: Annotated[int, Meta(ge=1, description="only this process of the watcher")] | None = None
+    wid: Annotated[int, Meta(ge=1, description="only this slot of the watcher")] | None = None
     children: Annotated[bool, Meta(description="signal the whole process group")] = False
 
 

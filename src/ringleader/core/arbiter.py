@@ -8,6 +8,7 @@ import contextlib
 import itertools
 import logging
 import resource
+import time
 from collections.abc import Iterable, Mapping
 from types import TracebackType
 from typing import Any
@@ -20,7 +21,7 @@ from ringleader.core.guardian import Guardian
 from ringleader.core.process import Services
 from ringleader.core.reaper import Reaper
 from ringleader.core.streams import StreamHub
-from ringleader.core.watcher import Watcher
+from ringleader.core.watcher import Watcher, watcher_to_dict
 from ringleader.errors import AlreadyExists, NotFound
 
 log = logging.getLogger("ringleader.arbiter")
@@ -70,6 +71,7 @@ class Arbiter:
         self._services: Services | None = None
         self._reload_lock = asyncio.Lock()
         self._stopping = False
+        self.started_at = 0.0  # time.monotonic() at start
 
     # -- lifecycle ------------------------------------------------------------------
 
@@ -77,12 +79,21 @@ class Arbiter:
     def is_running(self) -> bool:
         return self._services is not None
 
+    @property
+    def is_stopping(self) -> bool:
+        return self._stopping
+
+    @property
+    def is_reloading(self) -> bool:
+        return self._reload_lock.locked()
+
     async def start(self) -> None:
         """Start every autostart watcher (by priority, highest first); returns once their
         processes are spawned."""
         if self._services is not None:
             raise RuntimeError("Arbiter already started")
         loop = asyncio.get_running_loop()
+        self.started_at = time.monotonic()
         _raise_nofile_limit()
         guardian = Guardian() if self._use_guardian else None
         if guardian is not None:
@@ -199,6 +210,25 @@ class Arbiter:
             return
         await self.stop_watcher()
         await self._start_in_order(w for w in self._watchers.values() if w.config.autostart)
+
+    async def reload(self, name: str | None = None) -> None:
+        """Replace processes one at a time (every watcher, in priority order, if no name)."""
+        if name:
+            await self.watcher(name).reload()
+            return
+        for group in _by_priority(self._watchers.values()):
+            for watcher in group:
+                await watcher.reload()
+
+    async def set_options(self, name: str, changes: Mapping[str, Any]) -> WatcherConfig:
+        return await self.watcher(name).set_options(changes)
+
+    def options(self, name: str) -> dict[str, Any]:
+        """A watcher's effective options (numprocesses as it is now)."""
+        watcher = self.watcher(name)
+        options = watcher_to_dict(watcher.config)
+        options["numprocesses"] = watcher.numprocesses
+        return options
 
     async def incr(self, name: str, count: int = 1) -> int:
         return await self.watcher(name).incr(count)

@@ -8,6 +8,7 @@ move against ``states.TRANSITIONS`` and publishes a ProcessStateChanged event.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import os
@@ -67,7 +68,8 @@ def signal_name(signum: int) -> str:
 class Process:
     __slots__ = (
         "_backoff", "_exited", "_owner", "_popen", "_pumps", "_services", "_timer",
-        "exit_code", "exit_signal", "pid", "restarts", "started_at", "state", "wid",
+        "exit_code", "exit_history", "exit_signal", "pid", "restarts", "started_at", "state",
+        "wid",
     )
 
     def __init__(self, owner: Owner, wid: int, services: Services) -> None:
@@ -80,6 +82,8 @@ class Process:
         self.restarts = 0
         self.exit_code: int | None = None
         self.exit_signal: int | None = None
+        # Recent exit codes of this slot, negative when killed by that signal.
+        self.exit_history: collections.deque[int] = collections.deque(maxlen=10)
         self._popen: subprocess.Popen[bytes] | None = None
         self._pumps: list[Pump] = []
         self._exited: asyncio.Future[None] | None = None
@@ -186,6 +190,7 @@ class Process:
         self._popen.returncode = code if sig is None else -sig
         self._popen = None
         self.exit_code, self.exit_signal = code, sig
+        self.exit_history.append(-sig if sig is not None else code if code is not None else 0)
         services = self._services
         if services.guardian is not None:
             services.guardian.remove(pid)

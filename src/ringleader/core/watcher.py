@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
 from typing import Any
 
+import msgspec
+
+from ringleader.config.load import watcher_from_dict
 from ringleader.config.model import WatcherConfig
 from ringleader.core.events import WatcherChanged
 from ringleader.core.process import Process, Services
@@ -15,6 +19,24 @@ from ringleader.core.states import WatcherState
 
 log = logging.getLogger("ringleader.watcher")
 WS = WatcherState
+
+# Options that running processes pick up without being replaced (they are read from
+# the watcher's config when used). Any other change replaces the processes.
+LIVE_OPTIONS = frozenset({
+    "numprocesses", "autostart", "respawn", "warmup_delay", "priority", "stop_signal",
+    "graceful_timeout", "stop_children", "max_age", "max_age_variance",
+})
+
+
+def watcher_to_dict(config: WatcherConfig) -> dict[str, Any]:
+    """A config as the dict the loader takes back (unset options left out)."""
+    def strip(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: strip(v) for k, v in value.items() if v is not None}
+        return value
+
+    result: dict[str, Any] = strip(msgspec.to_builtins(config))
+    return result
 
 
 class Watcher:
@@ -90,6 +112,41 @@ class Watcher:
             await self._start_slots(range(1, self.numprocesses + 1))
             if self.state is WS.STARTING:
                 self._set_state(WS.ACTIVE)
+
+    async def reload(self) -> None:
+        """Replace the processes one slot at a time, so that the others keep serving."""
+        async with self.lock:
+            await self._reload_locked()
+
+    async def _reload_locked(self) -> None:
+        if not self.is_active:
+            return
+        for wid in sorted(self.processes):
+            proc = self.processes[wid]
+            await proc.stop("reload")
+            if self.wants(wid):
+                proc.start()
+
+    async def set_options(self, changes: Mapping[str, Any]) -> WatcherConfig:
+        """Change options (file option names and values); raises ConfigError and changes
+        nothing when the result is invalid. Live options apply at once; others replace
+        the processes one at a time."""
+        async with self.lock:
+            merged = {**watcher_to_dict(self.config), **changes, "name": self.name}
+            new = watcher_from_dict(merged, where=f"watcher {self.name}")
+            old = self.config
+            changed = {f for f in new.__struct_fields__ if getattr(new, f) != getattr(old, f)}
+            self.config = new
+            if changed - LIVE_OPTIONS:
+                self.template = build_template(new)
+            self._services.bus.publish(WatcherChanged(
+                watcher=self.name, action="options", detail=", ".join(sorted(changed))))
+            log.info("watcher %s options changed: %s", self.name, ", ".join(sorted(changed)))
+            if changed - LIVE_OPTIONS:
+                await self._reload_locked()
+        if "numprocesses" in changes or "singleton" in changed:
+            await self.set_numprocesses(new.numprocesses)
+        return new
 
     async def set_numprocesses(self, count: int) -> int:
         """Scale to `count` processes (started or stopped now if the watcher is active)."""
