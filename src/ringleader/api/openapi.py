@@ -21,7 +21,7 @@ def _ref(kind: type) -> dict[str, Any]:
 
 @functools.cache
 def openapi_document() -> bytes:
-    kinds = {ErrorBody}
+    kinds: set[type] = {ErrorBody}
     for types in TYPES.values():
         kinds.update(k for k in (types.request, types.response, types.stream) if k is not None)
     _, components = msgspec.json.schema_components(sorted(kinds, key=lambda k: k.__name__),
