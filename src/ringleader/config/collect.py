@@ -110,7 +110,7 @@ def resolve_endpoint(setting: Setting, report: Report) -> str | None:
                                    f"{text} ignored; the default unix socket is used")
             return None
         report.error(setting.where, "endpoint", f"a TCP endpoint ({text}) needs TLS and a "
-                     "token, which arrive with the control API (expected unix:PATH)")
+                     "token: configure it in [ringleader.tcp] (expected unix:PATH)")
         return None
     for scheme in ("unix://", "unix:", "ipc://"):
         if text.startswith(scheme):
@@ -124,6 +124,25 @@ def resolve_endpoint(setting: Setting, report: Report) -> str | None:
         return None
     path = os.path.expanduser(path)
     return "unix:" + os.path.normpath(os.path.join(setting.base_dir, path))
+
+
+_TLS_FILES = ("tls_cert", "tls_key", "client_ca")
+
+
+def resolve_paths(key: str, setting: Setting) -> Any:
+    """audit_log and the TLS files, like endpoint, are relative to the config file. Values of
+    the wrong type are left for build_controller to report."""
+
+    def rel(value: Any) -> Any:
+        if not isinstance(value, str) or not value.strip():
+            return value
+        return os.path.normpath(os.path.join(setting.base_dir, os.path.expanduser(value)))
+
+    if key == "audit_log":
+        return rel(setting.value)
+    if key == "tcp" and isinstance(setting.value, dict):
+        return {k: rel(v) if k in _TLS_FILES else v for k, v in setting.value.items()}
+    return setting.value
 
 
 def _watcher_env(c: Collector, w: PendingWatcher) -> dict[str, str]:
@@ -166,7 +185,7 @@ def finish(c: Collector, source: str | None) -> tuple[Config | None, Report]:
         if key == "endpoint":
             endpoint = resolve_endpoint(setting, report)
         else:
-            ctrl_opts[key] = setting.value
+            ctrl_opts[key] = resolve_paths(key, setting)
     controller = build_controller(ctrl_opts, endpoint, c.ctrl_where or source or "controller",
                                   report)
     watchers: list[WatcherConfig] = []

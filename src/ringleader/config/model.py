@@ -91,6 +91,65 @@ class WatcherConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_
     stderr_stream: StreamConfig = StreamConfig()
 
 
+Role = Literal["read", "operate", "admin"]
+TOKEN_HASH_PATTERN = r"^sha256:[0-9a-f]{64}$"
+TCP_NEEDS_AUTH = "a TCP listener needs TLS and a token or a client certificate"
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    """"127.0.0.1:5555" / "[::1]:5555" / "localhost:5555" -> (host, port); ValueError if
+    malformed. Port 0 (any free port) is allowed: tests use it."""
+    host, sep, port = text.strip().rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    elif ":" in host:
+        host = ""  # an IPv6 address must be bracketed, or the port is ambiguous
+    if not sep or not host or not port.isdigit() or int(port) > 65535:
+        raise ValueError(f'expected HOST:PORT such as "127.0.0.1:5555" or "[::1]:5555", '
+                         f'got "{text}"')
+    return host, int(port)
+
+
+class TcpConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """[ringleader.tcp]: the remote control listener. TLS is mandatory (TLS 1.2 minimum)."""
+
+    listen: Annotated[str, Meta(description='HOST:PORT to listen on, e.g. "127.0.0.1:5555" '
+                                'or "[::1]:5555"')]
+    tls_cert: Annotated[str, Meta(min_length=1, description="PEM file of the server "
+                                  "certificate (chain)")]
+    tls_key: Annotated[str, Meta(min_length=1, description="PEM file of the server's "
+                                 "private key")]
+    client_ca: Annotated[str | None, Meta(description="PEM file of the CAs whose client "
+                                          "certificates are accepted; enables client "
+                                          "certificates")] = None
+    client_cert_required: Annotated[bool, Meta(description="refuse clients without a "
+                                               "certificate (else a token is enough)")] = False
+
+    def __post_init__(self) -> None:
+        parse_listen(self.listen)
+        if self.client_cert_required and self.client_ca is None:
+            raise ValueError("client_cert_required needs client_ca")
+
+
+class TokenConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """[[ringleader.tokens]]: a bearer token accepted on the TCP listener."""
+
+    name: Annotated[str, Meta(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.@\-]+$",
+                              description="who holds it; the audit log records token:NAME")]
+    role: Annotated[Role, Meta(description="read, operate or admin")]
+    hash: Annotated[str, Meta(pattern=TOKEN_HASH_PATTERN, description="sha256:HEX, the "
+                              "output of `ringleader token hash`; the token itself is never "
+                              "stored")]
+
+
+class ClientCertConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """[[ringleader.client_certs]]: a client certificate (verified against client_ca) by CN."""
+
+    cn: Annotated[str, Meta(min_length=1, description="the certificate subject's common "
+                            "name; the audit log records cert:CN")]
+    role: Annotated[Role, Meta(description="read, operate or admin")]
+
+
 class ControllerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """The [ringleader] (circus: [circus]) section."""
 
@@ -100,6 +159,26 @@ class ControllerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, 
     logoutput: Annotated[str, Meta(description="'-' for stderr, or a file path")] = "-"
     warmup_delay: NonNegFloat = 0.0
     umask: Annotated[int, Meta(ge=0, le=0o777)] | None = None
+    allowed_uids: Annotated[list[int], Meta(description="users (names or uids) allowed on the "
+                                            "unix socket besides the controller's own user "
+                                            "and root")] = []
+    allowed_groups: Annotated[list[int], Meta(description="groups (names or gids) whose "
+                                              "members are allowed on the unix socket")] = []
+    unix_role: Annotated[Role, Meta(description="role of an allowed unix socket peer")] = "admin"
+    tcp: Annotated[TcpConfig | None, Meta(description="the TLS TCP listener; none by "
+                                          "default")] = None
+    tokens: Annotated[list[TokenConfig], Meta(description="bearer tokens (TCP)")] = []
+    client_certs: Annotated[list[ClientCertConfig], Meta(description="client certificates "
+                                                         "by CN (TCP)")] = []
+    audit_log: Annotated[str | None, Meta(description="file recording every mutating API "
+                                          "request")] = None
+    max_body_bytes: Annotated[int, Meta(ge=1, description="largest API request body")] = 1 << 20
+    max_connections: Annotated[int, Meta(ge=1, description="concurrent API connections; more "
+                                         "are answered 503")] = 256
+
+    def __post_init__(self) -> None:
+        if self.tcp is not None and not self.tokens and self.tcp.client_ca is None:
+            raise ValueError(TCP_NEEDS_AUTH)
 
 
 class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):

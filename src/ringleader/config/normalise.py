@@ -12,6 +12,13 @@ from typing import Any, Literal, TypeVar
 
 import msgspec
 
+from ringleader.config.api_section import (
+    API_FIELDS,
+    TCP_FIELDS,
+    api_table,
+    api_table_list,
+    check_api,
+)
 from ringleader.config.model import (
     RLIMIT_NAMES,
     ControllerConfig,
@@ -83,6 +90,7 @@ STREAM_CLASSES: dict[str, str] = {
 
 CONTROLLER_FIELDS: dict[str, Normaliser] = {
     "pidfile": to_str, "logoutput": to_str, "warmup_delay": to_float, "umask": to_umask,
+    **API_FIELDS,
 }
 # circus [circus] options without an equivalent yet (circus/config.py get_config).
 CONTROLLER_LATER: frozenset[str] = frozenset({
@@ -278,15 +286,21 @@ def build_controller(options: Mapping[str, Any], endpoint: str | None, where: st
                 if level not in _LOGLEVELS:
                     raise BadValue("one of " + ", ".join(_LOGLEVELS))
                 out[key] = level
+            elif key == "tcp":
+                out[key] = api_table(value, TCP_FIELDS, where, "tcp", report)
+            elif key in ("tokens", "client_certs"):
+                out[key] = api_table_list(value, where, key, report)
             elif key in ("endpoint", "include", "include_dir"):
                 continue  # handled by the dialect
             elif key in CONTROLLER_LATER:
                 later.append(key)
             else:
                 report.unknown(where, key, [*CONTROLLER_FIELDS, "loglevel", "endpoint",
-                                            "include", "include_dir", *CONTROLLER_LATER])
+                                            "include", "include_dir", "tcp", "tokens",
+                                            "client_certs", *CONTROLLER_LATER])
         except BadValue as exc:
             report.bad(where, key, value, exc)
+    check_api(out, where, report)
     if later:
         report.warnings.append(f"{where} options not supported yet, ignored: "
                                + ", ".join(later))
