@@ -1,0 +1,194 @@
+"""`ringleader up`: start `ringleader run CONFIG` as a background daemon, and the pidfile
+that `run` keeps while it runs.
+
+`up` returns only once the daemon answers on its endpoint and every autostart watcher is
+active, so `ringleader up && ringleader status` is reliable; if the daemon dies or is not
+ready in time, the end of its log says why.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+from ringleader.api.client import ApiError, Client, Unreachable
+from ringleader.cli.main import EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import argparse
+    from typing import Any
+
+    from ringleader.config.model import Config
+
+DEFAULT_LOG = "ringleader.log"
+DEFAULT_PIDFILE = "ringleader.pid"
+READY_POLL = 0.05  # seconds between two readiness checks of the starting daemon
+TAIL_LINES = 15
+
+
+class PidFile:
+    """Writes our pid to `path` (atomically) for the duration of a `with`; removes it after,
+    unless another process has written its own pid there meanwhile."""
+
+    def __init__(self, path: str | None) -> None:
+        self.path = os.path.abspath(path) if path else None
+        self.pid = os.getpid()
+
+    def __enter__(self) -> PidFile:
+        if self.path:
+            tmp = f"{self.path}.{self.pid}.tmp"
+            with open(tmp, "w") as f:
+                f.write(f"{self.pid}\n")
+            os.replace(tmp, self.path)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if not self.path:
+            return
+        try:
+            with open(self.path) as f:
+                mine = f.read().strip() == str(self.pid)
+            if mine:
+                os.unlink(self.path)
+        except OSError:
+            pass
+
+
+def read_pidfile(path: str) -> int | None:
+    try:
+        with open(path) as f:
+            return int(f.read().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def tail(path: str, offset: int, lines: int = TAIL_LINES) -> list[str]:
+    """The last `lines` lines written to `path` after `offset`."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(max(offset, os.fstat(f.fileno()).st_size - 64 * 1024))
+            data = f.read()
+    except OSError:
+        return []
+    return data.decode("utf-8", "replace").splitlines()[-lines:]
+
+
+def _load(path: str) -> Config:
+    from ringleader.config.load import load_config
+    from ringleader.errors import ConfigError
+
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(f"error: {problem}", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE) from None
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror}") from None
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()  # the controller stops its watchers gracefully on SIGTERM
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, 9)  # its own session: take whatever is left with it
+        proc.wait()
+
+
+def _report(message: str, log: str, offset: int) -> None:
+    print(f"error: {message}", file=sys.stderr)
+    lines = tail(log, offset)
+    if lines:
+        print(f"last lines of {log}:", file=sys.stderr)
+        for line in lines:
+            print(f"  {line}", file=sys.stderr)
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from ringleader.cli.console import config_endpoint, make_client
+    from ringleader.cli.main import _find_config
+
+    path = args.config or _find_config()
+    if path is None:
+        raise UsageError("ringleader up: no CONFIG given and none of ringleader.toml, "
+                         "ringleader.ini, circus.ini here")
+    try:
+        config = _load(path)
+    except SystemExit as exc:
+        return int(exc.code or EXIT_USAGE)
+    source = os.path.abspath(config.source or path)
+    base = os.path.dirname(source)
+    endpoint = args.endpoint or config_endpoint(config.controller.endpoint, source)
+    log = os.path.abspath(args.log_output or os.path.join(base, DEFAULT_LOG))
+    pidfile = os.path.abspath(args.pidfile or config.controller.pidfile
+                              or os.path.join(base, DEFAULT_PIDFILE))
+    timeout = args.timeout or 30.0
+
+    with make_client(args, endpoint, min(timeout, 5.0)) as client:
+        try:
+            found = client.call("status")
+        except Unreachable:
+            pass
+        except ApiError as exc:
+            print(f"error: a controller already answers at {endpoint} ({exc})", file=sys.stderr)
+            return EXIT_FAILED
+        else:
+            pid = found.get("controller", {}).get("pid", "?")
+            print(f"error: a controller already answers at {endpoint} (pid {pid})",
+                  file=sys.stderr)
+            return EXIT_FAILED
+
+        try:
+            out = open(log, "ab")  # noqa: SIM115 - handed to the daemon, closed below
+        except OSError as exc:
+            raise UsageError(f"cannot open the log {log}: {exc.strerror}") from None
+        with out:
+            offset = out.tell()
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "ringleader", "run", source, "--pidfile", pidfile],
+                stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True)
+        autostart = {w.name for w in config.watchers if w.autostart}
+        status = _wait_ready(proc, client, autostart, time.monotonic() + timeout)
+
+    if isinstance(status, str):
+        if proc.returncode is None:
+            _stop(proc)
+            status += "; it was stopped"
+        _report(status, log, offset)
+        return EXIT_USAGE if proc.returncode == EXIT_USAGE else EXIT_FAILED
+    if args.json:
+        print(json.dumps(status, indent=2))
+    else:
+        print(f"ringleader started: pid {proc.pid}, endpoint {endpoint}, log {log}")
+    # detached: the daemon outlives us and init reaps it; do not let Popen warn about it
+    proc.returncode = 0
+    return EXIT_OK
+
+
+def _wait_ready(proc: subprocess.Popen[bytes], client: Client, autostart: set[str],
+                deadline: float) -> dict[str, Any] | str:
+    """The status once ready, else why not (a str)."""
+    waiting_for = "the control API"
+    while True:
+        code = proc.poll()
+        if code is not None:
+            return f"the controller exited with status {code} while starting"
+        try:
+            client.close()  # fresh each time: the socket may have appeared meanwhile
+            status: dict[str, Any] = client.call("status")
+        except (Unreachable, ApiError):
+            pass
+        else:
+            idle = sorted(w["name"] for w in status.get("watchers", [])
+                          if w["name"] in autostart and w.get("state") != "active")
+            if not idle:
+                return status
+            waiting_for = "watchers " + ", ".join(idle)
+        if time.monotonic() > deadline:
+            return f"the controller was not ready in time (waiting for {waiting_for})"
+        time.sleep(READY_POLL)

@@ -1,0 +1,238 @@
+"""Pure formatters for the console: decoded API JSON (plain dicts) -> text.
+
+No I/O and no imports beyond the stdlib's cheapest, so each is unit-tested alone and the
+console pays nothing for them. `color=True` adds ANSI colours (the caller decides: a tty).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+TYPE_CHECKING = False  # not typing's: importing typing costs ~5 ms of the console's start-up
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Mapping, Sequence
+    from typing import Any
+
+_GREEN, _YELLOW, _RED, _DIM = "32", "33", "31", "2"
+STATE_COLORS = {
+    "active": _GREEN, "running": _GREEN,
+    "starting": _YELLOW, "stopping": _YELLOW, "backoff": _YELLOW,
+    "stopped": _DIM,
+    "exited": _RED, "flapping": _RED, "failed": _RED,
+}
+
+
+def paint(text: str, code: str | None, color: bool) -> str:
+    return f"\x1b[{code}m{text}\x1b[0m" if color and code else text
+
+
+def paint_state(text: str, color: bool) -> str:
+    return paint(text, STATE_COLORS.get(text.strip()), color)
+
+
+def table(headers: Sequence[str], rows: Iterable[Sequence[object]], *,
+          right: Iterable[int] = (), paints: Mapping[int, Callable[[str], str]] | None = None,
+          ) -> str:
+    """Columns aligned on their widest cell, two spaces apart; `right` columns right-aligned.
+    `paints` decorates a column's cells after padding, so colours do not skew widths."""
+    cells = [[_cell(c) for c in row] for row in rows]
+    widths = [len(h) for h in headers]
+    for row in cells:
+        for i, cell in enumerate(row):
+            widths[i] = max(widths[i], len(cell))
+    right = set(right)
+    paints = paints or {}
+    out = []
+    for n, row in enumerate([list(headers), *cells]):
+        parts = []
+        for i, cell in enumerate(row):
+            last = i == len(row) - 1
+            text = cell.rjust(widths[i]) if i in right else (cell if last else
+                                                             cell.ljust(widths[i]))
+            if n and i in paints:
+                text = paints[i](text)
+            parts.append(text)
+        out.append("  ".join(parts).rstrip())
+    return "\n".join(out)
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.1f}"
+    return str(value)
+
+
+def duration(seconds: float | None) -> str:
+    """3s, 2m05s, 1h02m, 3d04h."""
+    if seconds is None:
+        return "-"
+    s = int(seconds)
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    if s < 86400:
+        return f"{s // 3600}h{s % 3600 // 60:02d}m"
+    return f"{s // 86400}d{s % 86400 // 3600:02d}h"
+
+
+def size(n: int | None) -> str:
+    """Bytes, binary units: 512B, 3.0K, 12.3M, 1.5G."""
+    if n is None:
+        return "-"
+    value = float(n)
+    for unit in ("B", "K", "M", "G", "T"):
+        if value < 1024 or unit == "T":
+            return f"{int(value)}{unit}" if unit == "B" else f"{value:.1f}{unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
+
+
+def value(v: Any) -> str:
+    """An option value as the config file would spell it."""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, str):
+        return v
+    if v is None:
+        return "-"
+    if isinstance(v, list | dict):
+        return json.dumps(v, sort_keys=True)
+    return str(v)
+
+
+def _exit(proc: Mapping[str, Any]) -> str:
+    if proc.get("exit_signal"):
+        return f"signal {proc['exit_signal']}"
+    code = proc.get("exit_code")
+    return "-" if code is None else str(code)
+
+
+# -- commands -------------------------------------------------------------------------
+
+def status(data: Mapping[str, Any], *, color: bool = False) -> str:
+    """`ringleader status`: one line per watcher."""
+    rows = [(w["name"], w["state"], f"{w['running']}/{w['numprocesses']}",
+             ",".join(str(p["pid"]) for p in w.get("processes", []) if p.get("pid")) or "-")
+            for w in data.get("watchers", [])]
+    if not rows:
+        return "no watchers"
+    return table(("WATCHER", "STATE", "RUNNING", "PIDS"), rows, right={2},
+                 paints={1: lambda s: paint_state(s, color)})
+
+
+def controller(data: Mapping[str, Any]) -> str:
+    c = data.get("controller") or {}
+    where = f", config {c['config']}" if c.get("config") else ""
+    return (f"controller pid {c.get('pid', '?')}, ringleader {c.get('version', '?')}, "
+            f"up {duration(c.get('uptime'))}{where}")
+
+
+def watcher(info: Mapping[str, Any], *, color: bool = False) -> str:
+    """`ringleader status NAME`: the watcher, then one line per process."""
+    head = (f"{info['name']}: {paint_state(info['state'], color)} "
+            f"({info['running']}/{info['numprocesses']} running)")
+    procs = info.get("processes", [])
+    if not procs:
+        return head
+    rows = [(p["wid"], p.get("pid"), p["state"], duration(p.get("uptime")),
+             p.get("restarts", 0), _exit(p)) for p in procs]
+    body = table(("WID", "PID", "STATE", "UPTIME", "RESTARTS", "LAST EXIT"), rows,
+                 right={0, 1, 3, 4}, paints={2: lambda s: paint_state(s, color)})
+    return head + "\n" + body
+
+
+def watcher_line(info: Mapping[str, Any], *, color: bool = False) -> str:
+    """After start/stop/restart/reload/add: where the watcher stands."""
+    return (f"{info['name']}: {paint_state(info['state'], color)} "
+            f"({info['running']}/{info['numprocesses']} running)")
+
+
+def names(data: Mapping[str, Any]) -> str:
+    return "\n".join(data.get("watchers", []))
+
+
+def options(opts: Mapping[str, Any]) -> str:
+    if not opts:
+        return "no options"
+    return table(("OPTION", "VALUE"), [(k, value(v)) for k, v in sorted(opts.items())])
+
+
+def get_values(opts: Mapping[str, Any], keys: Sequence[str]) -> str:
+    """`get NAME KEY`: the bare value; several keys: KEY VALUE lines, in the order asked."""
+    if len(keys) == 1:
+        return value(opts.get(keys[0]))
+    return table(("OPTION", "VALUE"), [(k, value(opts.get(k))) for k in keys])
+
+
+def stats(data: Mapping[str, Any]) -> str:
+    """A total line per watcher, then its processes (indented)."""
+    rows: list[tuple[object, ...]] = []
+    for w in data.get("watchers", []):
+        rows.append((w["name"], "", f"{w['cpu_percent']:.1f}", size(w["rss"]),
+                     "", "", "", "", ""))
+        for p in w.get("processes", []):
+            rows.append((f"  {w['name']}.{p['wid']}", p["pid"], f"{p['cpu_percent']:.1f}",
+                         size(p["rss"]), size(p.get("uss")), p.get("num_fds"),
+                         p.get("num_children", 0), duration(p.get("age")),
+                         p.get("restarts", 0)))
+    if not rows:
+        return "no watchers"
+    return table(("WATCHER", "PID", "CPU%", "RSS", "USS", "FDS", "CHILDREN", "AGE",
+                  "RESTARTS"), rows, right={1, 2, 3, 4, 5, 6, 7, 8})
+
+
+def clock(at: float, *, millis: bool = False) -> str:
+    text = time.strftime("%H:%M:%S", time.localtime(at))
+    return f"{text}.{int(at * 1000) % 1000:03d}" if millis else text
+
+
+def log_line(line: Mapping[str, Any], *, color: bool = False) -> str:
+    """`12:00:01 web.1 | text` (stderr lines: `web.1 !`)."""
+    mark = "!" if line.get("stream") == "stderr" else "|"
+    who = paint(f"{line['watcher']}.{line['wid']}", _DIM, color)
+    return f"{clock(line['at'])} {who} {mark} {line['line']}"
+
+
+def logs(data: Mapping[str, Any], *, color: bool = False) -> str:
+    return "\n".join(log_line(x, color=color) for x in data.get("lines", []))
+
+
+def event(ev: Mapping[str, Any], *, color: bool = False) -> str:
+    """`12:00:01.250 process.state watcher=web wid=1 state=running`."""
+    fields = " ".join(f"{k}={value(v)}" for k, v in ev.get("data", {}).items())
+    at = ev.get("at")
+    when = clock(at, millis=True) if isinstance(at, int | float) else "--:--:--.---"
+    return f"{when} {paint(str(ev.get('topic', '?')), _DIM, color)} {fields}".rstrip()
+
+
+def sockets(data: Mapping[str, Any]) -> str:
+    socks = data.get("sockets", [])
+    if not socks:
+        return "no sockets"
+    return table(("SOCKET", "ADDRESS", "FD"), [(s["name"], s["address"], s.get("fd"))
+                                              for s in socks], right={2})
+
+
+def reloadconfig(data: Mapping[str, Any]) -> str:
+    lines = [f"{what}: {', '.join(data[what])}"
+             for what in ("added", "removed", "changed", "rescaled") if data.get(what)]
+    return "\n".join(lines) if lines else "no changes"
+
+
+def numprocesses(data: Mapping[str, Any]) -> str:
+    return str(data["numprocesses"])
+
+
+def signalled(data: Mapping[str, Any]) -> str:
+    n = data.get("signalled", 0)
+    return f"signalled {n} process{'' if n == 1 else 'es'}"
+
+
+def ok(data: Any, default: str) -> str:
+    if isinstance(data, dict) and data.get("detail"):
+        return str(data["detail"])
+    return default
