@@ -30,7 +30,7 @@ STOP_TIMEOUT_S = 90.0
 SIGTERM_REPEAT_S = 5.0
 KILL_TIMEOUT_S = 30.0
 RESPAWN_JITTER_S = 0.2
-SETTLE_S = 3.0
+SETTLE_S = 2.0
 
 
 class BenchError(Exception):
@@ -297,6 +297,7 @@ class Capture:
     mb_per_s: float | None
     lost_bytes: int
     sha_ok: bool
+    log_tail: str = ""
 
 
 def capture(tool: Tool, workroot: Path, blocks: int, binary: bool) -> Capture:
@@ -311,6 +312,7 @@ def capture(tool: Tool, workroot: Path, blocks: int, binary: bool) -> Capture:
     scenario = Scenario(writer_args=(mode, str(blocks)), capture_file=path)
     with launched(tool, scenario, workroot) as running:
         seconds = _wait_size(running, path, size)
+        log_tail = running.log_tail() if seconds is None else ""
     got = path.stat().st_size if path.exists() else 0
     sha_ok = got == size and _sha256(path) == sha
     with contextlib.suppress(FileNotFoundError):
@@ -320,11 +322,15 @@ def capture(tool: Tool, workroot: Path, blocks: int, binary: bool) -> Capture:
         mb_per_s=size / seconds / 1e6 if seconds else None,
         lost_bytes=size - got,
         sha_ok=sha_ok,
+        log_tail=log_tail,
     )
 
 
 def _wait_size(running: Running, path: Path, size: int, stall_s: float = 5.0) -> float | None:
-    """Seconds from launch until ``path`` holds ``size`` bytes; None if it stalls short."""
+    """Seconds from launch until ``path`` holds ``size`` bytes.
+
+    None if the size stops growing for ``stall_s`` or the controller exits, short of ``size``.
+    """
     last, last_change = -1, time.perf_counter()
     while True:
         now = time.perf_counter()
@@ -333,7 +339,7 @@ def _wait_size(running: Running, path: Path, size: int, stall_s: float = 5.0) ->
             return now - running.launched_at
         if got != last:
             last, last_change = got, now
-        elif now - last_change > stall_s:
+        elif now - last_change > stall_s or running.proc.poll() is not None:
             return None
         time.sleep(SIZE_POLL_S)
 

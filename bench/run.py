@@ -91,6 +91,10 @@ class Bench:
         figs = self.results[tool.name]
         if isinstance(tool, Floor):
             window = self.plan.floor_idle_s
+            self.notes[tool.name].append(
+                f"idle window at {count} workers: {window:g} s (blocked in os.wait(): 0 CPU by "
+                "construction)"
+            )
         with launched(tool, Scenario(sleepers=count), self.workroot) as running:
             figs[f"up_{size}"] = bring_up(running, count, timeout=max(60.0, count * 0.1))
             _log(f"  {count} up in {figs[f'up_{size}']:.3f} s; idle {window:g} s")
@@ -132,7 +136,8 @@ class Bench:
         else:
             self.notes[tool.name].append(
                 f"capture: the file never reached the full size in {len(runs) - len(times)} "
-                f"of {len(runs)} runs"
+                f"of {len(runs)} runs; controller log: "
+                + next(run.log_tail for run in runs if run.seconds is None)
             )
         figs["capture_lost"] = max((run.lost_bytes for run in runs), key=abs)
         figs["capture_sha"] = all(run.sha_ok for run in runs)
@@ -145,6 +150,10 @@ class Bench:
 
 def _p95(samples: list[float]) -> float:
     return statistics.quantiles(samples, n=20, method="inclusive")[-1]
+
+
+def _loadavg() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
 def _log(message: str) -> None:
@@ -191,6 +200,7 @@ def main(argv: list[str]) -> int:
     shutil.rmtree(workroot, ignore_errors=True)
     workroot.mkdir(parents=True)
     bench = Bench(plan, tools, workroot)
+    load_before = _loadavg()
     started = time.perf_counter()
     try:
         bench.run_all()
@@ -203,6 +213,7 @@ def main(argv: list[str]) -> int:
     command = "python " + " ".join(shlex.quote(a) for a in ["bench/run.py", *argv])
     header = machine_header(command, versions)
     header["duration"] = f"{total:.0f} s"
+    header["load average (1/5/15 min)"] = f"{load_before} at start, {_loadavg()} at end"
     for tool in tools:
         bench.notes[tool.name].insert(0, f"configured: {tool.settings()}")
     rows = figures(plan.small, plan.big, plan.idle_small_s, plan.idle_big_s, plan.kills)
