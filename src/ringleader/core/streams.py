@@ -18,10 +18,13 @@ import logging
 import os
 import time
 from collections.abc import Callable
-from typing import Final, Literal, final
+from typing import TYPE_CHECKING, Final, Literal, final
 
 from ringleader.config.model import StreamConfig
 from ringleader.core.sinks import EMPTY, FAILED, ConsoleSink, FileSink, LineFramer, NullSink, Sink
+
+if TYPE_CHECKING:
+    from ringleader.core.logbuffer import LogBuffer, Tap
 
 __all__ = ["Pump", "StreamHub", "make_pipe"]
 
@@ -84,11 +87,12 @@ class Pump:
 
     __slots__ = (
         "_after", "_before", "_closed", "_done", "_eof", "_fd", "_flush_timer", "_framer",
-        "_loop", "_mode", "_paused", "_pending", "_pos", "_reading", "_sink", "_stamper",
+        "_loop", "_mode", "_paused", "_pending", "_pos", "_reading", "_sink", "_stamper", "_tap",
     )
 
     def __init__(self, fd: int, sink: Sink, mode: int, framer: LineFramer | None,
-                 before: bytes, after: bytes, stamper: _Stamper | None) -> None:
+                 before: bytes, after: bytes, stamper: _Stamper | None,
+                 tap: Tap | None = None) -> None:
         self._fd = fd
         self._sink = sink
         self._mode = mode
@@ -100,6 +104,8 @@ class Pump:
         self._reading = self._paused = self._eof = self._closed = False
         self._done: asyncio.Future[None] | None = None
         self._flush_timer: asyncio.TimerHandle | None = None
+        # Recent-output lines (LogBuffer); a file's tap is on only while someone follows.
+        self._tap = tap
         sink.acquire()
 
     @property
@@ -143,6 +149,8 @@ class Pump:
                 if not data:
                     break
                 taken += len(data)
+                if self._tap is not None and self._tap.active:
+                    self._tap.feed(data)
                 if self._mode != _DISCARD:
                     self._append(self._frame(data) if self._framer is not None else data)
             self._at_eof()
@@ -152,7 +160,7 @@ class Pump:
     # -- the pump ----------------------------------------------------------------------------
 
     def _run(self) -> None:
-        sink = self._sink
+        sink, tap = self._sink, self._tap
         for _ in range(_ROUNDS):
             if self._pending is not None and not self._write_pending():
                 return self._pause()
@@ -169,7 +177,8 @@ class Pump:
                 elif not sink.shared and not self._framer.has_partial:
                     self._framer = None
                 mode = _FRAMED if self._framer is not None else mode
-            if mode == _DIRECT:
+            teeing = tap is not None and tap.active
+            if mode == _DIRECT and not teeing:  # a followed file tap needs the bytes
                 n = sink.splice_from(self._fd)
                 if n > 0:
                     continue
@@ -191,6 +200,9 @@ class Pump:
             if not data:
                 self._at_eof()
             elif mode != _DISCARD:
+                if teeing:
+                    assert tap is not None
+                    tap.feed(data)
                 self._append(self._frame(data) if mode == _FRAMED else data)
         if not self._eof:
             return self._set_reading(True)  # more may be waiting: the loop calls us again
@@ -271,6 +283,8 @@ class Pump:
 
     def _finish(self) -> None:
         self._closed = True
+        if self._tap is not None:
+            self._tap.close()
         if self._flush_timer is not None:
             self._flush_timer.cancel()
             self._flush_timer = None
@@ -283,8 +297,10 @@ class Pump:
 class StreamHub:
     """One per arbiter: the console sink, and one ref-counted FileSink per log path."""
 
-    def __init__(self, *, console_fd: int = 1, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, *, console_fd: int = 1, clock: Callable[[], float] = time.time,
+                 logbuffer: LogBuffer | None = None) -> None:
         self._clock = clock
+        self._logbuffer = logbuffer
         self._console_fd = console_fd
         self._console = ConsoleSink(console_fd)
         self._null = NullSink()
@@ -309,10 +325,13 @@ class StreamHub:
             if not cfg.filename:
                 raise ValueError(f"{watcher}.{stream}: a file stream needs a filename")
             sink = self._file_sink(cfg)
+            tap = None
+            if self._logbuffer is not None:
+                tap = self._logbuffer.tap(watcher, wid, stream, path=sink.path)
             if stamper is None:
                 mode = _DIRECT if hasattr(os, "splice") else _COPY
-                return Pump(fd, sink, mode, None, b"", b"", None)
-            return Pump(fd, sink, _FRAMED, LineFramer(), b"", b"", stamper)
+                return Pump(fd, sink, mode, None, b"", b"", None, tap)
+            return Pump(fd, sink, _FRAMED, LineFramer(), b"", b"", stamper, tap)
         # console: "name.wid | " at every line start, like honcho/foreman
         label = f"{watcher}.{wid} |".encode()
         color = cfg.color
@@ -326,7 +345,8 @@ class StreamHub:
             before, after = f"\x1b[{code}m".encode(), label + b"\x1b[0m "
         else:
             before, after = b"", label + b" "
-        return Pump(fd, self._console, _FRAMED, LineFramer(), before, after, stamper)
+        tap = None if self._logbuffer is None else self._logbuffer.tap(watcher, wid, stream)
+        return Pump(fd, self._console, _FRAMED, LineFramer(), before, after, stamper, tap)
 
     def _file_sink(self, cfg: StreamConfig) -> FileSink:
         assert cfg.filename is not None
