@@ -213,9 +213,14 @@ class Connection:
     async def _admit(self, event: h11.Request) -> Request:
         """Headers parsed: build the Request, refuse it early for size or credentials."""
         headers: dict[str, str] = {}
+        size = len(event.target)
         for raw_name, raw_value in event.headers:
             name, value = raw_name.decode("latin-1"), raw_value.decode("latin-1")
             headers[name] = f"{headers[name]}, {value}" if name in headers else value
+            size += len(name) + len(value) + 4
+        if size > self._limits.max_header_bytes:  # h11 only bounds a head read in pieces
+            await self._refuse(431, "bad_request", f"request header block larger than "
+                               f"{self._limits.max_header_bytes} bytes")
         length = headers.get("content-length")
         if length is not None and int(length) > self._limits.max_body_bytes:
             await self._refuse(413, "payload_too_large", self._too_large())
