@@ -99,6 +99,15 @@ def stop(running: Running) -> None:
     """
     running.scanner.scan()
     tree = set(running.scanner.members) - {running.proc.pid}
+    try:
+        _graceful_stop(running)
+        running.scanner.scan()
+        tree |= set(running.scanner.members) - {running.proc.pid}
+    finally:
+        running.stop_notes += _kill_tree(running.proc, tree)
+
+
+def _graceful_stop(running: Running) -> None:
     started = time.perf_counter()
     sent, workers = 0, None
     while running.proc.poll() is None and time.perf_counter() - started < STOP_TIMEOUT_S:
@@ -119,9 +128,6 @@ def stop(running: Running) -> None:
             f"SIGTERM sent {sent} times: it was ignored while no worker stopped for "
             f"{SIGTERM_REPEAT_S:g} s"
         )
-    running.scanner.scan()
-    tree |= set(running.scanner.members) - {running.proc.pid}
-    running.stop_notes += _kill_tree(running.proc, tree)
 
 
 def _kill_tree(proc: subprocess.Popen[bytes], tree: set[int]) -> list[str]:
