@@ -1,0 +1,263 @@
+"""`ringleader top`: a live table of the watchers' processes (CPU, memory, fds, age...).
+
+Fed by the ``stats_stream`` Server-Sent Events (plus a ``status`` call per update, for the
+states and for slots that have no process now). The stream is read in a daemon thread, which
+wakes the main thread through a pipe; the main thread waits on that pipe and on the terminal
+(cbreak mode, so a single ``q`` quits) with one blocking ``select``: no polling. rich is
+imported here only, when the command runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import queue
+import select
+import signal
+import sys
+import threading
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+from ringleader.cli import format as fmt
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from ringleader.api.client import Client
+
+__all__ = ["build_table", "cmd_top"]
+
+_STYLES = {"32": "green", "33": "yellow", "31": "red", "2": "dim"}
+_QUIT_KEYS = frozenset(b"qQ")
+_WIDE_ONLY = frozenset({"USS", "KIDS", "EXITS"})
+
+
+def build_table(stats: Mapping[str, Any], status: Mapping[str, Any] | None = None, *,
+                narrow: bool = False) -> Table:
+    """The view of one StatsResponse (and, if given, the StatusResponse of the same moment:
+    states, and the slots with no live process). ``narrow`` (a terminal under 100 columns)
+    leaves out USS, KIDS and EXITS rather than squeezing every column to nothing."""
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
+    w_states, p_states = _states(status)
+    n_procs = sum(len(w["processes"]) for w in stats["watchers"])
+    cpu = sum(w["cpu_percent"] for w in stats["watchers"])
+    rss = sum(w["rss"] for w in stats["watchers"])
+    table = Table(
+        box=box.SIMPLE_HEAD, pad_edge=False,
+        title=f"ringleader top - {fmt.clock(stats['at'])} - {len(stats['watchers'])} "
+              f"watcher(s), {n_procs} process(es), CPU {cpu:.1f}%, RSS {fmt.size(rss)}",
+        title_justify="left", caption="q: quit", caption_justify="left")
+    headers = ("PROCESS", "PID", "STATE", "CPU%", "RSS", "USS", "FDS", "KIDS", "AGE",
+               "RESTARTS", "EXITS")
+    keep = [h not in _WIDE_ONLY for h in headers] if narrow else [True] * len(headers)
+    for header, kept in zip(headers, keep, strict=True):
+        if kept:
+            table.add_column(header, no_wrap=True, justify="left"
+                             if header in ("PROCESS", "STATE", "EXITS") else "right")
+
+    def add_row(*cells: str | Text) -> None:
+        table.add_row(*(c for c, kept in zip(cells, keep, strict=True) if kept))
+
+    def state_text(state: str | None) -> Text:
+        if state is None:
+            return Text("-")
+        code = fmt.STATE_COLORS.get(state)
+        return Text(state, style=_STYLES.get(code or "", ""))
+
+    for w in stats["watchers"]:
+        name = w["name"]
+        add_row(Text(name, style="bold"), "", state_text(w_states.get(name)),
+                f"{w['cpu_percent']:.1f}", fmt.size(w["rss"]), *[""] * 6)
+        seen = set()
+        for p in w["processes"]:
+            seen.add(p["wid"])
+            add_row(
+                f"  {name}.{p['wid']}", str(p["pid"]),
+                state_text(p_states.get((name, p["wid"]), "running")),
+                f"{p['cpu_percent']:.1f}", fmt.size(p["rss"]), fmt.size(p["uss"]),
+                "-" if p["num_fds"] is None else str(p["num_fds"]), str(p["num_children"]),
+                fmt.duration(p["age"]), str(p["restarts"]), exits(p["exit_history"]))
+        # Slots without a process (backoff, flapping, exited...): that is news too.
+        for (wname, wid), (state, restarts) in sorted(_idle_slots(status).items()):
+            if wname == name and wid not in seen:
+                add_row(f"  {name}.{wid}", "-", state_text(state), *["-"] * 6,
+                        str(restarts), "")
+        table.add_section()
+    return table
+
+
+def exits(history: list[int], last: int = 3) -> str:
+    """The last exit codes, newest last: ``1 KILL`` (negative: killed by that signal)."""
+    out = []
+    for code in history[-last:]:
+        if code < 0:
+            try:
+                out.append(signal.Signals(-code).name.removeprefix("SIG"))
+            except ValueError:
+                out.append(f"sig{-code}")
+        else:
+            out.append(str(code))
+    return " ".join(out)
+
+
+def _states(status: Mapping[str, Any] | None) -> tuple[dict[str, str],
+                                                       dict[tuple[str, int], str]]:
+    if status is None:
+        return {}, {}
+    watchers = {w["name"]: w["state"] for w in status["watchers"]}
+    procs = {(w["name"], p["wid"]): p["state"] for w in status["watchers"]
+             for p in w["processes"]}
+    return watchers, procs
+
+
+def _idle_slots(status: Mapping[str, Any] | None) -> dict[tuple[str, int], tuple[str, int]]:
+    if status is None:
+        return {}
+    return {(w["name"], p["wid"]): (p["state"], p["restarts"]) for w in status["watchers"]
+            for p in w["processes"] if p["pid"] is None}
+
+
+# -- the live part ----------------------------------------------------------------------
+
+
+def cmd_top(args: argparse.Namespace, client: Client) -> int:
+    """Show the live view until ``q`` or Ctrl-C; return the exit code."""
+    query: dict[str, str | list[str]] = {"interval": str(getattr(args, "interval", 1.0))}
+    if getattr(args, "name", None):
+        query["watcher"] = args.name
+    updates: queue.SimpleQueue[tuple[str, Any, Any]] = queue.SimpleQueue()
+    wake_r, wake_w = os.pipe()
+    reader = threading.Thread(target=_read_stream, args=(client, query, updates, wake_w),
+                              name="top-stream", daemon=True)
+    try:
+        reader.start()
+        with _Keys() as keys:
+            return _show(args, updates, wake_r, keys)
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        # The reader may still be blocked on the socket: it is a daemon, and any write it
+        # makes after this fails quietly.
+        os.close(wake_r)
+
+
+def _read_stream(client: Client, query: dict[str, str | list[str]],
+                 updates: queue.SimpleQueue[tuple[str, Any, Any]], wake: int) -> None:
+    try:
+        for event, data in client.stream("stats_stream", query=query):
+            if event != "stats":
+                continue
+            try:
+                status = client.call("status")
+            except Exception:  # the states are a bonus: show the stats anyway
+                status = None
+            updates.put(("stats", data, status))
+            _wake(wake)
+        updates.put(("end", None, None))
+    except BaseException as exc:  # handed to the main thread, which raises it
+        updates.put(("error", exc, None))
+    _wake(wake)
+    with contextlib.suppress(OSError):
+        os.close(wake)
+
+
+def _wake(fd: int) -> None:
+    with contextlib.suppress(OSError):
+        os.write(fd, b"x")
+
+
+def _show(args: argparse.Namespace, updates: queue.SimpleQueue[tuple[str, Any, Any]],
+          wake: int, keys: _Keys) -> int:
+    from rich.console import Console
+    from rich.live import Live
+
+    as_json = getattr(args, "json", False)
+    console = Console()
+    live = Live(console=console, auto_refresh=False, screen=True, transient=True,
+                redirect_stdout=False, redirect_stderr=False) \
+        if console.is_terminal and not as_json else None
+    with live if live is not None else contextlib.nullcontext():
+        for kind, data, status in _updates(updates, wake, keys):
+            if kind == "end":
+                print("ringleader top: the controller ended the stream", file=sys.stderr)
+                return 1
+            if kind == "error":
+                raise data
+            if as_json:
+                print(json.dumps(data), flush=True)
+            elif live is not None:
+                live.update(build_table(data, status, narrow=console.width < 100),
+                            refresh=True)
+            else:  # not a terminal: one table per update
+                console.print(build_table(data, status, narrow=console.width < 100))
+    return 0
+
+
+def _updates(updates: queue.SimpleQueue[tuple[str, Any, Any]], wake: int,
+             keys: _Keys) -> Iterator[tuple[str, Any, Any]]:
+    """The reader's updates as they come, until a quit key."""
+    fds = [wake, *([keys.fd] if keys.fd is not None else [])]
+    while fds:
+        ready, _, _ = select.select(fds, [], [])
+        if keys.fd is not None and keys.fd in ready and keys.quit_pressed():
+            return
+        if wake in ready:
+            if not os.read(wake, 4096):
+                fds.remove(wake)  # the reader ended; its last update is queued
+            while True:
+                try:
+                    yield updates.get_nowait()
+                except queue.Empty:
+                    break
+
+
+class _Keys:
+    """The terminal in cbreak mode (keys arrive one by one, unechoed; Ctrl-C still raises
+    KeyboardInterrupt) while in the ``with`` block, and restored after, whatever happens."""
+
+    def __init__(self) -> None:
+        self.fd: int | None = None  # None: no terminal to read keys from
+        self._tty = -1
+        self._saved: list[Any] | None = None
+
+    def __enter__(self) -> _Keys:
+        try:
+            fd = sys.stdin.fileno()
+        except (AttributeError, ValueError, OSError):
+            return self
+        if not os.isatty(fd):
+            return self
+        import termios
+        import tty
+
+        self._saved = termios.tcgetattr(fd)
+        tty.setcbreak(fd, termios.TCSANOW)
+        self.fd = self._tty = fd
+        return self
+
+    def quit_pressed(self) -> bool:
+        assert self.fd is not None
+        try:
+            data = os.read(self.fd, 64)
+        except OSError:
+            return False
+        if not data:  # the terminal went away
+            self.fd = None
+            return True
+        return any(b in _QUIT_KEYS for b in data)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._saved is not None:
+            import termios
+
+            with contextlib.suppress(termios.error):
+                termios.tcsetattr(self._tty, termios.TCSADRAIN, self._saved)
+            self._saved = None
+        self.fd = None
+
