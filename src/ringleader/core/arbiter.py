@@ -18,8 +18,10 @@ from ringleader.config.load import config_from_dicts
 from ringleader.config.model import Config, ControllerConfig, WatcherConfig
 from ringleader.core.events import ConfigReloaded, EventBus, WatcherChanged
 from ringleader.core.guardian import Guardian
+from ringleader.core.logbuffer import Follower, LogBuffer
 from ringleader.core.process import Services
 from ringleader.core.reaper import Reaper
+from ringleader.core.stats import StatsSampler
 from ringleader.core.streams import StreamHub
 from ringleader.core.watcher import Watcher, watcher_to_dict
 from ringleader.errors import AlreadyExists, NotFound
@@ -64,6 +66,8 @@ class Arbiter:
         self.controller = controller or ControllerConfig()
         self.source = source
         self.bus = EventBus()
+        self.logbuffer = LogBuffer()
+        self.sampler = StatsSampler()
         self._configs = configs
         self._console_fd = console_fd
         self._use_guardian = use_guardian
@@ -99,7 +103,8 @@ class Arbiter:
         if guardian is not None:
             guardian.attach(loop)
         self._services = Services(loop=loop, bus=self.bus, reaper=Reaper(loop),
-                                  guardian=guardian, hub=StreamHub(console_fd=self._console_fd))
+                                  guardian=guardian, hub=StreamHub(console_fd=self._console_fd,
+                                                logbuffer=self.logbuffer))
         self._stopping = False
         for cfg in self._configs:
             self._watchers[cfg.name] = Watcher(cfg, self._services)
@@ -168,6 +173,23 @@ class Arbiter:
         ws = [self.watcher(name)] if name else self._watchers.values()
         return list(itertools.chain.from_iterable(w.pids() for w in ws))
 
+    async def stats(self, name: str | None = None) -> dict[str, Any]:
+        """CPU, memory and fds of every live process (children included), sampled in a
+        worker thread; shaped as the API's StatsResponse."""
+        if name is not None:
+            self.watcher(name)
+        return await self.sampler.collect(self._watchers.values(), only=name)
+
+    def recent_output(self, name: str | None, lines: int) -> list[dict[str, Any]]:
+        if name is not None:
+            self.watcher(name)
+        return self.logbuffer.recent(name, lines)
+
+    def follow_output(self, name: str | None) -> Follower:
+        if name is not None:
+            self.watcher(name)
+        return self.logbuffer.follow(name)
+
     # -- operations -----------------------------------------------------------------
 
     def _require_services(self) -> Services:
@@ -192,6 +214,7 @@ class Arbiter:
         await watcher.stop()
         await self._drain_output([watcher])
         self._watchers.pop(name, None)
+        self.logbuffer.forget(name)
         self.bus.publish(WatcherChanged(watcher=name, action="removed"))
 
     async def start_watcher(self, name: str | None = None) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -103,16 +103,36 @@ class EventBus:
                 queue.get_nowait()
                 queue.put_nowait(None)
 
-    async def stream(
-        self, topics: frozenset[str] | None = None, maxsize: int = 10_000
-    ) -> AsyncIterator[Event]:
-        """Yield events (optionally only those whose topic starts with one of `topics`)."""
-        queue: asyncio.Queue[Event | None] = asyncio.Queue(maxsize)
-        self._queues.append(queue)
-        try:
-            while (event := await queue.get()) is not None:
-                if topics is None or any(event.topic.startswith(t) for t in topics):
-                    yield event
-        finally:
-            if queue in self._queues:
-                self._queues.remove(queue)
+    def stream(self, topics: frozenset[str] | None = None,
+               maxsize: int = 10_000) -> Subscription:
+        """Events (optionally only those whose topic starts with one of `topics`) as an
+        async iterator, subscribed from this call on: nothing published after it is
+        missed, however late iteration starts."""
+        return Subscription(self, topics, maxsize)
+
+
+class Subscription:
+    __slots__ = ("_bus", "_queue", "_topics")
+
+    def __init__(self, bus: EventBus, topics: frozenset[str] | None, maxsize: int) -> None:
+        self._bus = bus
+        self._topics = topics
+        self._queue: asyncio.Queue[Event | None] = asyncio.Queue(maxsize)
+        bus._queues.append(self._queue)
+
+    def __aiter__(self) -> Subscription:
+        return self
+
+    async def __anext__(self) -> Event:
+        while True:
+            event = await self._queue.get()
+            if event is None:
+                await self.aclose()
+                raise StopAsyncIteration
+            topics = self._topics
+            if topics is None or any(event.topic.startswith(t) for t in topics):
+                return event
+
+    async def aclose(self) -> None:
+        if self._queue in self._bus._queues:
+            self._bus._queues.remove(self._queue)

@@ -1,0 +1,157 @@
+"""The control API's application: routing, role checks, argument validation, error
+mapping and auditing around the command handlers (``api.commands``).
+
+Transport-free: it takes a parsed ``Request`` and returns a ``Response`` or an
+``EventStream``, so it is tested in-process without a socket.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import msgspec
+
+from ringleader.api.audit import AuditLog
+from ringleader.api.commands import Commands
+from ringleader.api.http import EventStream, Request, Response
+from ringleader.api.routes import API_PREFIX, ROLE_RANK, ROUTES, Route
+from ringleader.api.schema import HTTP_STATUS, TYPES, ErrorBody, ErrorCode
+from ringleader.errors import (
+    AlreadyExists,
+    ConfigError,
+    Conflict,
+    NotFound,
+    RingleaderError,
+    SpawnError,
+)
+
+log = logging.getLogger("ringleader.api")
+
+_WATCHERS = API_PREFIX + "/watchers/"
+_encode = msgspec.json.Encoder().encode
+
+
+class ApiError(Exception):
+    """An error answer: raised by handlers and validation, rendered by the app."""
+
+    def __init__(self, code: ErrorCode, detail: str) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+
+
+# Domain errors -> API codes: the one place where they are mapped.
+_ERRORS: tuple[tuple[type[Exception], ErrorCode], ...] = (
+    (NotFound, ErrorCode.NOT_FOUND),
+    (AlreadyExists, ErrorCode.ALREADY_EXISTS),
+    (Conflict, ErrorCode.CONFLICT),
+    (ConfigError, ErrorCode.CONFIG_INVALID),
+    (SpawnError, ErrorCode.SPAWN_FAILED),
+)
+
+
+def error_response(code: ErrorCode, detail: str) -> Response:
+    return Response(HTTP_STATUS[code], _encode(ErrorBody(error=code, detail=detail)))
+
+
+class ControlApp:
+    """Routes requests to `Commands`. Static paths are a dict lookup; watcher paths are
+    `/v1/watchers/{name}` plus a suffix, also a dict lookup: no regex per request."""
+
+    def __init__(self, commands: Commands, audit: AuditLog | None = None) -> None:
+        self.commands = commands
+        self.audit = audit
+        self._static: dict[tuple[str, str], Route] = {}
+        self._by_suffix: dict[tuple[str, str], Route] = {}
+        self._methods: dict[str, set[str]] = {}
+        for route in ROUTES:
+            if "{name}" in route.path:
+                suffix = route.path.split("{name}", 1)[1]
+                self._by_suffix[(route.method, suffix)] = route
+                self._methods.setdefault("{name}" + suffix, set()).add(route.method)
+            else:
+                self._static[(route.method, route.path)] = route
+                self._methods.setdefault(route.path, set()).add(route.method)
+        self._handlers: dict[str, Callable[..., Awaitable[Any]]] = {
+            route.op: getattr(commands, f"op_{route.op}") for route in ROUTES
+        }
+
+    def error(self, status: int, code: str, detail: str) -> Response:
+        """Used by the transport for its own errors (malformed HTTP, auth, limits)."""
+        body = msgspec.json.encode({"error": code, "detail": detail})
+        return Response(status, body)
+
+    def _match(self, method: str, path: str) -> tuple[Route, str | None]:
+        route = self._static.get((method, path))
+        if route is not None:
+            return route, None
+        key = path
+        name: str | None = None
+        if path.startswith(_WATCHERS):
+            name, slash, rest = path[len(_WATCHERS):].partition("/")
+            suffix = slash + rest
+            route = self._by_suffix.get((method, suffix))
+            if route is not None and name:
+                return route, name
+            key = "{name}" + suffix
+        if key in self._methods:
+            raise ApiError(ErrorCode.METHOD_NOT_ALLOWED,
+                           f"{method} not allowed on {path} (allowed: "
+                           f"{', '.join(sorted(self._methods[key]))})")
+        raise ApiError(ErrorCode.NOT_FOUND, f"no such endpoint: {method} {path}")
+
+    async def handle(self, request: Request) -> Response | EventStream:
+        route: Route | None = None
+        name: str | None = None
+        try:
+            route, name = self._match(request.method, request.path)
+            if ROLE_RANK[request.identity.role] < ROLE_RANK[route.role]:
+                raise ApiError(ErrorCode.FORBIDDEN,
+                               f"{route.op} needs the {route.role} role; "
+                               f"{request.identity.name} has {request.identity.role}")
+            unknown = set(request.query) - set(route.query)
+            if unknown:
+                raise ApiError(ErrorCode.BAD_REQUEST,
+                               f"unknown query parameter(s): {', '.join(sorted(unknown))}")
+            types = TYPES[route.op]
+            args: list[Any] = [] if name is None else [name]
+            if types.request is not None:
+                args.append(_decode(request.body, types.request))
+            elif request.body.strip():
+                raise ApiError(ErrorCode.BAD_REQUEST, f"{route.op} takes no request body")
+            result = await self._handlers[route.op](*args, query=request.query)
+            response = self._render(result, types.status)
+        except ApiError as exc:
+            response = error_response(exc.code, exc.detail)
+        except ConfigError as exc:
+            response = error_response(ErrorCode.CONFIG_INVALID, "; ".join(exc.problems))
+        except RingleaderError as exc:
+            response = error_response(_code_for(exc), str(exc))
+        if (route is not None and route.audited and self.audit is not None
+                and isinstance(response, Response)):
+            self.audit.record(request, route.op, name, response)
+        return response
+
+    @staticmethod
+    def _render(result: Any, status: int) -> Response | EventStream:
+        if isinstance(result, (Response, EventStream)):
+            return result
+        return Response(status, _encode(result))
+
+
+def _decode(body: bytes, kind: type) -> Any:
+    try:
+        return msgspec.json.decode(body or b"{}", type=kind)
+    except msgspec.ValidationError as exc:
+        raise ApiError(ErrorCode.BAD_REQUEST, f"invalid request body: {exc}") from None
+    except msgspec.DecodeError as exc:
+        raise ApiError(ErrorCode.BAD_REQUEST, f"malformed JSON body: {exc}") from None
+
+
+def _code_for(exc: RingleaderError) -> ErrorCode:
+    for kind, code in _ERRORS:
+        if isinstance(exc, kind):
+            return code
+    return ErrorCode.BAD_REQUEST

@@ -1,0 +1,360 @@
+"""One handler per API operation (`op_<op>`): validate, call the arbiter, shape the answer.
+
+Handlers receive the watcher name (for `/watchers/{name}/...` routes), the decoded
+request Struct (for routes with a body) and the query parameters.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+import re
+import signal
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, Protocol
+
+import msgspec
+
+from ringleader.api.http import EventStream, Response
+from ringleader.api.schema import (
+    AddWatcherRequest,
+    ControllerInfo,
+    CountRequest,
+    EventMessage,
+    LogLine,
+    LogsResponse,
+    NumProcesses,
+    Ok,
+    OptionsResponse,
+    ProcessInfo,
+    ReloadConfigResponse,
+    SetOptionsRequest,
+    SignalRequest,
+    SignalResult,
+    SocketList,
+    StatsResponse,
+    StatusResponse,
+    WatcherInfo,
+    WatcherList,
+)
+from ringleader.config.diff import ReloadPlan
+from ringleader.core.arbiter import Arbiter
+from ringleader.core.events import Event
+from ringleader.core.watcher import Watcher
+from ringleader.errors import Conflict, NotFound, RingleaderError
+
+Query = dict[str, list[str]]
+_SECRET = re.compile(r"pass|secret|token|key|credential|auth|private|cookie|session", re.I)
+REDACTED = "***"
+MAX_LOG_LINES = 10_000
+_encode = msgspec.json.Encoder().encode
+
+
+class BadArgument(RingleaderError):
+    """A query parameter or argument has a wrong value."""
+
+
+class Controller(Protocol):
+    """What the daemon offers the API beyond the arbiter."""
+
+    async def reload_config(self) -> ReloadPlan: ...
+
+    def quit(self) -> None: ...
+
+
+def redact_env(env: dict[str, str]) -> dict[str, str]:
+    """Environment values whose names look like secrets are never shown."""
+    return {k: (REDACTED if _SECRET.search(k) else v) for k, v in env.items()}
+
+
+def watcher_info(watcher: Watcher) -> WatcherInfo:
+    procs = [
+        ProcessInfo(wid=p.wid, pid=p.pid if p.is_alive else None, state=p.state.value,
+                    uptime=round(p.uptime(), 3), restarts=p.restarts, exit_code=p.exit_code,
+                    exit_signal=p.exit_signal)
+        for p in sorted(watcher.processes.values(), key=lambda p: p.wid)
+    ]
+    return WatcherInfo(name=watcher.name, state=watcher.state.value,
+                       numprocesses=watcher.numprocesses,
+                       running=sum(p.state == "running" for p in procs), processes=procs)
+
+
+def event_message(event: Event) -> EventMessage:
+    data = {f.name: getattr(event, f.name) for f in dataclasses.fields(event) if f.name != "at"}
+    return EventMessage(topic=event.topic, at=event.at, data=data)
+
+
+def _one(query: Query, key: str, default: str | None = None) -> str | None:
+    values = query.get(key)
+    if not values:
+        return default
+    if len(values) > 1:
+        raise BadArgument(f"query parameter {key!r} given more than once")
+    return values[0]
+
+
+def _number(query: Query, key: str, default: float, low: float, high: float) -> float:
+    raw = _one(query, key)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise BadArgument(f"{key} must be a number, got {raw!r}") from None
+    if not low <= value <= high:
+        raise BadArgument(f"{key} must be between {low:g} and {high:g}, got {raw}")
+    return value
+
+
+def parse_signal(value: str | int) -> int:
+    if isinstance(value, int) or value.isdigit():
+        number = int(value)
+        if 1 <= number < signal.NSIG:
+            return number
+        raise BadArgument(f"no such signal: {value}")
+    name = value.upper()
+    name = name if name.startswith("SIG") else "SIG" + name
+    try:
+        return int(signal.Signals[name])
+    except KeyError:
+        raise BadArgument(f"no such signal: {value}") from None
+
+
+class Commands:
+    def __init__(self, arbiter: Arbiter, controller: Controller) -> None:
+        self.arbiter = arbiter
+        self.controller = controller
+        self._started = time.monotonic()
+
+    # -- guards ---------------------------------------------------------------------
+
+    def _mutable(self, name: str | None = None) -> Watcher | None:
+        """Fail fast with CONFLICT rather than queueing behind a running mutation."""
+        if self.arbiter.is_stopping:
+            raise Conflict("the controller is shutting down")
+        if self.arbiter.is_reloading:
+            raise Conflict("a configuration reload is in progress")
+        if name is None:
+            busy = [w.name for w in self.arbiter.watchers if w.lock.locked()]
+            if busy:
+                raise Conflict(f"another operation is in progress on {', '.join(busy)}")
+            return None
+        watcher = self.arbiter.watcher(name)
+        if watcher.lock.locked():
+            raise Conflict(f"another operation is in progress on watcher {name!r}")
+        return watcher
+
+    async def _on_watcher(self, name: str, action: Callable[[Watcher], Awaitable[Any]],
+                          ) -> WatcherInfo:
+        watcher = self._mutable(name)
+        assert watcher is not None
+        await action(watcher)
+        return watcher_info(watcher)
+
+    async def _on_all(self, action: Callable[[], Awaitable[Any]]) -> StatusResponse:
+        self._mutable()
+        await action()
+        return await self.op_status(query={})
+
+    # -- read -----------------------------------------------------------------------
+
+    async def op_status(self, *, query: Query) -> StatusResponse:
+        return StatusResponse(
+            controller=ControllerInfo(pid=os.getpid(), version=_version(),
+                                      uptime=round(time.monotonic() - self._started, 3),
+                                      config=self.arbiter.source),
+            watchers=[watcher_info(w) for w in self.arbiter.watchers],
+        )
+
+    async def op_list(self, *, query: Query) -> WatcherList:
+        return WatcherList(watchers=[w.name for w in self.arbiter.watchers])
+
+    async def op_get_watcher(self, name: str, *, query: Query) -> WatcherInfo:
+        return watcher_info(self.arbiter.watcher(name))
+
+    async def op_numprocesses(self, name: str, *, query: Query) -> NumProcesses:
+        return NumProcesses(name=name, numprocesses=self.arbiter.watcher(name).numprocesses)
+
+    async def op_options(self, name: str, *, query: Query) -> OptionsResponse:
+        options = self.arbiter.options(name)
+        if "env" in options:
+            options["env"] = redact_env(options["env"])
+        keys = query.get("key")
+        if keys:
+            missing = [k for k in keys if k not in options]
+            if missing:
+                raise NotFound(f"watcher {name!r} has no option {', '.join(missing)}")
+            options = {k: options[k] for k in keys}
+        return OptionsResponse(name=name, options=options)
+
+    async def op_sockets(self, *, query: Query) -> SocketList:
+        return SocketList(sockets=[])
+
+    async def op_stats(self, *, query: Query) -> StatsResponse:
+        data = await self.arbiter.stats(_one(query, "watcher"))
+        return msgspec.convert(data, StatsResponse)
+
+    async def op_stats_stream(self, *, query: Query) -> EventStream:
+        only = _one(query, "watcher")
+        if only is not None:
+            self.arbiter.watcher(only)
+        interval = _number(query, "interval", 1.0, 0.1, 3600)
+
+        async def events() -> AsyncIterator[tuple[str, bytes]]:
+            while True:
+                data = await self.arbiter.stats(only)
+                yield "stats", _encode(msgspec.convert(data, StatsResponse))
+                await asyncio.sleep(interval)  # the refresh period, not synchronisation
+
+        return EventStream(events())
+
+    async def op_logs(self, *, query: Query) -> LogsResponse:
+        only = _one(query, "watcher")
+        if only is not None:
+            self.arbiter.watcher(only)
+        lines = int(_number(query, "lines", 100, 0, MAX_LOG_LINES))
+        recent = self.arbiter.recent_output(only, lines)
+        return LogsResponse(lines=[msgspec.convert(line, LogLine) for line in recent])
+
+    async def op_logs_stream(self, *, query: Query) -> EventStream:
+        only = _one(query, "watcher")
+        if only is not None:
+            self.arbiter.watcher(only)
+        lines = int(_number(query, "lines", 0, 0, MAX_LOG_LINES))
+        # Follow first: no line can fall between the backlog and the stream.
+        follow = self.arbiter.follow_output(only)
+        backlog = self.arbiter.recent_output(only, lines) if lines else []
+
+        async def events() -> AsyncIterator[tuple[str, bytes]]:
+            try:
+                for line in backlog:
+                    yield "log", _encode(line)
+                async for line in follow:
+                    yield "log", _encode(line)
+            finally:
+                await follow.aclose()
+
+        return EventStream(events())
+
+    async def op_events(self, *, query: Query) -> EventStream:
+        topics = frozenset(query.get("topic", ())) or None
+        stream = self.arbiter.bus.stream(topics)
+
+        async def events() -> AsyncIterator[tuple[str, bytes]]:
+            try:
+                async for event in stream:
+                    yield event.topic, _encode(event_message(event))
+            finally:
+                await stream.aclose()
+
+        return EventStream(events())
+
+    async def op_openapi(self, *, query: Query) -> Response:
+        from ringleader.api.openapi import openapi_document
+
+        return Response(200, openapi_document())
+
+    async def op_metrics(self, *, query: Query) -> Response:
+        from ringleader.api.metrics import render_metrics
+
+        status = msgspec.to_builtins(await self.op_status(query={}))
+        stats = await self.arbiter.stats(None)
+        body, content_type = render_metrics(status, stats)
+        return Response(200, body, content_type=content_type)
+
+    # -- operate --------------------------------------------------------------------
+
+    async def op_start(self, name: str, *, query: Query) -> WatcherInfo:
+        return await self._on_watcher(name, lambda w: w.start())
+
+    async def op_stop(self, name: str, *, query: Query) -> WatcherInfo:
+        return await self._on_watcher(name, lambda w: w.stop())
+
+    async def op_restart(self, name: str, *, query: Query) -> WatcherInfo:
+        return await self._on_watcher(name, lambda w: w.restart())
+
+    async def op_reload(self, name: str, *, query: Query) -> WatcherInfo:
+        return await self._on_watcher(name, lambda w: w.reload())
+
+    async def op_start_all(self, *, query: Query) -> StatusResponse:
+        return await self._on_all(lambda: self.arbiter.start_watcher(None))
+
+    async def op_stop_all(self, *, query: Query) -> StatusResponse:
+        return await self._on_all(lambda: self.arbiter.stop_watcher(None))
+
+    async def op_restart_all(self, *, query: Query) -> StatusResponse:
+        return await self._on_all(lambda: self.arbiter.restart(None))
+
+    async def op_reload_all(self, *, query: Query) -> StatusResponse:
+        return await self._on_all(lambda: self.arbiter.reload(None))
+
+    async def op_incr(self, name: str, body: CountRequest, *, query: Query) -> NumProcesses:
+        watcher = self._mutable(name)
+        assert watcher is not None
+        return NumProcesses(name=name, numprocesses=await watcher.incr(body.count))
+
+    async def op_decr(self, name: str, body: CountRequest, *, query: Query) -> NumProcesses:
+        watcher = self._mutable(name)
+        assert watcher is not None
+        return NumProcesses(name=name, numprocesses=await watcher.decr(body.count))
+
+    async def op_signal(self, name: str, body: SignalRequest, *, query: Query) -> SignalResult:
+        signum = parse_signal(body.signal)
+        watcher = self.arbiter.watcher(name)
+        wid = body.wid
+        if body.pid is not None:
+            matches = [p.wid for p in watcher.processes.values()
+                       if p.is_alive and p.pid == body.pid]
+            if not matches:
+                raise NotFound(f"pid {body.pid} is not a process of watcher {name!r}")
+            if wid is not None and wid != matches[0]:
+                raise BadArgument(f"pid {body.pid} is process {matches[0]}, not {wid}")
+            wid = matches[0]
+        if wid is not None and wid not in watcher.processes:
+            raise NotFound(f"watcher {name!r} has no process {wid}")
+        count = watcher.send_signal(signum, wid=wid, children=body.children)
+        return SignalResult(signalled=count)
+
+    # -- admin ----------------------------------------------------------------------
+
+    async def op_add(self, body: AddWatcherRequest, *, query: Query) -> WatcherInfo:
+        self._mutable()
+        options = {**body.options, "name": body.name, "cmd": body.cmd,
+                   "numprocesses": body.numprocesses}
+        watcher = await self.arbiter.add_watcher(options, start=body.start)
+        return watcher_info(watcher)
+
+    async def op_rm(self, name: str, *, query: Query) -> Ok:
+        self._mutable(name)
+        await self.arbiter.remove_watcher(name)
+        return Ok(detail=f"watcher {name!r} removed")
+
+    async def op_set(self, name: str, body: SetOptionsRequest, *, query: Query,
+                     ) -> OptionsResponse:
+        if not body.options:
+            raise BadArgument("no option to set")
+        if "name" in body.options:
+            raise BadArgument("a watcher cannot be renamed (rm it and add it again)")
+        self._mutable(name)
+        await self.arbiter.set_options(name, body.options)
+        return await self.op_options(name, query={})
+
+    async def op_reloadconfig(self, *, query: Query) -> ReloadConfigResponse:
+        self._mutable()
+        plan = await self.controller.reload_config()
+        return ReloadConfigResponse(
+            added=[w.name for w in plan.added], removed=list(plan.removed),
+            changed=[w.name for w in plan.changed], rescaled=[w.name for w in plan.rescaled],
+        )
+
+    async def op_quit(self, *, query: Query) -> Ok:
+        self.controller.quit()
+        return Ok(detail="stopping every watcher, then the controller")
+
+
+def _version() -> str:
+    from ringleader import __version__
+
+    return __version__
