@@ -100,13 +100,22 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
         proc.wait()
 
 
-def _report(message: str, log: str, offset: int) -> None:
+def _size(path: str) -> int:
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return 0
+
+
+def _report(message: str, logs: dict[str, int]) -> None:
+    """The error line, then what each log (path -> offset at start) got meanwhile."""
     print(f"error: {message}", file=sys.stderr)
-    lines = tail(log, offset)
-    if lines:
-        print(f"last lines of {log}:", file=sys.stderr)
-        for line in lines:
-            print(f"  {line}", file=sys.stderr)
+    for log, offset in logs.items():
+        lines = tail(log, offset)
+        if lines:
+            print(f"last lines of {log}:", file=sys.stderr)
+            for line in lines:
+                print(f"  {line}", file=sys.stderr)
 
 
 def cmd_up(args: argparse.Namespace) -> int:
@@ -147,8 +156,12 @@ def cmd_up(args: argparse.Namespace) -> int:
             out = open(log, "ab")  # noqa: SIM115 - handed to the daemon, closed below
         except OSError as exc:
             raise UsageError(f"cannot open the log {log}: {exc.strerror}") from None
+        logs = {log: out.seek(0, os.SEEK_END)}
+        # the controller's own log may go to a file of its own: the reason is there then
+        own = config.controller.logoutput
+        if own not in ("", "-") and os.path.abspath(own) != log:
+            logs[os.path.abspath(own)] = _size(own)
         with out:
-            offset = out.tell()
             proc = subprocess.Popen(
                 [sys.executable, "-m", "ringleader", "run", source, "--pidfile", pidfile],
                 stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True)
@@ -159,7 +172,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         if proc.returncode is None:
             _stop(proc)
             status += "; it was stopped"
-        _report(status, log, offset)
+        _report(status, logs)
         return EXIT_USAGE if proc.returncode == EXIT_USAGE else EXIT_FAILED
     if args.json:
         print(json.dumps(status, indent=2))
