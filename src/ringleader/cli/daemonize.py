@@ -38,15 +38,14 @@ class PidFile:
         self.path = os.path.abspath(path) if path else None
         self.pid = os.getpid()
 
-    def __enter__(self) -> PidFile:
+    def write(self) -> None:
         if self.path:
             tmp = f"{self.path}.{self.pid}.tmp"
             with open(tmp, "w") as f:
                 f.write(f"{self.pid}\n")
             os.replace(tmp, self.path)
-        return self
 
-    def __exit__(self, *exc: object) -> None:
+    def remove(self) -> None:
         if not self.path:
             return
         try:
@@ -56,6 +55,13 @@ class PidFile:
                 os.unlink(self.path)
         except OSError:
             pass
+
+    def __enter__(self) -> PidFile:
+        self.write()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.remove()
 
 
 def read_pidfile(path: str) -> int | None:

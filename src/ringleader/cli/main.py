@@ -278,13 +278,20 @@ def cmd_run(args: argparse.Namespace) -> int:
     from ringleader.cli.daemonize import PidFile
     from ringleader.daemon import run
 
-    pidfile = args.pidfile or config.controller.pidfile
+    pidfile = PidFile(args.pidfile or config.controller.pidfile)
     try:
-        with PidFile(pidfile):
-            return run(config)
+        pidfile.write()
     except OSError as exc:
-        print(f"error: cannot write the pidfile {pidfile!r}: {exc.strerror}", file=sys.stderr)
+        print(f"error: cannot write the pidfile {pidfile.path}: {exc.strerror}",
+              file=sys.stderr)
         return EXIT_USAGE
+    try:
+        return run(config)
+    except OSError as exc:  # e.g. the socket's directory cannot be made: one line, no trace
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    finally:
+        pidfile.remove()
 
 
 def cmd_check(args: argparse.Namespace) -> int:
