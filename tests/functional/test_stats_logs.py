@@ -75,6 +75,41 @@ def test_stats_of_a_real_arbiters_processes() -> None:
     run_async(body(), timeout=30)
 
 
+def test_an_arbiters_recent_and_followed_output(tmp_path: Path) -> None:
+    log = tmp_path / "file.log"
+    cfd = os.open(tmp_path / "console", os.O_WRONLY | os.O_CREAT, 0o600)
+    talk = python_cmd("import sys, time\nprint('one'); print('two', file=sys.stderr)\n"
+                      "sys.stdout.flush(); time.sleep(600)")
+    quiet = {"kind": "null"}
+
+    async def body() -> None:
+        arbiter = Arbiter([
+            {"name": "con", "cmd": talk, "autostart": False,
+             "stdout_stream": {"kind": "console", "color": False}},
+            {"name": "file", "cmd": talk, "autostart": False, "numprocesses": 2,
+             "stdout_stream": {"kind": "file", "filename": str(log)}, "stderr_stream": quiet},
+        ], console_fd=cfd)
+        async with arbiter:
+            con, every = arbiter.follow_output("con"), arbiter.follow_output(None)
+            await arbiter.start_watcher("con")
+            assert sorted([(await anext(con))["line"] for _ in range(2)]) == ["one", "two"]
+            await con.aclose()
+            await arbiter.start_watcher("file")
+            got = [await anext(every) for _ in range(4)]  # con: 2 lines; file: 2 x 1
+            assert sorted((x["watcher"], x["line"]) for x in got) == [
+                ("con", "one"), ("con", "two"), ("file", "one"), ("file", "one")]
+            await every.aclose()
+            recent = arbiter.recent_output("con", 10)
+            assert sorted((x["stream"], x["line"]) for x in recent) == [
+                ("stderr", "two"), ("stdout", "one")]
+            assert [x["line"] for x in arbiter.recent_output("file", 10)] == ["one", "one"]
+
+    try:
+        run_async(body(), timeout=30)
+    finally:
+        os.close(cfd)
+
+
 def test_console_lines_are_kept_with_their_process(
         tmp_path: Path, children: list[subprocess.Popen[bytes]]) -> None:
     cfd = os.open(tmp_path / "console", os.O_WRONLY | os.O_CREAT, 0o600)
@@ -130,7 +165,8 @@ def test_follow_a_file_sink_then_let_it_splice_again(
             proc.stdin.flush()
 
         say(b"before\nhalf ")
-        while not log.exists() or log.read_bytes() != b"before\nhalf ":  # last resort: no event for a splice
+        # Last resort polling: nothing tells when a splice reached the file.
+        while not log.exists() or log.read_bytes() != b"before\nhalf ":
             await _tick()
         assert [x["line"] for x in buf.recent("w", 10)] == ["before"]
         f = buf.follow("w")

@@ -49,6 +49,8 @@ class ProcessLike(Protocol):
     def restarts(self) -> int: ...
     @property
     def is_alive(self) -> bool: ...
+    @property
+    def exit_history(self) -> Iterable[int]: ...  # recent exit codes, -N: killed by signal N
     def uptime(self) -> float: ...
 
 
@@ -123,9 +125,8 @@ class StatsSampler:
             jobs = jobs_by_watcher[w.name] = []
             for p in sorted(w.processes.values(), key=lambda p: p.wid):
                 if p.is_alive and p.pid is not None:
-                    history = [int(c) for c in getattr(p, "exit_history", ())]
                     jobs.append(_Job(w.name, p.wid, p.pid, round(p.uptime(), 3), p.restarts,
-                                     history))
+                                     list(p.exit_history)))
         all_jobs = [j for jobs in jobs_by_watcher.values() for j in jobs]
         if all_jobs:
             unprimed = await asyncio.to_thread(self._prime, [j.pid for j in all_jobs])
