@@ -328,7 +328,14 @@ def _git_head() -> str:
         text=True,
         check=False,
     )
-    return out.stdout.strip() or "?"
+    head = out.stdout.strip() or "?"
+    dirty = subprocess.run(
+        ["git", "-C", str(REPO_DIR), "status", "--porcelain", "--", "src"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    return f"{head} + uncommitted changes in src/" if dirty else head
 
 
 def child_env() -> dict[str, str]:
