@@ -32,5 +32,9 @@ class Conflict(RingleaderError):
     """Another mutation on the same object is in progress."""
 
 
+class LimitExceeded(RingleaderError):
+    """The change would take the controller past its max_processes."""
+
+
 class SpawnError(RingleaderError):
     """A process could not be started (command not found, permission denied, ...)."""

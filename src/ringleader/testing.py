@@ -94,3 +94,39 @@ def pid_exists(pid: int) -> bool:
     except IndexError:
         return os.path.exists(f"/proc/{pid}")
     return state not in (b"Z", b"X")
+
+
+def make_test_pki(directory: str, clients: tuple[str, ...] = ()) -> dict[str, str]:
+    """A throw-away CA, a server certificate for 127.0.0.1/localhost and client
+    certificates (CN = each name of `clients`), made with the openssl command. Returns
+    the file paths: ca, server_cert, server_key, and CLIENT_cert / CLIENT_key."""
+    import subprocess
+
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=directory, check=True, capture_output=True)
+
+    key = ("-newkey", "rsa:2048", "-nodes")
+    openssl("req", "-x509", *key, "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
+            "-subj", "/CN=ringleader test CA")
+    ext = os.path.join(directory, "server.ext")
+    with open(ext, "w") as f:
+        f.write("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    paths = {"ca": os.path.join(directory, "ca.pem")}
+    for name, extra in (("server", ("-extfile", ext)), *((c, ()) for c in clients)):
+        openssl("req", *key, "-keyout", f"{name}.key", "-out", f"{name}.csr",
+                "-subj", f"/CN={name}")
+        openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+                "-CAcreateserial", "-out", f"{name}.pem", "-days", "2", *extra)
+        paths[f"{name}_cert"] = os.path.join(directory, f"{name}.pem")
+        paths[f"{name}_key"] = os.path.join(directory, f"{name}.key")
+    return paths
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port

@@ -22,6 +22,7 @@ from ringleader.errors import (
     AlreadyExists,
     ConfigError,
     Conflict,
+    LimitExceeded,
     NotFound,
     RingleaderError,
     SpawnError,
@@ -49,6 +50,7 @@ _ERRORS: tuple[tuple[type[Exception], ErrorCode], ...] = (
     (Conflict, ErrorCode.CONFLICT),
     (ConfigError, ErrorCode.CONFIG_INVALID),
     (SpawnError, ErrorCode.SPAWN_FAILED),
+    (LimitExceeded, ErrorCode.LIMIT_EXCEEDED),
 )
 
 

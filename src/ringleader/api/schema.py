@@ -31,6 +31,7 @@ class ErrorCode(enum.Enum):
     TOO_MANY_REQUESTS = "too_many_requests"  # auth failures slowed down, or too many clients
     CONFIG_INVALID = "config_invalid"  # reloadconfig/add/set refused by validation
     SPAWN_FAILED = "spawn_failed"
+    LIMIT_EXCEEDED = "limit_exceeded"  # more processes than max_processes
     UNAVAILABLE = "unavailable"  # the controller is shutting down
     INTERNAL = "internal"
 
@@ -45,6 +46,7 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.CONFLICT: 409,
     ErrorCode.PAYLOAD_TOO_LARGE: 413,
     ErrorCode.CONFIG_INVALID: 422,
+    ErrorCode.LIMIT_EXCEEDED: 422,
     ErrorCode.TOO_MANY_REQUESTS: 429,
     ErrorCode.SPAWN_FAILED: 500,
     ErrorCode.INTERNAL: 500,

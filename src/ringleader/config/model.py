@@ -175,6 +175,9 @@ class ControllerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, 
     max_body_bytes: Annotated[int, Meta(ge=1, description="largest API request body")] = 1 << 20
     max_connections: Annotated[int, Meta(ge=1, description="concurrent API connections; more "
                                          "are answered 503")] = 256
+    max_processes: Annotated[int, Meta(ge=1, description="the most processes the controller "
+                                       "runs, all watchers together; incr/add/set beyond it "
+                                       "are refused")] = 10_000
 
     def __post_init__(self) -> None:
         if self.tcp is not None and not self.tokens and self.tcp.client_ca is None:

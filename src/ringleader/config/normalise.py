@@ -90,6 +90,7 @@ STREAM_CLASSES: dict[str, str] = {
 
 CONTROLLER_FIELDS: dict[str, Normaliser] = {
     "pidfile": to_str, "logoutput": to_str, "warmup_delay": to_float, "umask": to_umask,
+    "max_processes": lambda v: to_int(v, minimum=1),
     **API_FIELDS,
 }
 # circus [circus] options without an equivalent yet (circus/config.py get_config).

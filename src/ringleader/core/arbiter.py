@@ -24,7 +24,7 @@ from ringleader.core.reaper import Reaper
 from ringleader.core.stats import StatsSampler
 from ringleader.core.streams import StreamHub
 from ringleader.core.watcher import Watcher, watcher_to_dict
-from ringleader.errors import AlreadyExists, NotFound
+from ringleader.errors import AlreadyExists, LimitExceeded, NotFound
 
 log = logging.getLogger("ringleader.arbiter")
 
@@ -59,11 +59,12 @@ class Arbiter:
         source: str | None = None,
     ) -> None:
         configs = _as_configs(watchers)
+        self.controller = controller or ControllerConfig()
+        _check_total(configs, self.controller.max_processes)
         names = [w.name for w in configs]
         if len(set(names)) != len(names):
             dupes = sorted({n for n in names if names.count(n) > 1})
             raise AlreadyExists(f"duplicate watcher names: {', '.join(dupes)}")
-        self.controller = controller or ControllerConfig()
         self.source = source
         self.bus = EventBus()
         self.logbuffer = LogBuffer()
@@ -104,7 +105,8 @@ class Arbiter:
             guardian.attach(loop)
         self._services = Services(loop=loop, bus=self.bus, reaper=Reaper(loop),
                                   guardian=guardian, hub=StreamHub(console_fd=self._console_fd,
-                                                logbuffer=self.logbuffer))
+                                                                   logbuffer=self.logbuffer),
+                                  capacity=self._check_capacity)
         self._stopping = False
         for cfg in self._configs:
             self._watchers[cfg.name] = Watcher(cfg, self._services)
@@ -190,6 +192,14 @@ class Arbiter:
             self.watcher(name)
         return self.logbuffer.follow(name)
 
+    def _check_capacity(self, name: str, count: int) -> None:
+        others = sum(w.numprocesses for w in self._watchers.values() if w.name != name)
+        limit = self.controller.max_processes
+        if others + count > limit:
+            raise LimitExceeded(
+                f"{name!r} cannot have {count} processes: with the {others} of the other "
+                f"watchers that is more than max_processes = {limit}")
+
     # -- operations -----------------------------------------------------------------
 
     def _require_services(self) -> Services:
@@ -203,6 +213,7 @@ class Arbiter:
         (cfg,) = _as_configs([config])
         if cfg.name in self._watchers:
             raise AlreadyExists(f"a watcher named {cfg.name!r} already exists")
+        self._check_capacity(cfg.name, cfg.numprocesses)
         watcher = self._watchers[cfg.name] = Watcher(cfg, services)
         self.bus.publish(WatcherChanged(watcher=cfg.name, action="added"))
         if start:
@@ -274,6 +285,7 @@ class Arbiter:
         those where only numprocesses changed; leave the others (and their pids) alone."""
         self._require_services()
         async with self._reload_lock:
+            _check_total(config.watchers, config.controller.max_processes)
             plan = plan_reload([w.config for w in self._watchers.values()], config.watchers)
             for name in plan.removed:
                 await self.remove_watcher(name)
@@ -300,6 +312,13 @@ class Arbiter:
             log.info("config reloaded: %d added, %d removed, %d changed, %d rescaled",
                      len(plan.added), len(plan.removed), len(plan.changed), len(plan.rescaled))
             return plan
+
+
+def _check_total(configs: Iterable[WatcherConfig], limit: int) -> None:
+    total = sum(min(c.numprocesses, 1) if c.singleton else c.numprocesses for c in configs)
+    if total > limit:
+        raise LimitExceeded(f"the watchers ask for {total} processes, more than "
+                            f"max_processes = {limit}")
 
 
 def _by_priority(watchers: Iterable[Watcher]) -> list[list[Watcher]]:

@@ -44,6 +44,8 @@ class Services:
     guardian: Guardian | None
     hub: StreamHub
     clock: Callable[[], float] = time.monotonic
+    # Raises LimitExceeded when watcher `name` may not grow to `count` processes.
+    capacity: Callable[[str, int], None] = lambda name, count: None
 
 
 class Owner(Protocol):

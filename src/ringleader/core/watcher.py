@@ -19,6 +19,7 @@ from ringleader.core.states import WatcherState
 
 log = logging.getLogger("ringleader.watcher")
 WS = WatcherState
+_SPAWN_BATCH = 32
 
 # Options that running processes pick up without being replaced (they are read from
 # the watcher's config when used). Any other change replaces the processes.
@@ -79,6 +80,10 @@ class Watcher:
                 return  # stopped meanwhile
             if i and delay > 0:
                 await asyncio.sleep(delay)  # warmup_delay: spacing between spawns
+            elif i % _SPAWN_BATCH == _SPAWN_BATCH - 1:
+                # Let the loop breathe during a large start: signals, API calls and a stop
+                # request are served between batches.
+                await asyncio.sleep(0)
             self._slot(wid).start()
 
     async def start(self) -> None:
@@ -93,7 +98,10 @@ class Watcher:
                 self._set_state(WS.ACTIVE)
 
     async def stop(self) -> None:
-        """Stop every process gracefully (concurrently) and wait until all are reaped."""
+        """Stop every process gracefully (concurrently) and wait until all are reaped.
+        A start or scale-up in progress is interrupted rather than waited for."""
+        if self.is_active:
+            self._set_state(WS.STOPPING)
         async with self.lock:
             await self._stop_locked()
 
@@ -152,6 +160,8 @@ class Watcher:
         """Scale to `count` processes (started or stopped now if the watcher is active)."""
         async with self.lock:
             old, new = self.numprocesses, _clamp(self.config, count)
+            if new > old:
+                self._services.capacity(self.name, new)
             self.numprocesses = new
             self._services.bus.publish(WatcherChanged(watcher=self.name, action="scaled",
                                                       detail=f"{old} -> {new}"))
