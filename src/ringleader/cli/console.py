@@ -247,9 +247,10 @@ def cmd_top(args: argparse.Namespace, client: Client) -> int:
 
 def cmd_quit(args: argparse.Namespace, client: Client) -> int:
     data = client.call("quit")
-    if not args.no_wait:
-        wait_gone(client, args.timeout or READ_TIMEOUT)
-    return emit(args, data, lambda d: fmt.ok(d, "controller stopped"))
+    if args.no_wait:
+        return emit(args, data, lambda d: fmt.ok(d, "controller stopping"))
+    wait_gone(client, args.timeout or ACTION_TIMEOUT)
+    return emit(args, data, lambda d: "controller stopped")
 
 
 def wait_gone(client: Client, timeout: float) -> None:
