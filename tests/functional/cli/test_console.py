@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import selectors
+import shutil
 import signal
 import subprocess
 import sys
@@ -347,6 +348,7 @@ def test_up_reports_why_the_daemon_died(tmp_path: Path, daemons: list[Path]) -> 
     assert "Traceback" not in up.stderr.splitlines()[0]
 
 
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
 def test_up_reports_a_port_in_use(tmp_path: Path, daemons: list[Path]) -> None:
     import hashlib
     import socket
