@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
@@ -52,12 +54,18 @@ def controllers() -> Iterator[list[subprocess.Popen[bytes]]]:
         if proc.poll() is None:
             proc.kill()
         proc.wait(10)
+        shutil.rmtree(proc.workdir, ignore_errors=True)  # type: ignore[attr-defined]
 
 
 def start(controllers: list[subprocess.Popen[bytes]], *args: str,
           log: Path | None = None) -> subprocess.Popen[bytes]:
     stderr = open(log, "wb") if log else subprocess.DEVNULL  # noqa: SIM115
-    proc = subprocess.Popen([*RINGLEADER, *args], stdout=subprocess.DEVNULL, stderr=stderr)
+    # In a directory of its own: the control socket and audit log of a config-less run
+    # go to the current directory.
+    cwd = tempfile.mkdtemp(prefix="ringleader-test-")
+    proc = subprocess.Popen([*RINGLEADER, *args], stdout=subprocess.DEVNULL, stderr=stderr,
+                            cwd=cwd)
+    proc.workdir = cwd  # type: ignore[attr-defined]
     if log:
         stderr.close()  # type: ignore[union-attr]
     controllers.append(proc)

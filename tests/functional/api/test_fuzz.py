@@ -58,12 +58,16 @@ cmd = "sleep 601"
             [ST, "run", f"{base}/v1/openapi.json", "--url", base,
              "--tls-verify", pki["ca"], "-H", f"Authorization: Bearer {token}",
              "--checks", "not_a_server_error", "--max-examples", "25", "--seed", "1",
-             "--request-timeout", "30", "--workers", "2", *excluded],
-            capture_output=True, text=True, timeout=240, env={**os.environ, "NO_COLOR": "1"})
-        assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+             "--request-timeout", "30", "--workers", "2", *excluded,
+             # The coverage phase crashes inside schemathesis 4.32 itself (a hypothesis
+             # lambda-source lookup), whatever the API; fuzzing and stateful runs work.
+             "--phases", "examples,fuzzing,stateful"],
+            capture_output=True, text=True, timeout=240, env={**os.environ, "NO_COLOR": "1"},
+            cwd=tmp_path)  # schemathesis leaves a cache directory behind
+        assert result.returncode == 0, result.stdout[-12000:] + result.stderr[-2000:]
         assert daemon.poll() is None, "the controller died under fuzzing"
-        client = Client(f"unix:{tmp_path}/rl.sock")
-        assert client.call("status")["controller"]["pid"] == daemon.pid
+        with Client(f"unix:{tmp_path}/rl.sock") as client:
+            assert client.call("status")["controller"]["pid"] == daemon.pid
     finally:
         daemon.send_signal(signal.SIGTERM)
         try:
