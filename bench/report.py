@@ -26,7 +26,7 @@ class Figure:
 def figures(small: int, big: int, idle_small: float, idle_big: float, kills: int) -> list[Figure]:
     """The rows of the table, in order."""
     return [
-        Figure("up_small", f"bring-up, {small} workers", "s", "lower", "< 1.4x floor"),
+        Figure("up_small", f"bring-up, {small} workers, median of 3", "s", "lower", "< 1.4x floor"),
         Figure("stop_small", f"graceful stop, {small} workers", "s", "lower"),
         Figure(
             "cpu_small", f"idle CPU, {small} workers, {idle_small:g} s", "CPU-s", "lower", "≈ 0"

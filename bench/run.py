@@ -23,6 +23,7 @@ from types import FrameType
 
 import producer
 from measure import (
+    Capture,
     Running,
     bring_up,
     capture,
@@ -40,6 +41,7 @@ WANTED_NOFILE = 65536
 CAPTURE_BLOCKS = 3200  # x 64 KiB = 200 MiB
 BINARY_BLOCKS = 16  # 1 MiB
 CAPTURE_RUNS = 3  # the median time is reported
+UP_ROUNDS = 3  # bring-ups of the small size; the median is reported
 
 
 @dataclass(frozen=True)
@@ -50,7 +52,7 @@ class Plan:
     big: int = 2000
     idle_small_s: float = 30.0
     idle_big_s: float = 20.0
-    floor_idle_s: float = 5.0
+    floor_idle_s: float = 3.0
     respawn_workers: int = 200
     kills: int = 50
 
@@ -68,13 +70,22 @@ class Bench:
         self.workroot = workroot
         self.results: Results = {tool.name: {} for tool in tools}
         self.notes: dict[str, list[str]] = {tool.name: [] for tool in tools}
+        # Repeated figures, reduced to their median by finish().
+        self.samples: dict[str, dict[str, list[float]]] = {tool.name: {} for tool in tools}
+        self.captures: dict[str, list[Capture]] = {tool.name: [] for tool in tools}
 
     def run_all(self) -> None:
+        """Every phase, each tool in turn within a phase; repeated phases alternate tools."""
         plan = self.plan
+        for _ in range(UP_ROUNDS - 1):
+            self._phase("bring-up", lambda t: self._bring_up_only(t, plan.small))
         self._phase("idle", lambda t: self._up_and_idle(t, plan.small, plan.idle_small_s, "small"))
         self._phase("respawn", self._respawn)
-        self._phase("capture", self._capture)
+        for _ in range(CAPTURE_RUNS):
+            self._phase("capture", self._capture_once)
+        self._phase("binary capture", self._binary_capture)
         self._phase("idle-big", lambda t: self._up_and_idle(t, plan.big, plan.idle_big_s, "big"))
+        self._finish()
 
     def _phase(self, name: str, body: Callable[[Tool], None]) -> None:
         for tool in self.tools:
@@ -96,8 +107,9 @@ class Bench:
                 "construction)"
             )
         with launched(tool, Scenario(sleepers=count), self.workroot) as running:
-            figs[f"up_{size}"] = bring_up(running, count, timeout=max(60.0, count * 0.1))
-            _log(f"  {count} up in {figs[f'up_{size}']:.3f} s; idle {window:g} s")
+            up = bring_up(running, count, timeout=max(60.0, count * 0.1))
+            self._sample(tool, f"up_{size}", up)
+            _log(f"  {count} up in {up:.3f} s; idle {window:g} s")
             result = idle(running, window)
         figs[f"cpu_{size}"] = result.cpu_s
         figs[f"rss_{size}"] = result.rss_total_mb
@@ -123,11 +135,37 @@ class Bench:
         if isinstance(tool, Floor):
             figs["popen_p50"] = statistics.median(popen_spawn_times(kills)) * 1000
 
-    def _capture(self, tool: Tool) -> None:
+    def _bring_up_only(self, tool: Tool, count: int) -> None:
+        with launched(tool, Scenario(sleepers=count), self.workroot) as running:
+            up = bring_up(running, count, timeout=max(60.0, count * 0.1))
+        self._sample(tool, "up_small", up)
+        _log(f"  {count} up in {up:.3f} s")
+
+    def _capture_once(self, tool: Tool) -> None:
+        result = capture(tool, self.workroot, CAPTURE_BLOCKS, binary=False)
+        self.captures[tool.name].append(result)
+        if result.seconds is not None:
+            _log(f"  {result.mb_per_s:.0f} MB/s")
+
+    def _binary_capture(self, tool: Tool) -> None:
+        result = capture(tool, self.workroot, BINARY_BLOCKS, binary=True)
+        self.results[tool.name]["binary_sha"] = result.sha_ok
+
+    def _sample(self, tool: Tool, key: str, value: float) -> None:
+        self.samples[tool.name].setdefault(key, []).append(value)
+
+    def _finish(self) -> None:
+        """Reduce repeated figures to their medians."""
+        for tool in self.tools:
+            figs = self.results[tool.name]
+            for key, values in self.samples[tool.name].items():
+                figs[key] = statistics.median(values)
+            runs = self.captures[tool.name]
+            if runs:
+                self._finish_capture(tool, runs)
+
+    def _finish_capture(self, tool: Tool, runs: list[Capture]) -> None:
         figs = self.results[tool.name]
-        runs = [
-            capture(tool, self.workroot, CAPTURE_BLOCKS, binary=False) for _ in range(CAPTURE_RUNS)
-        ]
         times = [run.seconds for run in runs if run.seconds is not None]
         if len(times) == len(runs):
             median = statistics.median(times)
@@ -141,7 +179,6 @@ class Bench:
             )
         figs["capture_lost"] = max((run.lost_bytes for run in runs), key=abs)
         figs["capture_sha"] = all(run.sha_ok for run in runs)
-        figs["binary_sha"] = capture(tool, self.workroot, BINARY_BLOCKS, binary=True).sha_ok
 
     def _note_stop(self, tool: Tool, running: Running, what: str) -> None:
         for line in running.stop_notes:
