@@ -174,6 +174,16 @@ def _top_args(p: argparse.ArgumentParser) -> None:
     _common(p)
 
 
+def _token_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("action", choices=("new", "hash"),
+                   help="new: make a token and its config entry; hash: hash a token")
+    p.add_argument("token", nargs="?", metavar="TOKEN",
+                   help="with hash: the token (default: read from stdin)")
+    p.add_argument("--name", default="operator", help="with new: the token's name")
+    p.add_argument("--role", choices=("read", "operate", "admin"), default="operate",
+                   help="with new: what the token may do (default operate)")
+
+
 def _completion_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("shell", choices=("bash", "zsh"))
 
@@ -204,6 +214,7 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
     "logs": ("recent output lines (-f: follow)", _logs_args),
     "events": ("follow the controller's events", _events_args),
     "sockets": ("listening sockets", _console()),
+    "token": ("make or hash an API token for the TCP listener", _token_args),
     "completion": ("print a shell completion script", _completion_args),
 }
 
@@ -285,13 +296,34 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"error: cannot write the pidfile {pidfile.path}: {exc.strerror}",
               file=sys.stderr)
         return EXIT_USAGE
+    from ringleader.errors import RingleaderError
+
     try:
         return run(config)
+    except RingleaderError as exc:  # e.g. more processes than max_processes
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except OSError as exc:  # e.g. the socket's directory cannot be made: one line, no trace
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAILED
     finally:
         pidfile.remove()
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    from ringleader.api.auth import hash_token, new_token
+
+    if args.action == "hash":
+        token = args.token if args.token is not None else sys.stdin.readline().strip()
+        if not token:
+            raise UsageError("ringleader token hash: no token given")
+        print(hash_token(token))
+        return EXIT_OK
+    token = new_token()
+    print(f"token (give it to the client; it is not stored): {token}", file=sys.stderr)
+    print(f'[[ringleader.tokens]]\nname = "{args.name}"\nrole = "{args.role}"\n'
+          f'hash = "{hash_token(token)}"')
+    return EXIT_OK
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -306,6 +338,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return cmd_run(args)
     if command == "check":
         return cmd_check(args)
+    if command == "token":
+        return cmd_token(args)
     if command == "completion":
         from ringleader.cli.completion import script
 
