@@ -13,6 +13,19 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import Meta
 
+from ringleader.config.features import (
+    AutoscaleConfig,
+    BackoffConfig,
+    CgroupConfig,
+    FlappingConfig,
+    HealthCheckConfig,
+    HookConfig,
+    HookName,
+    Readiness,
+    SocketConfig,
+    WatchdogConfig,
+)
+
 StreamClass = Literal["console", "file", "null"]
 RotateWhen = Literal["S", "M", "H", "D", "MIDNIGHT", "W0", "W1", "W2", "W3", "W4", "W5", "W6"]
 
@@ -89,6 +102,33 @@ class WatcherConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_
     close_child_stdin: bool = True
     stdout_stream: StreamConfig = StreamConfig()
     stderr_stream: StreamConfig = StreamConfig()
+    # -- respawn policy: `flapping` (circus semantics) or `backoff` (the default) --------
+    flapping: FlappingConfig | None = None
+    backoff: BackoffConfig = BackoffConfig()
+    autoscale: AutoscaleConfig | None = None
+    cgroup: CgroupConfig | None = None
+    watchdog: WatchdogConfig | None = None
+    health: HealthCheckConfig | None = None
+    hooks: dict[HookName, HookConfig] = {}
+    # -- sockets, readiness, dependencies ----------------------------------------------
+    use_sockets: Annotated[bool, Meta(description="inherit the controller's sockets "
+                                      "(and LISTEN_FDS)")] = False
+    sockets: Annotated[list[str], Meta(description="only these sockets (default: all, "
+                                       "with use_sockets)")] = []
+    readiness: Annotated[Readiness, Meta(description="when a process counts as running: "
+                                         "after warmup_delay, when it sends READY=1 "
+                                         "(sd_notify), or when its health check first "
+                                         "passes")] = "warmup"
+    ready_timeout: Annotated[NonNegFloat, Meta(description="a process not ready by then "
+                                               "is restarted; 0: wait forever")] = 60.0
+    watchdog_sec: Annotated[NonNegFloat, Meta(description="sd_notify WATCHDOG=1 must come "
+                                              "this often, else restart; 0: off")] = 0.0
+    after: Annotated[list[str], Meta(description="start once these watchers are ready; "
+                                     "stop before them")] = []
+    requires: Annotated[list[str], Meta(description="like after, and stop when one of "
+                                        "them fails")] = []
+    reload_batch: Annotated[int, Meta(ge=1, description="processes replaced at once by "
+                                      "a reload")] = 1
 
 
 Role = Literal["read", "operate", "admin"]
@@ -189,5 +229,6 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
 
     controller: ControllerConfig = ControllerConfig()
     watchers: list[WatcherConfig] = []
+    sockets: list[SocketConfig] = []
     source: Annotated[str | None, Meta(description="path of the file it came from")] = None
     warnings: list[str] = []

@@ -29,14 +29,18 @@ LIVE_OPTIONS = frozenset({
 })
 
 
-def watcher_to_dict(config: WatcherConfig) -> dict[str, Any]:
-    """A config as the dict the loader takes back (unset options left out)."""
+def watcher_to_dict(config: WatcherConfig, *, changed_only: bool = False) -> dict[str, Any]:
+    """A config as the dict the loader takes back (unset options left out; with
+    `changed_only`, also those left at their defaults)."""
     def strip(value: Any) -> Any:
         if isinstance(value, dict):
             return {k: strip(v) for k, v in value.items() if v is not None}
         return value
 
     result: dict[str, Any] = strip(msgspec.to_builtins(config))
+    if changed_only:
+        defaults = msgspec.to_builtins(WatcherConfig(name=config.name, cmd=config.cmd))
+        result = {k: v for k, v in result.items() if k in ("name", "cmd") or defaults.get(k) != v}
     return result
 
 
@@ -140,7 +144,8 @@ class Watcher:
         nothing when the result is invalid. Live options apply at once; others replace
         the processes one at a time."""
         async with self.lock:
-            merged = {**watcher_to_dict(self.config), **changes, "name": self.name}
+            merged = {**watcher_to_dict(self.config, changed_only=True), **changes,
+                      "name": self.name}
             new = watcher_from_dict(merged, where=f"watcher {self.name}")
             old = self.config
             changed = {f for f in new.__struct_fields__ if getattr(new, f) != getattr(old, f)}
