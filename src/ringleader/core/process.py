@@ -170,8 +170,16 @@ class Process:
 
     def _warm(self) -> None:
         self._timer = None
-        if self.state is PS.STARTING:
-            self._transition(PS.RUNNING, "warm-up done")
+        self.mark_ready("warm-up done")
+
+    def mark_ready(self, reason: str) -> bool:
+        """STARTING -> RUNNING (readiness told by the warm-up, sd_notify READY=1 or a
+        first passing health check). False if the process was not starting."""
+        if self.state is not PS.STARTING:
+            return False
+        self._cancel_timer()
+        self._transition(PS.RUNNING, reason)
+        return True
 
     def _recycle(self, pid: int) -> None:
         if self.pid == pid and self.state is PS.RUNNING:

@@ -125,6 +125,18 @@ class Watcher:
             if self.state is WS.STARTING:
                 self._set_state(WS.ACTIVE)
 
+    async def restart_process(self, wid: int, reason: str) -> bool:
+        """Replace one process (watchdog, failed health check, ...): graceful stop, then a
+        new spawn in the same slot if the watcher still wants it. False if there was none."""
+        proc = self.processes.get(wid)
+        if proc is None or not proc.is_alive:
+            return False
+        log.warning("%s: restarting: %s", proc.name, reason)
+        await proc.stop(reason)
+        if self.wants(wid) and not proc.is_alive:
+            proc.start()
+        return True
+
     async def reload(self) -> None:
         """Replace the processes one slot at a time, so that the others keep serving."""
         async with self.lock:
