@@ -9,9 +9,17 @@ from typing import Any, TextIO
 
 import msgspec
 
+from ringleader.config.features import SocketConfig
 from ringleader.config.load import load_config
-from ringleader.config.model import Config
+from ringleader.config.model import Config, WatcherConfig
 from ringleader.errors import ConfigError
+
+# WatcherConfig fields of the advanced features: shown only when not at their default.
+_FEATURES = ("use_sockets", "sockets", "readiness", "ready_timeout", "watchdog_sec", "after",
+             "requires", "reload_batch", "flapping", "backoff", "autoscale", "cgroup",
+             "watchdog", "health", "hooks")
+_SIZES = ("memory_limit", "max_rss")
+_UNITS = ((1 << 40, "TiB"), (1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB"))
 
 
 def _fmt(value: Any) -> str:
@@ -26,25 +34,91 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def _block(title: str, fields: dict[str, Any]) -> list[str]:
+def _size(num: int) -> str:
+    for unit, name in _UNITS:
+        if num >= unit and (num * 100) % unit == 0:
+            amount = num / unit
+            return f"{num} ({amount:g} {name})"
+    return str(num)
+
+
+def _value(key: str, value: Any) -> Any:
+    if key in _SIZES:
+        return _size(value)
+    if key in ("max_retry", "max_retries") and value == 0:
+        return "0 (never give up)"
+    return value
+
+
+def _hook(hook: dict[str, Any]) -> str:
+    failure = "failure aborts" if hook["abort_on_failure"] else "failure ignored"
+    return f"{hook['target']} ({hook['kind']}, timeout {hook['timeout']:g}s, {failure})"
+
+
+def _features(w: WatcherConfig) -> list[tuple[str, Any]]:
+    """The advanced options that differ from the defaults, sub-tables as dotted keys."""
+    given = msgspec.to_builtins(w)
+    default = msgspec.to_builtins(WatcherConfig(name=w.name, cmd=w.cmd))
+    flat: list[tuple[str, Any]] = []
+    for key in _FEATURES:
+        value = given[key]
+        if value == default[key]:
+            continue
+        if key == "hooks":
+            flat += [(f"hooks.{name}", _hook(hook)) for name, hook in value.items()]
+        elif isinstance(value, dict):
+            flat += [(f"{key}.{k}", _value(k, v)) for k, v in value.items() if v is not None]
+        elif value is None:
+            flat.append((key, "off"))
+        else:
+            flat.append((key, value))
+    return flat
+
+
+def _block(title: str, fields: dict[str, Any],
+           extra: list[tuple[str, Any]] | None = None) -> list[str]:
     flat: list[tuple[str, Any]] = []
     for key, value in fields.items():
         if isinstance(value, dict) and key.endswith("_stream"):
             flat += [(f"{key}.{k}", v) for k, v in value.items()]
         else:
             flat.append((key, value))
+    flat += extra or []
     width = max((len(k) for k, _ in flat), default=0)
     return [title] + [f"  {k.ljust(width)} = {_fmt(v)}" for k, v in flat]
 
 
+def _socket(s: SocketConfig) -> dict[str, Any]:
+    if s.family == "unix":
+        fields: dict[str, Any] = {"family": "unix", "path": s.path}
+        if s.mode is not None:
+            fields["mode"] = f"0{s.mode:03o}"
+        for key in ("owner", "group"):
+            if getattr(s, key) is not None:
+                fields[key] = getattr(s, key)
+    else:
+        host = f"[{s.host}]" if ":" in s.host else s.host
+        fields = {"family": s.family,
+                  "address": f"{host}:{s.port}" + (" (any free port)" if s.port == 0 else "")}
+    fields["backlog"] = s.backlog
+    if s.so_reuseport:
+        fields["so_reuseport"] = True
+    return fields
+
+
 def format_config(config: Config) -> str:
-    """Readable ``key = value`` blocks: the controller, then each watcher (pure)."""
+    """Readable ``key = value`` blocks: the controller, the sockets, then each watcher, its
+    advanced options only when set (pure)."""
     lines = [f"# {config.source}"] if config.source else []
     lines += _block("[controller]", msgspec.to_builtins(config.controller))
+    for s in config.sockets:
+        lines += ["", *_block(f"[socket {s.name}]", _socket(s))]
     for w in config.watchers:
         fields = msgspec.to_builtins(w)
         fields.pop("name")
-        lines += ["", *_block(f"[watcher {w.name}]", fields)]
+        for key in _FEATURES:
+            fields.pop(key)
+        lines += ["", *_block(f"[watcher {w.name}]", fields, _features(w))]
     return "\n".join(lines) + "\n"
 
 

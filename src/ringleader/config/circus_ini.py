@@ -12,11 +12,18 @@ import os
 import re
 from dataclasses import dataclass, field
 
-from ringleader.config.collect import Collector, PendingWatcher, include_paths, split_patterns
+from ringleader.config.collect import (
+    Collector,
+    PendingSection,
+    PendingWatcher,
+    include_paths,
+    split_patterns,
+)
 
 _SECTION = re.compile(r"\[(?P<header>.+)\]")
 _OPTION = re.compile(r"(?P<option>.*?)\s*(?P<vi>[=:])\s*(?P<value>.*)$")
 _CONTROLLER_SECTIONS = ("circus", "ringleader")
+FLAPPING_PLUGIN = "circus.plugins.flapping.Flapping"
 
 
 @dataclass
@@ -107,7 +114,6 @@ def read_ini(c: Collector, path: str, display: str, text: str) -> list[str]:
     if problems:
         return []
     base_dir = os.path.dirname(path)
-    sockets: list[str] = []
     plugins: list[str] = []
     includes: list[str] = []
     for s in sections:
@@ -138,15 +144,21 @@ def read_ini(c: Collector, path: str, display: str, text: str) -> list[str]:
                     env = parsed
                     del options["env"]
             c.add_watcher(PendingWatcher(name, where, options, "ini", env))
-        elif kind == "socket" and colon:
-            sockets.append(s.name)
+        elif kind in ("socket", "plugin") and colon and not s.options:
+            continue  # circus skips empty sections
+        elif kind == "socket" and colon:  # circus lowercases socket names
+            c.add_socket(PendingSection(name.lower(), where, dict(s.options), "ini", base_dir))
         elif kind == "plugin" and colon:
-            plugins.append(s.name)
+            if s.options.get("use", "").strip() != FLAPPING_PLUGIN:
+                plugins.append(s.name)
+            elif c.flapping_plugin is None:
+                c.flapping_plugin = PendingSection(name, where, dict(s.options), "ini",
+                                                   base_dir)
+            else:
+                c.report.warnings.append(f"{where} a second flapping plugin, ignored (the "
+                                         f"first is {c.flapping_plugin.where})")
         else:
             c.report.warnings.append(f"{where} unknown section, ignored")
-    if sockets:
-        c.report.warnings.append(f"{display}: sockets are not supported yet, ignored: "
-                                 + ", ".join(f"[{s}]" for s in sockets))
     if plugins:
         c.report.warnings.append(f"{display}: plugins are not supported yet, ignored: "
                                  + ", ".join(f"[{p}]" for p in plugins))

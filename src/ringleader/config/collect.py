@@ -13,8 +13,12 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import Any
 
+from ringleader.config.features import FlappingConfig, SocketConfig
+from ringleader.config.features_section import flapping_plugin
 from ringleader.config.model import Config, ControllerConfig, WatcherConfig
 from ringleader.config.normalise import Dialect, Report, build_controller, build_watcher
+from ringleader.config.references import check_references
+from ringleader.config.sockets_section import build_socket, check_socket_clashes
 from ringleader.config.substitute import expand_dollar_vars, expand_env_refs
 from ringleader.config.values import BadValue, show, to_env
 
@@ -26,6 +30,17 @@ class PendingWatcher:
     options: dict[str, Any]
     dialect: Dialect
     env: dict[str, str] = field(default_factory=dict)  # the watcher's own env (TOML table)
+
+
+@dataclass
+class PendingSection:
+    """A [socket:NAME] / [sockets.NAME] / [plugin:NAME] section, built in ``finish``."""
+
+    name: str
+    where: str
+    options: dict[str, Any]
+    dialect: Dialect
+    base_dir: str | None  # relative paths are relative to it (None: as given)
 
 
 @dataclass
@@ -45,6 +60,9 @@ class Collector:
     watchers: list[PendingWatcher] = field(default_factory=list)
     visited: set[str] = field(default_factory=set)  # real paths, so include cycles end
     ctrl_where: str | None = None
+    sockets: list[PendingSection] = field(default_factory=list)
+    flapping_plugin: PendingSection | None = None  # circus [plugin:...] of the Flapping class
+    display: str | None = None  # the main file as shown in messages
 
     def set_controller(self, key: str, value: Any, where: str, base_dir: str,
                        dialect: Dialect) -> None:
@@ -59,6 +77,14 @@ class Collector:
                                   f"(already defined in {other.where})")
                 return
         self.watchers.append(pending)
+
+    def add_socket(self, pending: PendingSection) -> None:
+        for other in self.sockets:
+            if other.name == pending.name:
+                self.report.error(pending.where, "", f"duplicate socket {show(pending.name)} "
+                                  f"(already defined in {other.where})")
+                return
+        self.sockets.append(pending)
 
 
 def include_paths(patterns: list[str], base_dir: str, where: str, report: Report) -> list[str]:
@@ -172,8 +198,30 @@ def _substitute(value: Any, env: dict[str, str]) -> Any:
     return value
 
 
-def finish(c: Collector, source: str | None) -> tuple[Config | None, Report]:
-    """Builds the Config, or None when the report holds problems."""
+def _build_sockets(c: Collector, base_env: dict[str, str]) -> list[tuple[SocketConfig, str]]:
+    built: list[tuple[SocketConfig, str]] = []
+    for s in c.sockets:
+        options = s.options if s.dialect == "dict" else _substitute(s.options, base_env)
+        sock = build_socket(s.name, options, s.where, c.report, s.dialect, s.base_dir)
+        if sock is not None:
+            built.append((sock, s.where))
+    check_socket_clashes(built, c.report)
+    return built
+
+
+def _default_flapping(c: Collector, base_env: dict[str, str]) -> FlappingConfig | None:
+    plugin = c.flapping_plugin
+    if plugin is None:
+        return None
+    return flapping_plugin(_substitute(plugin.options, base_env), plugin.where, c.report)
+
+
+def finish(c: Collector, source: str | None, *, references: bool = True,
+           known_watchers: tuple[str, ...] = (),
+           known_sockets: tuple[str, ...] = ()) -> tuple[Config | None, Report]:
+    """Builds the Config, or None when the report holds problems. *references*: check the
+    names in after/requires/sockets against the watchers and sockets defined (plus *known_*,
+    those an engine already has)."""
     report = c.report
     base_env = dict(os.environ)
     base_env.update(c.global_env)
@@ -188,7 +236,10 @@ def finish(c: Collector, source: str | None) -> tuple[Config | None, Report]:
             ctrl_opts[key] = resolve_paths(key, setting)
     controller = build_controller(ctrl_opts, endpoint, c.ctrl_where or source or "controller",
                                   report)
+    sockets = _build_sockets(c, base_env)
+    default_flapping = _default_flapping(c, base_env)
     watchers: list[WatcherConfig] = []
+    built: list[tuple[WatcherConfig, str]] = []
     for w in c.watchers:
         env = _watcher_env(c, w)
         options = dict(w.options)
@@ -201,10 +252,17 @@ def finish(c: Collector, source: str | None) -> tuple[Config | None, Report]:
             pass  # a malformed env option: build_watcher reports it
         elif env:
             options["env"] = env
-        built = build_watcher(w.name, options, w.where, report, w.dialect)
-        if built is not None:
-            watchers.append(built)
+        watcher = build_watcher(w.name, options, w.where, report, w.dialect,
+                                default_flapping=default_flapping)
+        if watcher is not None:
+            watchers.append(watcher)
+            built.append((watcher, w.where))
+    if references:
+        check_references(built, [*known_watchers, *(w.name for w in c.watchers)],
+                         [*known_sockets, *(s.name for s in c.sockets)],
+                         c.display or source or "config", report)
     if report.problems or controller is None:
         return None, report
     return Config(controller=controller if controller else ControllerConfig(),
-                  watchers=watchers, source=source, warnings=list(report.warnings)), report
+                  watchers=watchers, sockets=[s for s, _ in sockets], source=source,
+                  warnings=list(report.warnings)), report

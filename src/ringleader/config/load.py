@@ -12,7 +12,14 @@ import shlex
 from typing import Any
 
 from ringleader.config.circus_ini import read_ini
-from ringleader.config.collect import Collector, PendingWatcher, finish, take_env
+from ringleader.config.collect import (
+    Collector,
+    PendingSection,
+    PendingWatcher,
+    finish,
+    take_env,
+)
+from ringleader.config.features import SocketConfig
 from ringleader.config.model import Config, WatcherConfig
 from ringleader.config.values import show
 from ringleader.errors import ConfigError
@@ -29,7 +36,7 @@ def load_config(path: str | os.PathLike[str]) -> Config:
     """Load a TOML (``.toml``) or circus INI file, with its includes."""
     display = os.fspath(path)
     source = os.path.abspath(display)
-    c = Collector()
+    c = Collector(display=display)
     _read_into(c, source, display)
     config, report = finish(c, source)
     if config is None:
@@ -144,29 +151,51 @@ def _add_dict_watcher(c: Collector, d: Any, where: str, taken: set[str]) -> None
     c.add_watcher(PendingWatcher(name, where, options, "dict", take_env(options)))
 
 
+def _add_dict_socket(c: Collector, d: Any, where: str) -> None:
+    if isinstance(d, SocketConfig):
+        d = {f: getattr(d, f) for f in d.__struct_fields__ if getattr(d, f) is not None}
+    if not isinstance(d, dict):
+        c.report.error(where, "", f"expected a dict of socket options, got {show(d)}")
+        return
+    name = d.get("name")
+    if not isinstance(name, str) or not name:
+        c.report.error(where, "name", f"expected the socket's name, got {show(name)}")
+        return
+    c.add_socket(PendingSection(name, where, dict(d), "dict", None))
+
+
 def config_from_dicts(watchers: list[dict[str, Any]],
-                      controller: dict[str, Any] | None = None) -> Config:
+                      controller: dict[str, Any] | None = None, *,
+                      sockets: list[dict[str, Any]] | None = None,
+                      known_watchers: tuple[str, ...] = (),
+                      known_sockets: tuple[str, ...] = ()) -> Config:
     """The library's way in: ``config_from_dicts([{"cmd": "python worker.py"}])``. Same
-    option names and normalisation as the files; a watcher without "name" is named after
-    its program (deduplicated with -2, -3, ...)."""
+    option names and normalisation as the files (feature tables as nested dicts); a watcher
+    without "name" is named after its program (deduplicated with -2, -3, ...). Names in
+    after/requires/sockets must be among these watchers and *sockets*, or in *known_* (the
+    ones the engine already has)."""
     c = Collector()
     cwd = os.getcwd()
     for key, value in (controller or {}).items():
         c.set_controller(key, value, "controller", cwd, "dict")
+    for i, s in enumerate(sockets or []):
+        _add_dict_socket(c, s, f"socket[{i}]")
     taken = {d["name"] for d in watchers if isinstance(d, dict) and isinstance(d.get("name"), str)}
     for i, d in enumerate(watchers):
         _add_dict_watcher(c, d, f"watcher[{i}]", taken)
-    config, report = finish(c, None)
+    config, report = finish(c, None, known_watchers=known_watchers,
+                            known_sockets=known_sockets)
     if config is None:
         raise ConfigError(report.problems)
     return config
 
 
 def watcher_from_dict(d: dict[str, Any], *, where: str = "watcher") -> WatcherConfig:
-    """One watcher from a dict (the API's ``add``); raises ConfigError."""
+    """One watcher from a dict (the API's ``add``); raises ConfigError. The names in
+    after/requires/sockets are not checked here: only the engine knows the others."""
     c = Collector()
     _add_dict_watcher(c, d, where, set())
-    config, report = finish(c, None)
+    config, report = finish(c, None, references=False)
     if config is None:
         raise ConfigError(report.problems)
     return config.watchers[0]

@@ -19,6 +19,13 @@ from ringleader.config.api_section import (
     api_table_list,
     check_api,
 )
+from ringleader.config.features import FlappingConfig
+from ringleader.config.features_section import (
+    FEATURE_TABLES,
+    FLAPPING_FLAT,
+    build_features,
+    split_features,
+)
 from ringleader.config.model import (
     RLIMIT_NAMES,
     ControllerConfig,
@@ -34,6 +41,7 @@ from ringleader.config.values import (
     to_float,
     to_gid,
     to_int,
+    to_names,
     to_rlimit,
     to_signal,
     to_str,
@@ -54,6 +62,13 @@ def _int(v: Any) -> int:
     return to_int(v)
 
 
+def _readiness(v: Any) -> str:
+    text = to_str(v).strip().lower()
+    if text not in ("warmup", "notify", "health"):
+        raise BadValue("warmup, notify or health")
+    return text
+
+
 WATCHER_FIELDS: dict[str, Normaliser] = {
     "cmd": to_str, "args": to_args, "shell": to_bool, "numprocesses": _nonneg_int,
     "autostart": to_bool, "respawn": to_bool, "warmup_delay": to_float, "priority": _int,
@@ -61,18 +76,19 @@ WATCHER_FIELDS: dict[str, Normaliser] = {
     "copy_path": to_bool, "uid": to_uid, "gid": to_gid, "umask": to_umask,
     "stop_signal": to_signal, "graceful_timeout": to_float, "stop_children": to_bool,
     "max_age": to_float, "max_age_variance": to_float, "close_child_stdin": to_bool,
+    "use_sockets": to_bool, "sockets": to_names, "readiness": _readiness,
+    "ready_timeout": to_float, "watchdog_sec": to_float, "after": to_names,
+    "requires": to_names, "reload_batch": lambda v: to_int(v, minimum=1),
 }
 _STREAMS = ("stdout_stream", "stderr_stream")
 
 # circus watcher options that later work covers: accepted, named in one warning, ignored.
 # (circus/watcher.py Watcher.__init__, circus/config.py, plugins/flapping.py overrides)
 WATCHER_LATER: frozenset[str] = frozenset({
-    "use_sockets", "hooks", "max_retry", "retry_in", "check_flapping", "flapping",
     "executable", "on_demand", "send_hup", "shell_args", "virtualenv", "virtualenv_py_ver",
     "stdin_socket", "close_child_stdout", "close_child_stderr", "use_papa", "stream_backend",
     "prereload_fn", "statsd", "check_delay",
 })
-_LATER_PREFIXES = ("hooks.", "flapping.")
 
 STREAM_FIELDS: dict[str, Normaliser] = {
     "filename": to_str, "max_bytes": _nonneg_int, "backup_count": _nonneg_int,
@@ -124,10 +140,6 @@ class Report:
         close = difflib.get_close_matches(key, candidates, n=1, cutoff=0.7)
         hint = f' (did you mean "{close[0]}"?)' if close else ""
         self.problems.append(f"{where} {key}: unknown option{hint}")
-
-
-def _later(key: str, later: frozenset[str]) -> bool:
-    return key in later or key.startswith(_LATER_PREFIXES)
 
 
 def _flatten_streams(options: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -194,10 +206,10 @@ def build_stream(raw: Any, where: str, field: str, report: Report,
             out.setdefault("backup_count", 0)  # circus FileStream's default
     if len(report.problems) > before:
         return None
-    return _convert(out, StreamConfig, where, field + ".", report)
+    return convert(out, StreamConfig, where, field + ".", report)
 
 
-def _convert(data: dict[str, Any], model: type[_T], where: str, prefix: str,
+def convert(data: dict[str, Any], model: type[_T], where: str, prefix: str,
              report: Report) -> _T | None:
     """Last guard: the model's own constraints, with its error path mapped back to a field."""
     try:
@@ -213,16 +225,23 @@ def _convert(data: dict[str, Any], model: type[_T], where: str, prefix: str,
 
 
 def build_watcher(name: str, options: Mapping[str, Any], where: str, report: Report,
-                  dialect: Dialect) -> WatcherConfig | None:
-    """Normalise one watcher's options; problems go to *report*, None when there were any."""
+                  dialect: Dialect, *,
+                  default_flapping: FlappingConfig | None = None) -> WatcherConfig | None:
+    """Normalise one watcher's options; problems go to *report*, None when there were any.
+    *default_flapping* (circus ``[plugin:flapping]``) applies unless the watcher sets its own
+    flapping policy or turns flapping off."""
     before = len(report.problems)
     rest, streams = _flatten_streams(options)
+    rest, tables = split_features(rest)
     out: dict[str, Any] = {"name": name}
     later: list[str] = []
     rlimits: dict[str, int] = {}
+    flat_flapping: dict[str, Any] = {}
     for key, value in rest.items():
         try:
-            if key in WATCHER_FIELDS:
+            if key in FLAPPING_FLAT:
+                flat_flapping[key] = value
+            elif key in WATCHER_FIELDS:
                 out[key] = WATCHER_FIELDS[key](value)
             elif key.startswith("rlimit_"):
                 limit = key[len("rlimit_"):].lower()
@@ -244,16 +263,18 @@ def build_watcher(name: str, options: Mapping[str, Any], where: str, report: Rep
                         report.bad(where, f"rlimits.{limit}", lv, exc)
             elif key == "name" and dialect == "dict":
                 continue  # already taken
-            elif _later(key, WATCHER_LATER):
+            elif key in WATCHER_LATER:
                 later.append(key)
             else:
                 report.unknown(where, key, [*WATCHER_FIELDS, *_STREAMS, "rlimits",
                                             *(f"rlimit_{n}" for n in RLIMIT_NAMES),
-                                            *WATCHER_LATER])
+                                            *WATCHER_LATER, *FEATURE_TABLES, *FLAPPING_FLAT])
         except BadValue as exc:
             report.bad(where, key, value, exc)
     if rlimits:
         out["rlimits"] = rlimits
+    out.update(build_features(tables, flat_flapping, default_flapping, where, report, dialect))
+    _check_watcher(out, {**rest, **tables}, where, report, dialect)
     for sname, sraw in streams.items():
         stream = build_stream(sraw, where, sname, report, dialect)
         if stream is not None:
@@ -268,7 +289,22 @@ def build_watcher(name: str, options: Mapping[str, Any], where: str, report: Rep
                                + ", ".join(later))
     if len(report.problems) > before:
         return None
-    return _convert(out, WatcherConfig, where, "", report)
+    return convert(out, WatcherConfig, where, "", report)
+
+
+def _check_watcher(out: dict[str, Any], given: Mapping[str, Any], where: str, report: Report,
+                   dialect: Dialect) -> None:
+    """Rules between options of one watcher (those between watchers: ``references``)."""
+    if dialect == "ini" and "sockets" in out:
+        out["sockets"] = [s.lower() for s in out["sockets"]]  # circus lowercases socket names
+    if out.get("sockets"):
+        if out.get("use_sockets") is False and "use_sockets" in given:
+            report.error(where, "sockets", "given with use_sockets = false (expected "
+                         "use_sockets = true, or no sockets)")
+        out["use_sockets"] = True
+    if out.get("readiness") == "health" and "health" not in out and "health" not in given:
+        report.error(where, "readiness", 'is "health" but the watcher has no health check '
+                     "(expected a [health] table, or readiness = warmup or notify)")
 
 
 def build_controller(options: Mapping[str, Any], endpoint: str | None, where: str,
@@ -307,4 +343,4 @@ def build_controller(options: Mapping[str, Any], endpoint: str | None, where: st
                                + ", ".join(later))
     if len(report.problems) > before:
         return None
-    return _convert(out, ControllerConfig, where, "", report)
+    return convert(out, ControllerConfig, where, "", report)

@@ -1,5 +1,6 @@
-"""Ringleader's native TOML layout: ``[ringleader]``, ``[watchers.NAME]`` (with ``.env`` and
-stream sub-tables) and ``[sockets.NAME]``."""
+"""Ringleader's native TOML layout: ``[ringleader]``, ``[watchers.NAME]`` (with ``.env``,
+stream and feature sub-tables: ``.flapping``, ``.backoff``, ``.autoscale``, ``.cgroup``,
+``.watchdog``, ``.health``, ``.hooks``) and ``[sockets.NAME]``."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 
 from ringleader.config.collect import (
     Collector,
+    PendingSection,
     PendingWatcher,
     include_paths,
     split_patterns,
@@ -58,7 +60,11 @@ def read_toml(c: Collector, path: str, display: str, data: dict[str, Any]) -> li
             options = dict(table)
             c.add_watcher(PendingWatcher(name, wwhere, options, "toml", take_env(options)))
     sockets = data.get("sockets", {})
-    if isinstance(sockets, dict) and sockets:
-        c.report.warnings.append(f"{display}: sockets are not supported yet, ignored: "
-                                 + ", ".join(f"[sockets.{s}]" for s in sockets))
+    if isinstance(sockets, dict):
+        for name, table in sockets.items():
+            swhere = f"{display}: [sockets.{name}]"
+            if not isinstance(table, dict):
+                c.report.error(swhere, "", f"expected a table of options, got {show(table)}")
+                continue
+            c.add_socket(PendingSection(name, swhere, dict(table), "toml", base_dir))
     return includes

@@ -211,3 +211,81 @@ def to_env(value: Any) -> dict[str, str]:
         else:
             raise BadValue("string values", f"{key} is {show(val)}")
     return env
+
+
+_SIZE_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+SIZE_EXPECTED = ('a size: bytes, or a number with a unit K, M, G or T such as "512M", "1.5G", '
+                 '"64MiB" (1024-based: 1K = 1024 bytes)')
+
+
+def to_size(value: Any, *, minimum: int = 0) -> int:
+    """512 (bytes), "512", "100k", "512M", "1.5G", "64MiB", "2GB" -> bytes. Every unit is
+    1024-based, as memory limits are (cgroup memory.max, RSS)."""
+    expected = SIZE_EXPECTED if minimum <= 0 else f"{SIZE_EXPECTED}, at least {minimum}"
+    if isinstance(value, bool):
+        raise BadValue(expected)
+    if isinstance(value, int):
+        num = value
+    elif isinstance(value, float) and value.is_integer():
+        num = int(value)
+    elif isinstance(value, str):
+        text = value.strip().lower().replace(" ", "").replace("_", "")
+        for suffix in ("ib", "b"):
+            if text.endswith(suffix) and text[:-len(suffix)][-1:] in ("k", "m", "g", "t"):
+                text = text[:-len(suffix)]
+                break
+        else:
+            if text.endswith("b") and text[:-1][-1:].isdigit():
+                text = text[:-1]  # "4096B"
+        unit = text[-1:] if text[-1:] in _SIZE_UNITS else ""
+        number = text[:-1] if unit else text
+        try:
+            amount = float(number)
+        except ValueError:
+            raise BadValue(expected) from None
+        if amount != amount or amount in (float("inf"), float("-inf")):
+            raise BadValue(expected)
+        num = int(amount * _SIZE_UNITS[unit])
+    else:
+        raise BadValue(expected)
+    if num < minimum:
+        raise BadValue(expected)
+    return num
+
+
+def to_percent(value: Any) -> float:
+    """80, 80.5, "80", "80%" -> 80.0 (per cent of one CPU core; above 100 on many cores)."""
+    if isinstance(value, str) and value.strip().endswith("%"):
+        value = value.strip()[:-1]
+    try:
+        return to_float(value)
+    except BadValue:
+        raise BadValue('a percentage >= 0 such as 80 or "80%"') from None
+
+
+def to_names(value: Any) -> list[str]:
+    """A list of names; INI (and TOML, for convenience) may give "a, b c" as one string."""
+    if isinstance(value, str):
+        return [n for n in value.replace(",", " ").split() if n]
+    if isinstance(value, list | tuple) and all(isinstance(n, str) and n.strip() for n in value):
+        return [n.strip() for n in value]
+    raise BadValue('a list of names (INI: "a, b")')
+
+
+def to_mode(value: Any) -> int:
+    """A file mode: octal strings ("0660", "660", "0o660") or a native integer (0o660)."""
+    expected = 'an octal mode between "000" and "777", such as "0660"'
+    if isinstance(value, bool):
+        raise BadValue(expected)
+    if isinstance(value, int):
+        num = value
+    elif isinstance(value, str):
+        try:
+            num = int(value.strip(), 8)
+        except ValueError:
+            raise BadValue(expected) from None
+    else:
+        raise BadValue(expected)
+    if not 0 <= num <= 0o777:
+        raise BadValue(expected)
+    return num

@@ -78,14 +78,14 @@ def test_circus_endpoints_and_unsupported_options(write: Write) -> None:
     config = load_config(path)
     assert config.controller.endpoint is None
     assert config.warnings == [
-        f"{path}: sockets are not supported yet, ignored: [socket:web]",
         f"{path}: plugins are not supported yet, ignored: [plugin:flap]",
         f"{path}: [circus] endpoint: circus ZeroMQ TCP endpoint tcp://127.0.0.1:5555 "
         "ignored; the default unix socket is used",
         f"{path}: [circus] options not supported yet, ignored: statsd",
-        f"{path}: [watcher:a] options not supported yet, ignored: use_sockets, "
-        "hooks.before_start",
     ]
+    (a,) = config.watchers
+    assert a.use_sockets and a.hooks["before_start"].target == "m.f"
+    assert [(s.name, s.port) for s in config.sockets] == [("web", 1)]
 
 
 def test_value_normalisation(write: Write) -> None:
