@@ -5,6 +5,9 @@ slot. A death after `min_uptime` resets the streak, so a long-lived worker that 
 killed comes back immediately; a process that dies young `free_retries` times in a row
 waits `initial`, then `factor` times longer each time, up to `maximum`. A crash loop
 thus costs the controller a spawn every `maximum` seconds, never a hot loop.
+
+This is the delay arithmetic; ``policy.respawn.BackoffPolicy`` wraps it into the
+respawn protocol (decisions with reasons, and giving up after `max_retries`).
 """
 
 from __future__ import annotations
@@ -39,4 +42,9 @@ class RespawnBackoff:
         excess = self.streak - self.free_retries
         if excess <= 0:
             return 0.0
-        return float(min(self.maximum, self.initial * self.factor ** (excess - 1)))
+        try:
+            return float(min(self.maximum, self.initial * self.factor ** (excess - 1)))
+        except OverflowError:
+            # factor ** n outgrows a float after ~1000 young deaths (8 hours of a crash
+            # loop at 30 s): the delay has long been at its maximum.
+            return self.maximum if self.initial > 0 else 0.0
