@@ -36,5 +36,9 @@ class LimitExceeded(RingleaderError):
     """The change would take the controller past its max_processes."""
 
 
+class ReloadFailed(RingleaderError):
+    """A reload's new processes did not become ready; the old ones were kept."""
+
+
 class SpawnError(RingleaderError):
     """A process could not be started (command not found, permission denied, ...)."""

@@ -6,14 +6,20 @@ import signal
 
 import pytest
 
+from ringleader.config.features import BackoffConfig
+from ringleader.config.model import StreamConfig, WatcherConfig
 from ringleader.core.arbiter import Arbiter
-from ringleader.errors import ConfigError
-from ringleader.testing import pid_exists
+from ringleader.core.events import ProcessStateChanged
+from ringleader.errors import ConfigError, ReloadFailed
+from ringleader.testing import EventRecorder, pid_exists
 from ringleader.testing import run_async as run
 
 
-def sleeper(**options: object) -> dict[str, object]:
-    return {"name": "s", "cmd": "sleep 600", "stdout_stream": {"kind": "null"}, **options}
+def sleeper(**options: object) -> WatcherConfig:
+    # A short minimum uptime: reloads wait that long for new processes to prove alive.
+    options.setdefault("backoff", BackoffConfig(min_uptime=0.2))
+    return WatcherConfig(name="s", cmd="sleep 600", stdout_stream=StreamConfig(kind="null"),
+                         **options)  # type: ignore[arg-type]
 
 
 def test_live_options_keep_the_processes() -> None:
@@ -72,5 +78,40 @@ def test_reload_replaces_every_process_keeping_the_count() -> None:
             await arbiter.reload("s")
             after = arbiter.pids("s")
             assert len(after) == 3 and not set(before) & set(after)
+
+    run(main())
+
+
+def test_reload_never_has_fewer_running_processes() -> None:
+    async def main() -> None:
+        arbiter = Arbiter([sleeper(numprocesses=3, warmup_delay=0.05)])
+        rec = EventRecorder(arbiter.bus)
+        async with arbiter:
+            before = set(arbiter.pids("s"))
+            mark = len(rec.events)
+            await arbiter.reload("s")
+            after = set(arbiter.pids("s"))
+            assert len(after) == 3 and not before & after
+            # Replay the transitions: the count of running processes never fell below 3.
+            running = 3
+            lowest = running
+            for event in rec.events[mark:]:
+                if isinstance(event, ProcessStateChanged):
+                    running += (event.new == "running") - (event.old == "running")
+                    lowest = min(lowest, running)
+            assert lowest >= 3
+
+    run(main())
+
+
+def test_a_reload_whose_new_processes_fail_keeps_the_old_ones() -> None:
+    async def main() -> None:
+        async with Arbiter([sleeper(numprocesses=2)]) as arbiter:
+            before = arbiter.pids("s")
+            with pytest.raises(ReloadFailed):
+                await arbiter.set_options("s", {"cmd": "false"})
+            assert arbiter.pids("s") == before
+            assert all(pid_exists(p) for p in before)
+            assert arbiter.watcher("s").config.cmd == "sleep 600"
 
     run(main())

@@ -24,6 +24,7 @@ from ringleader.errors import (
     Conflict,
     LimitExceeded,
     NotFound,
+    ReloadFailed,
     RingleaderError,
     SpawnError,
 )
@@ -51,6 +52,7 @@ _ERRORS: tuple[tuple[type[Exception], ErrorCode], ...] = (
     (ConfigError, ErrorCode.CONFIG_INVALID),
     (SpawnError, ErrorCode.SPAWN_FAILED),
     (LimitExceeded, ErrorCode.LIMIT_EXCEEDED),
+    (ReloadFailed, ErrorCode.NOT_READY),
 )
 
 

@@ -70,8 +70,8 @@ def signal_name(signum: int) -> str:
 class Process:
     __slots__ = (
         "_backoff", "_exited", "_owner", "_popen", "_pumps", "_services", "_timer",
-        "exit_code", "exit_history", "exit_signal", "pid", "restarts", "started_at", "state",
-        "wid",
+        "exit_code", "exit_history", "exit_signal", "pid", "restarts", "retired", "started_at",
+        "state", "wid",
     )
 
     def __init__(self, owner: Owner, wid: int, services: Services) -> None:
@@ -91,6 +91,8 @@ class Process:
         self._exited: asyncio.Future[None] | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._backoff = RespawnBackoff()
+        # A retired slot object (replaced by a reload) is never respawned.
+        self.retired = False
 
     @property
     def name(self) -> str:
@@ -154,7 +156,12 @@ class Process:
         log.info("%s spawned pid %d", self.name, popen.pid)
         services.bus.publish(ProcessSpawned(watcher=self._owner.name, wid=self.wid, pid=popen.pid))
         self._transition(PS.STARTING, f"pid {popen.pid}")
-        if cfg.warmup_delay > 0:
+        if cfg.readiness != "warmup":
+            # Ready when it says so (sd_notify) or passes its health check: mark_ready.
+            if cfg.ready_timeout > 0:
+                self._timer = services.loop.call_later(cfg.ready_timeout, self._not_ready,
+                                                       popen.pid)
+        elif cfg.warmup_delay > 0:
             self._timer = services.loop.call_later(cfg.warmup_delay, self._warm)
         else:
             self._transition(PS.RUNNING)
@@ -172,6 +179,13 @@ class Process:
         self._timer = None
         self.mark_ready("warm-up done")
 
+    def _not_ready(self, pid: int) -> None:
+        self._timer = None
+        if self.pid == pid and self.state is PS.STARTING:
+            timeout = self._owner.config.ready_timeout
+            log.warning("%s pid %d not ready after %.1fs: restarting it", self.name, pid, timeout)
+            self._services.loop.create_task(self._restart_for(f"not ready after {timeout:g}s"))
+
     def mark_ready(self, reason: str) -> bool:
         """STARTING -> RUNNING (readiness told by the warm-up, sd_notify READY=1 or a
         first passing health check). False if the process was not starting."""
@@ -184,12 +198,15 @@ class Process:
     def _recycle(self, pid: int) -> None:
         if self.pid == pid and self.state is PS.RUNNING:
             log.info("%s pid %d reached max_age: recycling", self.name, pid)
-            self._services.loop.create_task(self._restart_for_age())
+            self._services.loop.create_task(self._restart_for("max_age reached"))
 
-    async def _restart_for_age(self) -> None:
-        await self.stop(reason="max_age reached")
-        if self._owner.wants(self.wid) and self.state is PS.STOPPED:
+    async def _restart_for(self, reason: str) -> None:
+        await self.stop(reason=reason)
+        if self._wanted() and self.state is PS.STOPPED:
             self.spawn()
+
+    def _wanted(self) -> bool:
+        return not self.retired and self._owner.wants(self.wid)
 
     # -- exit -----------------------------------------------------------------------
 
@@ -219,7 +236,7 @@ class Process:
             self._transition(PS.STOPPED, how)
             return
         self._cancel_timer()
-        if not self._owner.wants(self.wid):
+        if not self._wanted():
             self._transition(PS.STOPPED, how)
         elif not self._owner.config.respawn:
             self._transition(PS.EXITED, how)
@@ -238,7 +255,7 @@ class Process:
 
     def _respawn(self) -> None:
         self._timer = None
-        if self.state is PS.BACKOFF and self._owner.wants(self.wid):
+        if self.state is PS.BACKOFF and self._wanted():
             self.restarts += 1
             self.spawn()
 

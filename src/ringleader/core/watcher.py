@@ -12,14 +12,19 @@ import msgspec
 
 from ringleader.config.load import watcher_from_dict
 from ringleader.config.model import WatcherConfig
-from ringleader.core.events import WatcherChanged
+from ringleader.core.events import Event, ProcessStateChanged, WatcherChanged
 from ringleader.core.process import Process, Services
 from ringleader.core.spawn import build_template
-from ringleader.core.states import WatcherState
+from ringleader.core.states import ProcessState, WatcherState
+from ringleader.errors import ReloadFailed
 
 log = logging.getLogger("ringleader.watcher")
 WS = WatcherState
 _SPAWN_BATCH = 32
+PS = ProcessState
+# Slot states in which a process is not about to become ready: it died (and may be
+# respawned later), gave up, or was stopped.
+_GAVE_UP = frozenset({PS.BACKOFF, PS.EXITED, PS.FAILED, PS.FLAPPING, PS.STOPPED})
 
 # Options that running processes pick up without being replaced (they are read from
 # the watcher's config when used). Any other change replaces the processes.
@@ -45,8 +50,8 @@ def watcher_to_dict(config: WatcherConfig, *, changed_only: bool = False) -> dic
 
 
 class Watcher:
-    __slots__ = ("_services", "config", "lock", "name", "numprocesses", "processes", "state",
-                 "template")
+    __slots__ = ("_services", "config", "lock", "name", "numprocesses", "processes", "retiring",
+                 "state", "template")
 
     def __init__(self, config: WatcherConfig, services: Services) -> None:
         self.name = config.name
@@ -55,6 +60,9 @@ class Watcher:
         self.numprocesses = _clamp(config, config.numprocesses)
         self.state = WS.STOPPED
         self.processes: dict[int, Process] = {}
+        # Old processes a reload has replaced, still serving until their successors are
+        # ready.
+        self.retiring: list[Process] = []
         # Serialises mutations of this watcher (start/stop/scale/restart).
         self.lock = asyncio.Lock()
         self._services = services
@@ -91,15 +99,45 @@ class Watcher:
             self._slot(wid).start()
 
     async def start(self) -> None:
-        """Start every slot; returns once each process has been spawned."""
+        """Start every slot; returns once the processes are ready (or `ready_timeout`)."""
         async with self.lock:
             if self.state is WS.ACTIVE:
                 return
             log.info("starting watcher %s (numprocesses=%d)", self.name, self.numprocesses)
             self._set_state(WS.STARTING)
             await self._start_slots(range(1, self.numprocesses + 1))
+            await self.wait_ready(list(self.processes.values()))
             if self.state is WS.STARTING:
                 self._set_state(WS.ACTIVE)
+
+    async def wait_ready(self, procs: list[Process], timeout: float | None = None) -> bool:
+        """Wait until every process of `procs` is running; False if one gave up (exited,
+        failed) or `timeout` (default: the watcher's ready_timeout; 0 = none) passed."""
+        if all(p.state is PS.RUNNING for p in procs):
+            return True
+        timeout = self.config.ready_timeout if timeout is None else timeout
+        changed = asyncio.Event()
+
+        def on_event(event: Event) -> None:
+            if isinstance(event, ProcessStateChanged) and event.watcher == self.name:
+                changed.set()
+
+        unsubscribe = self._services.bus.subscribe(on_event)
+        try:
+            async with asyncio.timeout(timeout or None):
+                while True:
+                    if any(p.state in _GAVE_UP for p in procs) or not self.is_active:
+                        return False
+                    if all(p.state is PS.RUNNING for p in procs):
+                        return True
+                    changed.clear()
+                    await changed.wait()
+        except TimeoutError:
+            late = [p.name for p in procs if p.state is not PS.RUNNING]
+            log.warning("%s: not ready after %gs: %s", self.name, timeout, ", ".join(late))
+            return False
+        finally:
+            unsubscribe()
 
     async def stop(self) -> None:
         """Stop every process gracefully (concurrently) and wait until all are reaped.
@@ -110,12 +148,17 @@ class Watcher:
             await self._stop_locked()
 
     async def _stop_locked(self) -> None:
-        if self.state is WS.STOPPED and not any(p.is_alive for p in self.processes.values()):
+        if self.state is WS.STOPPED and not any(p.is_alive for p in self.all_processes()):
             return
         log.info("stopping watcher %s", self.name)
         self._set_state(WS.STOPPING)
-        await asyncio.gather(*(p.stop() for p in self.processes.values()))
+        await asyncio.gather(*(p.stop() for p in self.all_processes()))
+        self.retiring.clear()
         self._set_state(WS.STOPPED)
+
+    def all_processes(self) -> list[Process]:
+        """The current slots and the retiring processes a reload has not yet stopped."""
+        return [*self.processes.values(), *self.retiring]
 
     async def restart(self) -> None:
         async with self.lock:
@@ -143,13 +186,67 @@ class Watcher:
             await self._reload_locked()
 
     async def _reload_locked(self) -> None:
+        """Zero-downtime replacement, `reload_batch` slots at a time: start the new
+        process, wait until it is ready, then stop the old one gracefully. There are never
+        fewer ready processes than before. If a batch does not become ready, its new
+        processes are stopped and the old ones keep serving (ReloadFailed)."""
         if not self.is_active:
             return
-        for wid in sorted(self.processes):
-            proc = self.processes[wid]
-            await proc.stop("reload")
-            if self.wants(wid):
-                proc.start()
+        wids = sorted(w for w in self.processes if w <= self.numprocesses)
+        batch = self.config.reload_batch
+        for i in range(0, len(wids), batch):
+            olds = [self.processes[w] for w in wids[i:i + batch]]
+            news = []
+            for old in olds:
+                old.retired = True
+                self.retiring.append(old)
+                new = self.processes[old.wid] = Process(self, old.wid, self._services)
+                new.start()
+                news.append(new)
+            if not await self.wait_ready(news) or not await self._settled(news):
+                await self._roll_back(olds, news)
+                raise ReloadFailed(f"watcher {self.name!r}: new processes were not ready; "
+                                   "the old ones keep running")
+            await asyncio.gather(*(old.stop("replaced by reload") for old in olds))
+            for old in olds:
+                self.retiring.remove(old)
+
+    async def _settled(self, procs: list[Process]) -> bool:
+        """Processes ready by warm-up alone must also live `backoff.min_uptime` before a
+        reload stops their predecessors: a new version that crashes at once is caught.
+        (Processes that said they are ready, by sd_notify or a health check, are trusted.)"""
+        if self.config.readiness != "warmup":
+            return True
+        settle = self.config.backoff.min_uptime - min(p.uptime() for p in procs)
+        if settle <= 0:
+            return all(p.state is PS.RUNNING for p in procs)
+        left = asyncio.Event()
+
+        def on_event(event: Event) -> None:
+            if (isinstance(event, ProcessStateChanged) and event.watcher == self.name
+                    and any(p.state is not PS.RUNNING for p in procs)):
+                left.set()
+
+        unsubscribe = self._services.bus.subscribe(on_event)
+        try:
+            async with asyncio.timeout(settle):
+                await left.wait()
+            return False
+        except TimeoutError:
+            return True  # all lived long enough
+        finally:
+            unsubscribe()
+
+    async def _roll_back(self, olds: list[Process], news: list[Process]) -> None:
+        for new in news:
+            new.retired = True
+        await asyncio.gather(*(new.stop("reload rolled back") for new in news))
+        for old in olds:
+            self.retiring.remove(old)
+            old.retired = False
+            self.processes[old.wid] = old
+            if not old.is_alive and self.wants(old.wid):
+                old.start()
 
     async def set_options(self, changes: Mapping[str, Any]) -> WatcherConfig:
         """Change options (file option names and values); raises ConfigError and changes
@@ -168,7 +265,12 @@ class Watcher:
                 watcher=self.name, action="options", detail=", ".join(sorted(changed))))
             log.info("watcher %s options changed: %s", self.name, ", ".join(sorted(changed)))
             if changed - LIVE_OPTIONS:
-                await self._reload_locked()
+                try:
+                    await self._reload_locked()
+                except ReloadFailed:
+                    # The old processes kept running: so does the old configuration.
+                    self.config, self.template = old, build_template(old)
+                    raise
         if "numprocesses" in changes or "singleton" in changed:
             await self.set_numprocesses(new.numprocesses)
         return new
@@ -200,11 +302,11 @@ class Watcher:
 
     def send_signal(self, signum: int, *, wid: int | None = None, children: bool = False) -> int:
         """Signal one or every live process; returns how many were signalled."""
-        targets = [self.processes[wid]] if wid is not None else self.processes.values()
+        targets = [self.processes[wid]] if wid is not None else self.all_processes()
         return sum(p.send_signal(signum, children=children) for p in targets)
 
     def pids(self) -> list[int]:
-        return [p.pid for p in self.processes.values() if p.is_alive and p.pid is not None]
+        return [p.pid for p in self.all_processes() if p.is_alive and p.pid is not None]
 
     def status(self) -> dict[str, Any]:
         return {
