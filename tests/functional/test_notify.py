@@ -15,7 +15,13 @@ from pathlib import Path
 
 import pytest
 
-from ringleader.core.notify import MAX_DATAGRAM, NotifySocket, owner_of, parse
+from ringleader.core.notify import (
+    MAX_DATAGRAM,
+    NotifySocket,
+    child_notify_env,
+    owner_of,
+    parse,
+)
 from ringleader.testing import run_async, wait_until_sync
 
 DEADLINE = 10.0
@@ -159,6 +165,18 @@ def test_parse() -> None:
     assert parse(b"READY=1\nSTATUS=a=b\n\nMAINPID=42") == {
         "READY": "1", "STATUS": "a=b", "MAINPID": "42"}
     assert parse(b" KEY=1\nK\tX=2\n=3\nnoeq") == {}
+
+
+def test_child_notify_env_replaces_inherited_variables() -> None:
+    inherited = {"NOTIFY_SOCKET": "/run/systemd/notify", "WATCHDOG_USEC": "5",
+                 "WATCHDOG_PID": "1", "KEEP": "1"}
+    env = dict(inherited)
+    child_notify_env(env, None)
+    assert env == {"KEEP": "1"}
+    notify = NotifySocket()
+    env = dict(inherited)
+    child_notify_env(env, notify, watchdog_sec=2.5)
+    assert env == {"KEEP": "1", "NOTIFY_SOCKET": notify.env_value, "WATCHDOG_USEC": "2500000"}
 
 
 def test_owner_of_walks_to_a_known_ancestor() -> None:

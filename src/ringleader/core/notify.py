@@ -30,6 +30,8 @@ _ANCBUF = socket.CMSG_SPACE(_UCRED.size)
 _BATCH = 256  # datagrams read per wake-up before yielding to the loop
 _MSG_CMSG_CLOEXEC = getattr(socket, "MSG_CMSG_CLOEXEC", 0x40000000)
 
+_INHERITED = ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID")
+
 OnMessage = Callable[[int, dict[str, str]], None]
 
 
@@ -148,6 +150,26 @@ class NotifySocket:
         fields = parse(data)
         if fields and self._on_message is not None:
             self._on_message(pid, fields)
+
+
+def strip_notify_env(env: dict[str, str]) -> None:
+    """Remove NOTIFY_SOCKET/WATCHDOG_* inherited from the controller's own environment (a
+    controller run by systemd): a child must never notify the controller's manager."""
+    for var in _INHERITED:
+        env.pop(var, None)
+
+
+def child_notify_env(env: dict[str, str], notify: NotifySocket | None,
+                     watchdog_sec: float = 0.0) -> None:
+    """Set a child's sd_notify variables in `env`: none but ours (`notify` None: none)."""
+    strip_notify_env(env)
+    if notify is None:
+        return
+    env["NOTIFY_SOCKET"] = notify.env_value
+    if watchdog_sec > 0:
+        # No WATCHDOG_PID: the pid is unknown before exec, and sd_watchdog_enabled(3)
+        # accepts its absence.
+        env["WATCHDOG_USEC"] = str(int(watchdog_sec * 1_000_000))
 
 
 def owner_of(pid: int, known: Container[int], max_depth: int = 32) -> int | None:
