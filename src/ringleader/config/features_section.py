@@ -205,14 +205,16 @@ def build_flapping(raw: Any, flat: dict[str, Any], default: FlappingConfig | Non
         return raw, None
     fields: dict[str, Any] = {}
     before = len(report.problems)
-    if isinstance(raw, bool | str):
+    if isinstance(raw, dict):
+        fields.update(_table("flapping", raw, where, report) or {})
+    elif raw is not None:
         try:
+            if not isinstance(raw, bool | str):
+                raise BadValue("")
             fields["active"] = to_bool(raw)
         except BadValue:
             report.bad(where, "flapping", raw, BadValue("a table of flapping options, or "
                                                         "true/false"))
-    elif raw is not None:
-        fields.update(_table("flapping", raw, where, report) or {})
     flat_max_retry: int | None = None
     for key, value in flat.items():
         target = FLAPPING_FLAT[key]
@@ -228,6 +230,8 @@ def build_flapping(raw: Any, flat: dict[str, Any], default: FlappingConfig | Non
     if len(report.problems) > before:
         return False, None
     active = fields.pop("active", None)
+    if active is None and isinstance(raw, dict):
+        active = True  # an empty [flapping] table: circus's defaults
     if active is False:
         if fields:
             report.warnings.append(f"{where} flapping options ignored: flapping is turned "
@@ -403,31 +407,26 @@ def build_features(tables: dict[str, Any], flat: dict[str, Any],
                                               where, report, dialect)
     if flapping is not False:
         out["flapping"] = flapping
-    for name in ("backoff", "cgroup", "watchdog"):
-        raw = tables.get(name)
-        if raw is None and not (name == "backoff" and flat_max_retry is not None):
-            continue
-        if isinstance(raw, _MODELS[name]):
-            out[name] = raw
-            continue
-        fields = _table(name, {} if raw is None else raw, where, report)
-        if fields is None:
-            continue
-        if name == "backoff" and flat_max_retry is not None:
-            fields.setdefault("max_retries", flat_max_retry)
-        model = _convert_model(fields, name, where, report)
-        if model is not False:
-            out[name] = model
     builders: dict[str, Callable[[Any], Any]] = {
         "autoscale": lambda raw: build_autoscale(raw, where, report),
         "health": lambda raw: build_health(raw, where, report),
         "hooks": lambda raw: build_hooks(raw, where, report, dialect),
     }
-    for name, build in builders.items():
-        if tables.get(name) is not None:
-            model = build(tables[name])
-            if model is not False:
-                out[name] = model
+    for name in FEATURE_TABLES[1:]:  # in this order, so that problems come in it too
+        raw = tables.get(name)
+        if name == "backoff" and flat_max_retry is not None:
+            raw = {"max_retries": flat_max_retry, **(raw if isinstance(raw, dict) else {})}
+        if raw is None:
+            continue
+        if name in builders:
+            model = builders[name](raw)
+        elif isinstance(raw, _MODELS[name]):
+            model = raw
+        else:
+            fields = _table(name, raw, where, report)
+            model = False if fields is None else _convert_model(fields, name, where, report)
+        if model is not False:
+            out[name] = model
     return out
 
 
