@@ -1,5 +1,5 @@
 """Normalisation of a watcher's feature sub-tables: ``flapping``, ``backoff``, ``autoscale``,
-``cgroup``, ``watchdog``, ``health`` and ``hooks``.
+``cgroup``, ``watchdog``, ``health`` and ``hooks`` (the latter in ``hooks_section``).
 
 Each front end hands them over in its own shape -- TOML and dicts as nested tables
 (``[watchers.web.flapping]``), circus INI as dotted keys (``flapping.attempts = 3``) -- and
@@ -10,9 +10,8 @@ the ``[plugin:flapping]`` defaults are merged here too, so every dialect gives t
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, get_args
+from typing import TYPE_CHECKING, Any
 
 from ringleader.config.features import (
     AutoscaleConfig,
@@ -20,13 +19,11 @@ from ringleader.config.features import (
     CgroupConfig,
     FlappingConfig,
     HealthCheckConfig,
-    HookConfig,
-    HookName,
     WatchdogConfig,
 )
+from ringleader.config.hooks_section import build_hooks
 from ringleader.config.values import (
     BadValue,
-    show,
     to_bool,
     to_float,
     to_int,
@@ -41,17 +38,11 @@ if TYPE_CHECKING:
 Normaliser = Callable[[Any], Any]
 
 FEATURE_TABLES = ("flapping", "backoff", "autoscale", "cgroup", "watchdog", "health", "hooks")
-HOOK_NAMES: tuple[str, ...] = get_args(HookName)
-# circus Watcher.ignore_hook_failure: failures of these hooks never cancel anything there, so
-# their abort_on_failure defaults to false here too (in every dialect).
-HOOKS_IGNORED_BY_DEFAULT = frozenset({"before_stop", "after_stop", "before_signal",
-                                      "after_signal", "extended_stats"})
 # circus < 0.7 watcher options (flapping was built into the watcher then), still accepted.
 FLAPPING_FLAT: dict[str, str] = {
     "flapping_attempts": "attempts", "flapping_window": "window", "retry_in": "retry_in",
     "max_retry": "max_retry", "check_flapping": "active",
 }
-_DOTTED = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*([.:][A-Za-z_]\w*)$")
 _HEALTH_KINDS = ("http", "tcp", "command")
 
 
@@ -119,21 +110,10 @@ TABLE_FIELDS: dict[str, dict[str, Normaliser]] = {
                "command": to_str, "interval": _positive, "timeout": _positive,
                "failures": _pos_int, "start_period": to_float},
 }
-HOOK_FIELDS: dict[str, Normaliser] = {
-    "target": to_str, "kind": lambda v: _choice(v, ("python", "shell")),
-    "timeout": _positive, "abort_on_failure": to_bool,
-}
 _MODELS: dict[str, type[Any]] = {
     "flapping": FlappingConfig, "backoff": BackoffConfig, "autoscale": AutoscaleConfig,
     "cgroup": CgroupConfig, "watchdog": WatchdogConfig, "health": HealthCheckConfig,
 }
-
-
-def _choice(v: Any, choices: tuple[str, ...]) -> str:
-    text = to_str(v).strip().lower()
-    if text not in choices:
-        raise BadValue(" or ".join(choices))
-    return text
 
 
 def split_features(options: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -295,106 +275,6 @@ def build_autoscale(raw: Any, where: str, report: Report) -> Any:
                      f"{fields['max']}; expected min <= max)")
         return False
     return _convert_model(fields, "autoscale", where, report)
-
-
-def _hook_kind(target: str) -> str:
-    return "shell" if any(c.isspace() for c in target) or "/" in target else "python"
-
-
-def _ini_hook_spec(spec: str) -> tuple[str, bool | None]:
-    """circus: ``hooks.NAME = mod.func, true`` -- the flag after the comma ignores failures."""
-    head, comma, flag = spec.partition(",")
-    if comma and _hook_kind(head.strip()) == "python":
-        try:
-            return head.strip(), to_bool(flag)
-        except BadValue:
-            pass
-    return spec.strip(), None
-
-
-def _build_hook(name: str, spec: Any, fields: dict[str, Any], where: str, report: Report,
-                dialect: Dialect) -> HookConfig | None:
-    field = f"hooks.{name}"
-    before = len(report.problems)
-    out: dict[str, Any] = {}
-    ignore: bool | None = None
-    if spec is not None:
-        if not isinstance(spec, str) or not spec.strip():
-            report.bad(where, field, spec, BadValue('a dotted path "pkg.module.func", a shell '
-                                                    "command, or a table with target"))
-            return None
-        out["target"] = spec.strip()
-        if dialect == "ini":
-            out["target"], ignore = _ini_hook_spec(spec)
-    for key, value in fields.items():
-        if key not in HOOK_FIELDS:
-            report.unknown(where, f"{field}.{key}", [f"{field}.{k}" for k in HOOK_FIELDS])
-            continue
-        try:
-            out[key] = HOOK_FIELDS[key](value)
-        except BadValue as exc:
-            report.bad(where, f"{field}.{key}", value, exc)
-    if len(report.problems) > before:
-        return None
-    given = out.get("target")
-    if not isinstance(given, str) or not given.strip():
-        report.error(where, f"{field}.target", 'missing (expected a dotted path '
-                     '"pkg.module.func" or a shell command)')
-        return None
-    out["target"] = target = given.strip()
-    kind = out.setdefault("kind", _hook_kind(target))
-    if kind == "python" and not _DOTTED.match(target):
-        report.error(where, f"{field}.target", f'expected a dotted path "pkg.module.func" '
-                     f'(or kind = "shell" for a command), got {show(target)}')
-        return None
-    if "abort_on_failure" not in out:
-        if ignore is not None:
-            out["abort_on_failure"] = not ignore and name not in HOOKS_IGNORED_BY_DEFAULT
-        else:
-            out["abort_on_failure"] = name not in HOOKS_IGNORED_BY_DEFAULT
-    return _convert_model_hook(out, field, where, report)
-
-
-def _convert_model_hook(data: dict[str, Any], field: str, where: str,
-                        report: Report) -> HookConfig | None:
-    from ringleader.config.normalise import convert
-
-    return convert(data, HookConfig, where, f"{field}.", report)
-
-
-def build_hooks(raw: Any, where: str, report: Report, dialect: Dialect) -> Any:
-    """``{NAME: "pkg.mod.func" | "shell command" | {target, kind, timeout,
-    abort_on_failure}}``; INI gives ``hooks.NAME`` and ``hooks.NAME.FIELD`` keys."""
-    if not isinstance(raw, dict) or "" in raw:
-        report.bad(where, "hooks", raw.get("") if isinstance(raw, dict) else raw,
-                   BadValue("a table of NAME = hook"))
-        return False
-    specs: dict[str, Any] = {}
-    fields: dict[str, dict[str, Any]] = {}
-    ready: dict[str, HookConfig] = {}
-    for key, value in raw.items():
-        name, dot, field = str(key).partition(".")
-        if isinstance(value, HookConfig) and not dot:
-            ready[name] = value
-        elif dot:
-            fields.setdefault(name, {})[field] = value
-        elif isinstance(value, dict):
-            fields.setdefault(name, {}).update(value)
-        else:
-            specs[name] = value
-    before = len(report.problems)
-    hooks: dict[str, HookConfig] = {}
-    for name in dict.fromkeys([*ready, *specs, *fields]):
-        if name not in HOOK_NAMES:
-            report.unknown(where, f"hooks.{name}", [f"hooks.{n}" for n in HOOK_NAMES])
-            continue
-        if name in ready:
-            hooks[name] = ready[name]
-            continue
-        hook = _build_hook(name, specs.get(name), fields.get(name, {}), where, report, dialect)
-        if hook is not None:
-            hooks[name] = hook
-    return hooks if len(report.problems) == before else False
 
 
 def build_features(tables: dict[str, Any], flat: dict[str, Any],

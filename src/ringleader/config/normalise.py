@@ -302,6 +302,10 @@ def _check_watcher(out: dict[str, Any], given: Mapping[str, Any], where: str, re
             report.error(where, "sockets", "given with use_sockets = false (expected "
                          "use_sockets = true, or no sockets)")
         out["use_sockets"] = True
+    autoscale = out.get("autoscale")
+    if out.get("singleton") and autoscale is not None and autoscale.max > 1:
+        report.error(where, "autoscale.max", f"a singleton watcher runs at most one process "
+                     f"(expected 1, got {autoscale.max})")
     if out.get("readiness") == "health" and "health" not in out and "health" not in given:
         report.error(where, "readiness", 'is "health" but the watcher has no health check '
                      "(expected a [health] table, or readiness = warmup or notify)")

@@ -352,6 +352,12 @@ def test_every_bad_feature_option_is_one_clear_line(write: Write, text: str,
     assert line.startswith(f"{path}: [watchers.a] {expected}"), line
 
 
+def test_singleton_cannot_autoscale(write: Write) -> None:
+    path = write("r.toml", '[watchers.a]\ncmd = "x"\nsingleton = true\nautoscale.max = 2\n')
+    assert problems(path) == [f"{path}: [watchers.a] autoscale.max: a singleton watcher runs "
+                              "at most one process (expected 1, got 2)"]
+
+
 def test_health_kind_is_inferred_from_its_one_target(write: Write) -> None:
     w = one_watcher(write, "r.ini", "[watcher:a]\ncmd = x\nhealth.command = check.sh\n"
                     "readiness = health\n")
