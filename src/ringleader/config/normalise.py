@@ -23,6 +23,7 @@ from ringleader.config.features import FlappingConfig
 from ringleader.config.features_section import (
     FEATURE_TABLES,
     FLAPPING_FLAT,
+    TABLE_FIELDS,
     build_features,
     split_features,
 )
@@ -268,7 +269,9 @@ def build_watcher(name: str, options: Mapping[str, Any], where: str, report: Rep
             else:
                 report.unknown(where, key, [*WATCHER_FIELDS, *_STREAMS, "rlimits",
                                             *(f"rlimit_{n}" for n in RLIMIT_NAMES),
-                                            *WATCHER_LATER, *FEATURE_TABLES, *FLAPPING_FLAT])
+                                            *WATCHER_LATER, *FEATURE_TABLES, *FLAPPING_FLAT,
+                                            *(f"{t}.{f}" for t, fs in TABLE_FIELDS.items()
+                                              for f in fs)])
         except BadValue as exc:
             report.bad(where, key, value, exc)
     if rlimits:

@@ -377,6 +377,17 @@ def test_ini_mistakes_name_the_dotted_field(write: Write) -> None:
     ]
 
 
+@pytest.mark.parametrize(("key", "hint"), [
+    ("flaping.attempts", "flapping.attempts"), ("flapping_retry_in", "flapping.retry_in"),
+    ("check_flaping", "check_flapping"), ("helth", "health"), ("cgroup_memory_limit",
+                                                              "cgroup.memory_limit"),
+])
+def test_typos_of_feature_names_get_a_hint(key: str, hint: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        config_from_dicts([{"cmd": "x", key: 1}])
+    assert info.value.problems == [f'watcher[0] {key}: unknown option (did you mean "{hint}"?)']
+
+
 def test_dict_mistakes_name_the_watcher() -> None:
     with pytest.raises(ConfigError) as info:
         config_from_dicts([{"cmd": "x", "autoscale": {"min": 5, "max": 1}}])
