@@ -12,12 +12,9 @@
 from __future__ import annotations
 
 import grp
-import hashlib
-import hmac
 import math
 import os
 import pwd
-import secrets
 import time
 from collections import deque
 from collections.abc import Callable
@@ -37,6 +34,8 @@ TOKEN_PREFIX = "rl_"
 def new_token() -> str:
     """A new API token: 32 random bytes, URL-safe base64, after a prefix that keeps it from
     starting with '-' on a command line and lets secret scanners recognise it."""
+    import secrets
+
     return TOKEN_PREFIX + secrets.token_urlsafe(32)
 
 
@@ -46,6 +45,8 @@ def hash_token(token: str) -> str:
     A fast hash is right here: the tokens are 256 random bits, not passwords, so there is no
     dictionary to try and a slow KDF (bcrypt, argon2) would add no safety, only latency to
     every request. The config file leaking does not leak the token."""
+    import hashlib  # here, not at the top: hashlib maps libcrypto, ~4 MB of the controller
+
     return "sha256:" + hashlib.sha256(token.encode()).hexdigest()
 
 
@@ -186,6 +187,9 @@ class Authenticator:
         token = token.strip()
         if scheme.lower() != "bearer" or not token:
             raise AuthError("unauthorized", "expected Authorization: Bearer TOKEN")
+        import hashlib
+        import hmac
+
         digest = hashlib.sha256(token.encode()).digest()
         found: Identity | None = None
         for expected, identity in self._tokens:  # every hash compared: no early exit

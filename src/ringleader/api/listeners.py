@@ -12,16 +12,18 @@ import asyncio
 import contextlib
 import os
 import socket
-import ssl
 import stat
 import struct
 from collections.abc import Callable
-from typing import final
+from typing import TYPE_CHECKING, final
 
 from ringleader.api.auth import Authenticator
 from ringleader.api.http import App, Connection, Limits, Peer, refuse_busy
 from ringleader.config.model import ControllerConfig, TcpConfig, parse_listen
 from ringleader.errors import RingleaderError
+
+if TYPE_CHECKING:
+    import ssl
 
 __all__ = ["ApiServer", "Limits", "ListenerError", "build_server", "tls_context"]
 
@@ -46,6 +48,8 @@ def build_server(app: App, config: ControllerConfig, *,
 
 
 def tls_context(tcp: TcpConfig) -> ssl.SSLContext:
+    import ssl  # only with a TCP listener: ssl costs the controller about 4 MB
+
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     ctx.set_alpn_protocols(["http/1.1"])

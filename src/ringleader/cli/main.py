@@ -286,6 +286,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     for warning in config.warnings:
         print(f"warning: {warning}", file=sys.stderr)
+    _skip_ssl_if_unneeded(config)
     from ringleader.cli.daemonize import PidFile
     from ringleader.daemon import run
 
@@ -324,6 +325,20 @@ def cmd_token(args: argparse.Namespace) -> int:
     print(f'[[ringleader.tokens]]\nname = "{args.name}"\nrole = "{args.role}"\n'
           f'hash = "{hash_token(token)}"')
     return EXIT_OK
+
+
+def _skip_ssl_if_unneeded(config: Config) -> None:
+    """asyncio imports ssl, which maps libssl and libcrypto: about 4 MB of the controller's
+    memory (a sixth). A controller without a TLS listener, Python hooks (user code may want
+    ssl) or https health checks never uses it, so it is kept out."""
+    if "asyncio" in sys.modules or config.controller.tcp is not None:
+        return
+    for w in config.watchers:
+        if any(h.kind == "python" for h in w.hooks.values()):
+            return
+        if w.health is not None and (w.health.url or "").startswith("https:"):
+            return
+    sys.modules.setdefault("ssl", None)  # type: ignore[arg-type]
 
 
 def cmd_check(args: argparse.Namespace) -> int:

@@ -14,7 +14,6 @@ import logging
 import os
 import random
 import signal
-import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -69,7 +68,7 @@ def signal_name(signum: int) -> str:
 
 class Process:
     __slots__ = (
-        "_backoff", "_exited", "_owner", "_popen", "_pumps", "_services", "_timer",
+        "_backoff", "_exited", "_owner", "_pumps", "_services", "_timer",
         "exit_code", "exit_history", "exit_signal", "pid", "restarts", "retired", "started_at",
         "state", "wid",
     )
@@ -86,7 +85,6 @@ class Process:
         self.exit_signal: int | None = None
         # Recent exit codes of this slot, negative when killed by that signal.
         self.exit_history: collections.deque[int] = collections.deque(maxlen=10)
-        self._popen: subprocess.Popen[bytes] | None = None
         self._pumps: list[Pump] = []
         self._exited: asyncio.Future[None] | None = None
         self._timer: asyncio.TimerHandle | None = None
@@ -133,7 +131,9 @@ class Process:
             self._schedule_respawn(self._backoff.on_spawn_failure(), str(exc), level=logging.ERROR)
             return False
         services = self._services
-        self._popen = popen
+        # The pidfd reaps this child, never Popen: mark it done so that dropping it
+        # neither warns nor queues it for subprocess's own reaping.
+        popen.returncode = 0
         self.pid = popen.pid
         self.started_at = services.clock()
         self.exit_code = self.exit_signal = None
@@ -213,9 +213,7 @@ class Process:
     def _on_exit(self, status: int) -> None:
         code, sig = decode_status(status)
         pid = self.pid
-        assert pid is not None and self._popen is not None
-        self._popen.returncode = code if sig is None else -sig
-        self._popen = None
+        assert pid is not None
         self.exit_code, self.exit_signal = code, sig
         self.exit_history.append(-sig if sig is not None else code if code is not None else 0)
         services = self._services

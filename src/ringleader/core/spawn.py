@@ -15,7 +15,6 @@ import os
 import pwd
 import resource
 import shlex
-import shutil
 import subprocess
 import sys
 from collections.abc import Mapping
@@ -133,7 +132,12 @@ def _resolve(program: str, env: Mapping[str, str]) -> str | None:
     if os.sep in program:
         return None
     path = env.get("PATH") or os.environ.get("PATH", os.defpath)
-    return shutil.which(program, path=path)
+    # Not shutil.which: importing shutil loads bz2 and lzma, memory the controller keeps.
+    for directory in path.split(os.pathsep):
+        candidate = os.path.join(directory or os.curdir, program)
+        if os.access(candidate, os.X_OK) and not os.path.isdir(candidate):
+            return candidate
+    return None
 
 
 def _limit(value: int) -> int:
