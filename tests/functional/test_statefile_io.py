@@ -166,3 +166,47 @@ def test_sigkill_mid_write_never_leaves_a_broken_file(tmp_path: Path) -> None:
         assert got is not None
         assert "web" in got.overrides
         assert temps(tmp_path) == []
+
+
+def test_writer_coalesces_saves_off_the_loop(tmp_path: Path) -> None:
+    import asyncio
+
+    from ringleader.config.load import config_from_dicts
+    from ringleader.core.statefile import StateRecorder, StateWriter
+    from ringleader.testing import run_async
+
+    path = tmp_path / "ringleader.state"
+    recorder = StateRecorder(config_from_dicts([{"name": "web", "cmd": "sleep 1"}]))
+    writer = StateWriter(str(path), recorder)
+
+    async def main() -> None:
+        for n in range(2, 50):
+            recorder.changed("web", {"numprocesses": n})
+            writer.schedule()
+            await asyncio.sleep(0)
+        await writer.flush()
+
+    run_async(main(), timeout=30)
+    assert not recorder.dirty
+    assert load_state(str(path)) == recorder.snapshot()
+    assert recorder.snapshot().overrides == {"web": {"numprocesses": 49}}
+
+
+def test_writer_keeps_the_change_when_a_save_fails(tmp_path: Path,
+                                                    caplog: pytest.LogCaptureFixture) -> None:
+    from ringleader.config.load import config_from_dicts
+    from ringleader.core.statefile import StateRecorder, StateWriter
+    from ringleader.testing import run_async
+
+    recorder = StateRecorder(config_from_dicts([{"name": "web", "cmd": "sleep 1"}]))
+    writer = StateWriter(str(tmp_path / "missing-dir" / "s.state"), recorder)
+
+    async def main() -> None:
+        recorder.changed("web", {"numprocesses": 3})
+        writer.schedule()
+        await writer.flush()
+
+    with caplog.at_level(logging.ERROR, "ringleader.statefile"):
+        run_async(main(), timeout=30)
+    assert recorder.dirty
+    assert "cannot save the state file" in caplog.text

@@ -32,6 +32,7 @@ changed watcher and replace its processes.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import logging
@@ -396,3 +397,38 @@ class StateRecorder:
             stopped=sorted(self._stopped),
             started=sorted(self._started),
         )
+
+
+class StateWriter:
+    """Saves a recorder's state after changes: off the event loop (fsync may take a
+    while), one save at a time, a burst of changes coalesced into the next save."""
+
+    def __init__(self, path: str, recorder: StateRecorder) -> None:
+        self.path = path
+        self.recorder = recorder
+        self._task: asyncio.Task[None] | None = None
+
+    def schedule(self) -> None:
+        """Call after each recorded change (cheap when nothing changed)."""
+        if self.recorder.dirty and (self._task is None or self._task.done()):
+            self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def _run(self) -> None:
+        while self.recorder.dirty:
+            state = self.recorder.snapshot()
+            self.recorder.dirty = False
+            try:
+                await asyncio.to_thread(save_state, self.path, state)
+            except OSError as exc:
+                # Kept dirty: the next change (or flush) tries again.
+                self.recorder.dirty = True
+                log.error("cannot save the state file %s: %s", self.path, exc)
+                return
+
+    async def flush(self) -> None:
+        """Wait for the save in progress, then save what is still unsaved (at shutdown)."""
+        if self._task is not None:
+            await self._task
+        if self.recorder.dirty:
+            self._task = asyncio.get_running_loop().create_task(self._run())
+            await self._task
