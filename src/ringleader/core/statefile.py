@@ -34,10 +34,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
+import itertools
 import logging
 import os
-import tempfile
 from collections.abc import Mapping
 from typing import Any
 
@@ -78,12 +77,18 @@ def _encode(value: object) -> bytes:
     return msgspec.json.encode(value, order="deterministic")
 
 
+def _sha256(data: bytes) -> str:
+    import hashlib  # late: a controller without a state file does not pay for it
+
+    return hashlib.sha256(data).hexdigest()
+
+
 def watcher_digest(cfg: WatcherConfig) -> str:
-    return hashlib.sha256(_encode(cfg)).hexdigest()
+    return _sha256(_encode(cfg))
 
 
 def config_digest(config: Config) -> str:
-    return hashlib.sha256(_encode(config.watchers)).hexdigest()
+    return _sha256(_encode(config.watchers))
 
 
 def _options(cfg: WatcherConfig, *, changed_only: bool = True) -> dict[str, Any]:
@@ -125,6 +130,9 @@ def load_state(path: str) -> RuntimeState | None:
         return None
 
 
+_temp_counter = itertools.count()
+
+
 def _temp_prefix(path: str) -> str:
     return f".{os.path.basename(path)}."
 
@@ -143,10 +151,16 @@ def save_state(path: str, state: RuntimeState) -> None:
     file, if any, is then left as it was)."""
     directory = os.path.dirname(os.path.abspath(path))
     data = msgspec.json.format(_encode(state), indent=1)
-    # mkstemp: a fresh name (two writers never share a temp file), mode 0600 (runtime-set
-    # env may hold secrets).
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=_temp_prefix(path),
-                               suffix=".tmp")
+    # A fresh name (O_EXCL: two writers never share a temp file), mode 0600 (runtime-set
+    # env may hold secrets). Not tempfile: it would import shutil and random.
+    prefix = os.path.join(directory, _temp_prefix(path))
+    while True:
+        tmp = f"{prefix}{os.getpid()}.{next(_temp_counter)}.tmp"
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+            break
+        except FileExistsError:
+            continue
     try:
         try:
             view = memoryview(data)
