@@ -28,7 +28,6 @@ from ringleader.api.schema import (
     NumProcesses,
     Ok,
     OptionsResponse,
-    ProcessInfo,
     ReloadConfigResponse,
     SetOptionsRequest,
     SignalRequest,
@@ -70,15 +69,7 @@ def redact_env(env: dict[str, str]) -> dict[str, str]:
 
 
 def watcher_info(watcher: Watcher) -> WatcherInfo:
-    procs = [
-        ProcessInfo(wid=p.wid, pid=p.pid if p.is_alive else None, state=p.state.value,
-                    uptime=round(p.uptime(), 3), restarts=p.restarts, exit_code=p.exit_code,
-                    exit_signal=p.exit_signal)
-        for p in sorted(watcher.processes.values(), key=lambda p: p.wid)
-    ]
-    return WatcherInfo(name=watcher.name, state=watcher.state.value,
-                       numprocesses=watcher.numprocesses,
-                       running=sum(p.state == "running" for p in procs), processes=procs)
+    return msgspec.convert(watcher.status(), WatcherInfo)
 
 
 def event_message(event: Event) -> EventMessage:

@@ -60,60 +60,63 @@ class Struct(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
     pass
 
 
-class ErrorBody(Struct, frozen=True):
+class ErrorBody(Struct, frozen=True, kw_only=True):
     error: ErrorCode
     detail: str
 
 
-class Ok(Struct, frozen=True):
+class Ok(Struct, frozen=True, kw_only=True):
     ok: bool = True
     detail: str = ""
 
 
 # -- status -----------------------------------------------------------------------------
 
-class ProcessInfo(Struct, frozen=True):
+class ProcessInfo(Struct, frozen=True, kw_only=True):
     wid: int
     pid: int | None
     state: str
+    reason: str = ""  # why it is in that state (exit code, backoff delay, flapping...)
     uptime: float
     restarts: int
     exit_code: int | None
     exit_signal: int | None
+    exit_history: list[int] = []  # recent exit codes, negative: killed by that signal
 
 
-class WatcherInfo(Struct, frozen=True):
+class WatcherInfo(Struct, frozen=True, kw_only=True):
     name: str
-    state: str
+    state: str  # stopped, starting, active, stopping; flapping or failed when parked
+    detail: str = ""  # why it is flapping or failed, with the last exit codes
     numprocesses: int
     running: int
     processes: list[ProcessInfo]
 
 
-class ControllerInfo(Struct, frozen=True):
+class ControllerInfo(Struct, frozen=True, kw_only=True):
     pid: int
     version: str
     uptime: float
     config: str | None
 
 
-class StatusResponse(Struct, frozen=True):
+class StatusResponse(Struct, frozen=True, kw_only=True):
     controller: ControllerInfo
     watchers: list[WatcherInfo]
 
 
-class WatcherList(Struct, frozen=True):
+class WatcherList(Struct, frozen=True, kw_only=True):
     watchers: list[str]
 
 
-class NumProcesses(Struct, frozen=True):
+class NumProcesses(Struct, frozen=True, kw_only=True):
     name: str
     numprocesses: int
 
 
 # -- requests ---------------------------------------------------------------------------
 
-class AddWatcherRequest(Struct, frozen=True):
+class AddWatcherRequest(Struct, frozen=True, kw_only=True):
     name: Name
     cmd: Annotated[str, Meta(min_length=1, max_length=65_536)]
     numprocesses: Count = 1
@@ -122,32 +125,32 @@ class AddWatcherRequest(Struct, frozen=True):
                                             "config file")] = {}
 
 
-class CountRequest(Struct, frozen=True):
+class CountRequest(Struct, frozen=True, kw_only=True):
     count: Annotated[int, Meta(ge=1, le=100_000)] = 1
 
 
-class SignalRequest(Struct, frozen=True):
+class SignalRequest(Struct, frozen=True, kw_only=True):
     signal: Annotated[str | int, Meta(description="name (TERM, SIGHUP) or number")]
     pid: Annotated[int, Meta(ge=1, description="only this process of the watcher")] | None = None
     wid: Annotated[int, Meta(ge=1, description="only this slot of the watcher")] | None = None
     children: Annotated[bool, Meta(description="signal the whole process group")] = False
 
 
-class SignalResult(Struct, frozen=True):
+class SignalResult(Struct, frozen=True, kw_only=True):
     signalled: int
 
 
-class SetOptionsRequest(Struct, frozen=True):
+class SetOptionsRequest(Struct, frozen=True, kw_only=True):
     options: Annotated[dict[str, Any], Meta(description="option -> new value, as in the config "
                                             "file")]
 
 
-class OptionsResponse(Struct, frozen=True):
+class OptionsResponse(Struct, frozen=True, kw_only=True):
     name: str
     options: dict[str, Any]
 
 
-class ReloadConfigResponse(Struct, frozen=True):
+class ReloadConfigResponse(Struct, frozen=True, kw_only=True):
     added: list[str]
     removed: list[str]
     changed: list[str]
@@ -156,7 +159,7 @@ class ReloadConfigResponse(Struct, frozen=True):
 
 # -- stats, logs, events, sockets ------------------------------------------------------
 
-class ProcessStats(Struct, frozen=True):
+class ProcessStats(Struct, frozen=True, kw_only=True):
     wid: int
     pid: int
     cpu_percent: float  # of one core, children included
@@ -169,19 +172,19 @@ class ProcessStats(Struct, frozen=True):
     exit_history: list[int]  # recent exit codes of this slot (negative: killed by signal)
 
 
-class WatcherStats(Struct, frozen=True):
+class WatcherStats(Struct, frozen=True, kw_only=True):
     name: str
     cpu_percent: float
     rss: int
     processes: list[ProcessStats]
 
 
-class StatsResponse(Struct, frozen=True):
+class StatsResponse(Struct, frozen=True, kw_only=True):
     at: float
     watchers: list[WatcherStats]
 
 
-class LogLine(Struct, frozen=True):
+class LogLine(Struct, frozen=True, kw_only=True):
     at: float
     watcher: str
     wid: int
@@ -189,23 +192,23 @@ class LogLine(Struct, frozen=True):
     line: str  # decoded as UTF-8 with replacement
 
 
-class LogsResponse(Struct, frozen=True):
+class LogsResponse(Struct, frozen=True, kw_only=True):
     lines: list[LogLine]
 
 
-class EventMessage(Struct, frozen=True):
+class EventMessage(Struct, frozen=True, kw_only=True):
     topic: str
     at: float
     data: dict[str, Any]
 
 
-class SocketInfo(Struct, frozen=True):
+class SocketInfo(Struct, frozen=True, kw_only=True):
     name: str
     address: str
     fd: int | None
 
 
-class SocketList(Struct, frozen=True):
+class SocketList(Struct, frozen=True, kw_only=True):
     sockets: list[SocketInfo]
 
 

@@ -27,7 +27,7 @@ from ringleader.core.spawn import SpawnTemplate, spawn
 from ringleader.core.states import ALIVE, ProcessState, is_allowed
 from ringleader.core.streams import Pump, StreamHub, make_pipe
 from ringleader.errors import InvalidTransition, SpawnError
-from ringleader.policy.backoff import RespawnBackoff
+from ringleader.policy.respawn import Decision, make_policy
 
 log = logging.getLogger("ringleader.process")
 PS = ProcessState
@@ -68,9 +68,9 @@ def signal_name(signum: int) -> str:
 
 class Process:
     __slots__ = (
-        "_backoff", "_exited", "_owner", "_pumps", "_services", "_timer",
-        "exit_code", "exit_history", "exit_signal", "pid", "restarts", "retired", "started_at",
-        "state", "wid",
+        "_exited", "_owner", "_policy", "_pumps", "_services", "_timer",
+        "exit_code", "exit_history", "exit_signal", "pid", "reason", "restarts", "retired",
+        "started_at", "state", "wid",
     )
 
     def __init__(self, owner: Owner, wid: int, services: Services) -> None:
@@ -88,7 +88,8 @@ class Process:
         self._pumps: list[Pump] = []
         self._exited: asyncio.Future[None] | None = None
         self._timer: asyncio.TimerHandle | None = None
-        self._backoff = RespawnBackoff()
+        self._policy = make_policy(owner.config.flapping, owner.config.backoff)
+        self.reason = ""  # why the slot is in its state (shown by status)
         # A retired slot object (replaced by a reload) is never respawned.
         self.retired = False
 
@@ -108,6 +109,7 @@ class Process:
         if not is_allowed(old, new):
             raise InvalidTransition(f"{self.name}: {old.value} -> {new.value} ({reason})")
         self.state = new
+        self.reason = reason
         self._services.bus.publish(ProcessStateChanged(
             watcher=self._owner.name, wid=self.wid, pid=self.pid,
             old=old.value, new=new.value, reason=reason,
@@ -128,7 +130,8 @@ class Process:
                 if pair:
                     os.close(pair[0])
                     os.close(pair[1])
-            self._schedule_respawn(self._backoff.on_spawn_failure(), str(exc), level=logging.ERROR)
+            self._follow(self._policy.on_spawn_failure(self._services.clock()), str(exc),
+                         level=logging.ERROR)
             return False
         services = self._services
         # The pidfd reaps this child, never Popen: mark it done so that dropping it
@@ -239,21 +242,33 @@ class Process:
         elif not self._owner.config.respawn:
             self._transition(PS.EXITED, how)
         else:
-            self._schedule_respawn(self._backoff.on_exit(uptime), how)
+            self._follow(self._policy.on_exit(services.clock(), uptime, code, sig), how)
 
-    def _schedule_respawn(self, delay: float, why: str, level: int = logging.DEBUG) -> None:
-        self._transition(PS.BACKOFF, f"{why}; respawn in {delay:.1f}s")
-        if delay > 0:
-            log.log(max(level, logging.WARNING), "%s: %s; respawn in %.1fs", self.name, why, delay)
-            self._timer = self._services.loop.call_later(delay, self._respawn)
+    def _follow(self, decision: Decision, why: str, level: int = logging.DEBUG) -> None:
+        """Carry out the respawn policy's decision about a death or a failed spawn."""
+        reason = f"{why}; {decision.reason}" if decision.reason else why
+        loop = self._services.loop
+        if decision.action == "give_up":
+            self._transition(PS.FAILED, reason)
+            log.error("%s: %s: given up (start it to try again)", self.name, reason)
+        elif decision.action == "flapping":
+            self._transition(PS.FLAPPING, reason)
+            log.warning("%s: flapping: %s", self.name, reason)
+            self._timer = loop.call_later(decision.delay, self._respawn)
         else:
-            if level >= logging.ERROR:
-                log.error("%s: %s", self.name, why)
-            self._respawn()
+            self._transition(PS.BACKOFF, f"{reason}; respawn in {decision.delay:.1f}s")
+            if decision.delay > 0:
+                log.log(max(level, logging.WARNING), "%s: %s; respawn in %.1fs", self.name,
+                        reason, decision.delay)
+                self._timer = loop.call_later(decision.delay, self._respawn)
+            else:
+                if level >= logging.ERROR:
+                    log.error("%s: %s", self.name, reason)
+                self._respawn()
 
     def _respawn(self) -> None:
         self._timer = None
-        if self.state is PS.BACKOFF and self._wanted():
+        if self.state in (PS.BACKOFF, PS.FLAPPING) and self._wanted():
             self.restarts += 1
             self.spawn()
 
@@ -263,7 +278,7 @@ class Process:
         """Spawn unless already alive; clears any backoff streak (an explicit start)."""
         if self.is_alive:
             return True
-        self._backoff.reset()
+        self._policy.reset()
         return self.spawn()
 
     def send_signal(self, signum: int, *, children: bool = False) -> bool:

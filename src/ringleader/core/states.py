@@ -26,8 +26,8 @@ class ProcessState(enum.Enum):
 PS = ProcessState
 
 TRANSITIONS: dict[ProcessState, frozenset[ProcessState]] = {
-    # STOPPED -> STARTING on spawn; -> BACKOFF when the spawn itself failed
-    PS.STOPPED: frozenset({PS.STARTING, PS.BACKOFF, PS.FAILED}),
+    # STOPPED -> STARTING on spawn; -> BACKOFF/FLAPPING/FAILED when the spawn itself failed
+    PS.STOPPED: frozenset({PS.STARTING, PS.BACKOFF, PS.FLAPPING, PS.FAILED}),
     # STARTING -> RUNNING once warm; -> BACKOFF/EXITED/FLAPPING/FAILED when it died early
     PS.STARTING: frozenset(
         {PS.RUNNING, PS.STOPPING, PS.BACKOFF, PS.EXITED, PS.FLAPPING, PS.FAILED}
@@ -39,8 +39,9 @@ TRANSITIONS: dict[ProcessState, frozenset[ProcessState]] = {
     # BACKOFF -> STARTING for the next try; -> BACKOFF when that spawn failed again
     PS.BACKOFF: frozenset({PS.STARTING, PS.BACKOFF, PS.STOPPED, PS.FLAPPING, PS.FAILED}),
     PS.EXITED: frozenset({PS.STARTING, PS.BACKOFF, PS.STOPPED, PS.FAILED}),
-    PS.FLAPPING: frozenset({PS.STARTING, PS.BACKOFF, PS.STOPPED, PS.FAILED}),
-    PS.FAILED: frozenset({PS.STARTING, PS.BACKOFF, PS.STOPPED}),
+    # FLAPPING -> STARTING after retry_in; -> FLAPPING/FAILED when that spawn failed again
+    PS.FLAPPING: frozenset({PS.STARTING, PS.BACKOFF, PS.FLAPPING, PS.STOPPED, PS.FAILED}),
+    PS.FAILED: frozenset({PS.STARTING, PS.BACKOFF, PS.FLAPPING, PS.STOPPED}),
 }
 
 INITIAL = PS.STOPPED

@@ -102,6 +102,12 @@ class Watcher:
         """Start every slot; returns once the processes are ready (or `ready_timeout`)."""
         async with self.lock:
             if self.state is WS.ACTIVE:
+                # An explicit start revives what the respawn policy parked or gave up.
+                parked = [p for p in self.processes.values()
+                          if p.state in (PS.FLAPPING, PS.FAILED, PS.EXITED)]
+                for proc in parked:
+                    proc.start()
+                await self.wait_ready(parked)
                 return
             log.info("starting watcher %s (numprocesses=%d)", self.name, self.numprocesses)
             self._set_state(WS.STARTING)
@@ -309,17 +315,32 @@ class Watcher:
         return [p.pid for p in self.all_processes() if p.is_alive and p.pid is not None]
 
     def status(self) -> dict[str, Any]:
+        """The watcher and its slots (shaped as the API's WatcherInfo). An active watcher
+        with a slot the respawn policy parked shows as flapping, or failed, with why."""
+        procs = sorted(self.processes.values(), key=lambda p: p.wid)
+        state, detail = self.state.value, ""
+        if self.is_active:
+            for parked in (PS.FAILED, PS.FLAPPING):
+                hit = next((p for p in procs if p.state is parked), None)
+                if hit is not None:
+                    state = parked.value
+                    detail = (f"{hit.name}: {hit.reason} (last exits: "
+                              f"{', '.join(map(str, hit.exit_history)) or 'none'})")
+                    break
         return {
             "name": self.name,
-            "state": self.state.value,
+            "state": state,
+            "detail": detail,
             "numprocesses": self.numprocesses,
+            "running": sum(p.state is PS.RUNNING for p in procs),
             "processes": [
                 {
                     "wid": p.wid, "pid": p.pid if p.is_alive else None, "state": p.state.value,
-                    "uptime": round(p.uptime(), 3), "restarts": p.restarts,
+                    "reason": p.reason, "uptime": round(p.uptime(), 3), "restarts": p.restarts,
                     "exit_code": p.exit_code, "exit_signal": p.exit_signal,
+                    "exit_history": list(p.exit_history),
                 }
-                for p in sorted(self.processes.values(), key=lambda p: p.wid)
+                for p in procs
             ],
         }
 
