@@ -46,7 +46,7 @@ class Daemon:
                  reload: Callable[[], Config] | None = None) -> None:
         self.config = config
         self.arbiter = Arbiter(config.watchers, config.controller, console_fd=console_fd,
-                               source=config.source)
+                               source=config.source, sockets=config.sockets)
         self.signals = SignalQueue()
         self._reload = reload
         if reload is None and config.source:

@@ -32,6 +32,7 @@ from ringleader.api.schema import (
     SetOptionsRequest,
     SignalRequest,
     SignalResult,
+    SocketInfo,
     SocketList,
     StatsResponse,
     StatusResponse,
@@ -181,7 +182,9 @@ class Commands:
         return OptionsResponse(name=name, options=options)
 
     async def op_sockets(self, *, query: Query) -> SocketList:
-        return SocketList(sockets=[])
+        sockets = self.arbiter.sockets.sockets if self.arbiter.sockets is not None else []
+        return SocketList(sockets=[SocketInfo(name=s.name, address=s.address, fd=s.fd)
+                                   for s in sockets])
 
     async def op_stats(self, *, query: Query) -> StatsResponse:
         data = await self.arbiter.stats(_one(query, "watcher"))

@@ -9,14 +9,22 @@ import itertools
 import logging
 import resource
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from ringleader.config.deps import start_order, stop_order
 from ringleader.config.diff import ReloadPlan, plan_reload
+from ringleader.config.features import SocketConfig
 from ringleader.config.load import config_from_dicts
 from ringleader.config.model import Config, ControllerConfig, WatcherConfig
-from ringleader.core.events import ConfigReloaded, EventBus, WatcherChanged
+from ringleader.core.events import (
+    ConfigReloaded,
+    Event,
+    EventBus,
+    ProcessStateChanged,
+    WatcherChanged,
+)
 from ringleader.core.guardian import Guardian
 from ringleader.core.logbuffer import Follower, LogBuffer
 from ringleader.core.process import Services
@@ -25,6 +33,10 @@ from ringleader.core.stats import StatsSampler
 from ringleader.core.streams import StreamHub
 from ringleader.core.watcher import Watcher, watcher_to_dict
 from ringleader.errors import AlreadyExists, LimitExceeded, NotFound
+
+if TYPE_CHECKING:
+    from ringleader.core.notify import NotifySocket
+    from ringleader.core.sockets import SocketSet
 
 log = logging.getLogger("ringleader.arbiter")
 
@@ -57,6 +69,8 @@ class Arbiter:
         console_fd: int = 1,
         use_guardian: bool = True,
         source: str | None = None,
+        sockets: Sequence[SocketConfig] = (),
+        start: Mapping[str, bool] | None = None,
     ) -> None:
         configs = _as_configs(watchers)
         self.controller = controller or ControllerConfig()
@@ -77,6 +91,12 @@ class Arbiter:
         self._reload_lock = asyncio.Lock()
         self._stopping = False
         self.started_at = 0.0  # time.monotonic() at start
+        self._socket_configs = list(sockets)
+        # Which watchers start with the controller, where the operator's last word (the
+        # state file) overrides `autostart`.
+        self._start_overrides = dict(start or {})
+        self.sockets: SocketSet | None = None
+        self._notify: NotifySocket | None = None
 
     # -- lifecycle ------------------------------------------------------------------
 
@@ -100,18 +120,29 @@ class Arbiter:
         loop = asyncio.get_running_loop()
         self.started_at = time.monotonic()
         _raise_nofile_limit()
+        if self._socket_configs:
+            from ringleader.core.sockets import SocketSet
+
+            # Bound before any worker starts; a port in use fails the start here.
+            self.sockets = SocketSet(self._socket_configs)
+            self.sockets.bind_all()
         guardian = Guardian() if self._use_guardian else None
         if guardian is not None:
             guardian.attach(loop)
         self._services = Services(loop=loop, bus=self.bus, reaper=Reaper(loop),
                                   guardian=guardian, hub=StreamHub(console_fd=self._console_fd,
                                                                    logbuffer=self.logbuffer),
-                                  capacity=self._check_capacity)
+                                  capacity=self._check_capacity, sampler=self.sampler,
+                                  sockets=self.sockets, notify=self._notify_socket(loop),
+                                  cgroup_instance=_cgroup_instance(self._configs))
         self._stopping = False
+        self._unsubscribe_requires = self.bus.subscribe(self._on_event_for_requires)
         for cfg in self._configs:
             self._watchers[cfg.name] = Watcher(cfg, self._services)
         log.info("controller started with %d watcher(s)", len(self._watchers))
-        await self._start_in_order([w for w in self._watchers.values() if w.config.autostart])
+        await self._start_in_order([
+            w for w in self._watchers.values()
+            if self._start_overrides.get(w.name, w.config.autostart)])
 
     async def stop(self) -> None:
         """Stop every watcher (by priority, lowest first), drain output, release all."""
@@ -120,14 +151,21 @@ class Arbiter:
             return
         self._stopping = True
         try:
-            for group in reversed(_by_priority(self._watchers.values())):
-                await asyncio.gather(*(w.stop() for w in group))
+            await self.stop_watcher(None)
+            await asyncio.gather(*(w.close() for w in self._watchers.values()))
             await self._drain_output(self._watchers.values())
         finally:
+            self._unsubscribe_requires()
             await services.hub.aclose()
             services.reaper.close()
             if services.guardian is not None:
                 services.guardian.close()
+            if self._notify is not None:
+                self._notify.close()
+                self._notify = None
+            if self.sockets is not None:
+                self.sockets.close_all()
+                self.sockets = None
             self._configs = [w.config for w in self._watchers.values()]
             self._watchers.clear()
             self._services = None
@@ -142,8 +180,67 @@ class Arbiter:
         await self.stop()
 
     async def _start_in_order(self, watchers: Iterable[Watcher]) -> None:
-        for group in _by_priority(watchers):
-            await asyncio.gather(*(w.start() for w in group))
+        """Dependencies first (a watcher starts once those it comes `after` are ready:
+        Watcher.start returns when its processes are), then circus priority."""
+        chosen = {w.name: w for w in watchers}
+        for group in start_order([w.config for w in self._watchers.values()]):
+            await asyncio.gather(*(chosen[n].start() for n in group if n in chosen))
+
+    async def _stop_in_order(self, watchers: Iterable[Watcher]) -> None:
+        chosen = {w.name: w for w in watchers}
+        for group in stop_order([w.config for w in self._watchers.values()]):
+            await asyncio.gather(*(chosen[n].stop() for n in group if n in chosen))
+
+    def _notify_socket(self, loop: asyncio.AbstractEventLoop) -> NotifySocket | None:
+        """The sd_notify socket, made only when a watcher wants it."""
+        if self._notify is None and any(
+                c.readiness == "notify" or c.watchdog_sec > 0 for c in self._configs):
+            from ringleader.core.notify import NotifySocket
+
+            self._notify = NotifySocket()
+            self._notify.start(loop, self._on_notify)
+        return self._notify
+
+    def _on_notify(self, pid: int, fields: dict[str, str]) -> None:
+        from ringleader.core.notify import owner_of
+
+        procs = {p.pid: p for w in self._watchers.values() for p in w.all_processes()
+                 if p.pid is not None and p.is_alive}
+        proc = procs.get(pid) or procs.get(owner_of(pid, procs) or 0)
+        if proc is None:
+            return  # not one of ours (e.g. systemd-notify's own BARRIER message)
+        if "STATUS" in fields:
+            proc.status_text = fields["STATUS"][:256]
+        if fields.get("READY") == "1":
+            proc.mark_ready("sd_notify READY=1")
+        if fields.get("WATCHDOG") == "1":
+            proc.feed_watchdog()
+
+    def _on_event_for_requires(self, event: Event) -> None:
+        """`requires`: when a watcher fails or is stopped, those requiring it stop too."""
+        failed = (isinstance(event, ProcessStateChanged) and event.new == "failed")
+        stopped = (isinstance(event, WatcherChanged) and event.action == "stopping")
+        if not (failed or stopped) or self._stopping:
+            return
+        name = event.watcher  # type: ignore[attr-defined]
+        for w in self._watchers.values():
+            if name in w.config.requires and w.is_active:
+                log.warning("stopping watcher %s: it requires %s, which %s", w.name, name,
+                            "failed" if failed else "is stopping")
+                self._services_loop().create_task(w.stop())
+
+    def _services_loop(self) -> asyncio.AbstractEventLoop:
+        return self._require_services().loop
+
+    def own_pids(self) -> set[int]:
+        """Every child this controller started and still tracks (for PID 1 reaping)."""
+        services = self._services
+        if services is None:
+            return set()
+        pids = services.reaper.pids
+        if services.guardian is not None:
+            pids.add(services.guardian.pid)
+        return pids
 
     @staticmethod
     async def _drain_output(watchers: Iterable[Watcher]) -> None:
@@ -223,6 +320,7 @@ class Arbiter:
     async def remove_watcher(self, name: str) -> None:
         watcher = self.watcher(name)
         await watcher.stop()
+        await watcher.close()
         await self._drain_output([watcher])
         self._watchers.pop(name, None)
         self.logbuffer.forget(name)
@@ -235,8 +333,7 @@ class Arbiter:
         if name:
             await self.watcher(name).stop()
             return
-        for group in reversed(_by_priority(self._watchers.values())):
-            await asyncio.gather(*(w.stop() for w in group))
+        await self._stop_in_order(self._watchers.values())
 
     async def restart(self, name: str | None = None) -> None:
         if name:
@@ -250,9 +347,9 @@ class Arbiter:
         if name:
             await self.watcher(name).reload()
             return
-        for group in _by_priority(self._watchers.values()):
-            for watcher in group:
-                await watcher.reload()
+        for group in start_order([w.config for w in self._watchers.values()]):
+            for name in group:
+                await self._watchers[name].reload()
 
     async def set_options(self, name: str, changes: Mapping[str, Any]) -> WatcherConfig:
         return await self.watcher(name).set_options(changes)
@@ -287,11 +384,14 @@ class Arbiter:
         async with self._reload_lock:
             _check_total(config.watchers, config.controller.max_processes)
             plan = plan_reload([w.config for w in self._watchers.values()], config.watchers)
+            if list(config.sockets) != self._socket_configs:
+                log.warning("reload: socket changes take effect when the controller restarts")
             for name in plan.removed:
                 await self.remove_watcher(name)
             for cfg in plan.changed:
                 old = self._watchers.pop(cfg.name)
                 await old.stop()
+                await old.close()
                 await self._drain_output([old])
                 self._watchers[cfg.name] = Watcher(cfg, self._require_services())
             for cfg in plan.rescaled:
@@ -321,12 +421,13 @@ def _check_total(configs: Iterable[WatcherConfig], limit: int) -> None:
                             f"max_processes = {limit}")
 
 
-def _by_priority(watchers: Iterable[Watcher]) -> list[list[Watcher]]:
-    """Groups of equal priority, highest first (circus: higher priority starts first)."""
-    groups: dict[int, list[Watcher]] = {}
-    for w in watchers:
-        groups.setdefault(w.config.priority, []).append(w)
-    return [groups[p] for p in sorted(groups, reverse=True)]
+def _cgroup_instance(configs: Iterable[WatcherConfig]) -> str:
+    """This controller's level in the cgroup tree, so that two never share a cgroup."""
+    if not any(c.cgroup is not None for c in configs):
+        return ""
+    from ringleader.core.cgroups import new_instance
+
+    return new_instance()
 
 
 _NOFILE_WANTED = 65536

@@ -17,17 +17,22 @@ import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from ringleader.config.model import StreamConfig, WatcherConfig
 from ringleader.core.events import EventBus, ProcessExited, ProcessSpawned, ProcessStateChanged
 from ringleader.core.guardian import Guardian
 from ringleader.core.reaper import Reaper, decode_status
-from ringleader.core.spawn import SpawnTemplate, spawn
+from ringleader.core.spawn import SpawnSpec, spawn
 from ringleader.core.states import ALIVE, ProcessState, is_allowed
 from ringleader.core.streams import Pump, StreamHub, make_pipe
-from ringleader.errors import InvalidTransition, SpawnError
+from ringleader.errors import InvalidTransition, RingleaderError, SpawnError
 from ringleader.policy.respawn import Decision, make_policy
+
+if TYPE_CHECKING:
+    from ringleader.core.notify import NotifySocket
+    from ringleader.core.sockets import SocketSet
+    from ringleader.core.stats import StatsSampler
 
 log = logging.getLogger("ringleader.process")
 PS = ProcessState
@@ -45,6 +50,10 @@ class Services:
     clock: Callable[[], float] = time.monotonic
     # Raises LimitExceeded when watcher `name` may not grow to `count` processes.
     capacity: Callable[[str, int], None] = lambda name, count: None
+    sampler: StatsSampler | None = None
+    sockets: SocketSet | None = None
+    notify: NotifySocket | None = None
+    cgroup_instance: str = ""
 
 
 class Owner(Protocol):
@@ -52,7 +61,10 @@ class Owner(Protocol):
 
     name: str
     config: WatcherConfig
-    template: SpawnTemplate
+
+    def spec_for(self, wid: int) -> SpawnSpec:
+        """The spawn spec of slot `wid`: the template plus sockets, sd_notify, cgroup."""
+        ...
 
     def wants(self, wid: int) -> bool:
         """Whether slot `wid` should be running (watcher active and wid in range)."""
@@ -69,8 +81,8 @@ def signal_name(signum: int) -> str:
 class Process:
     __slots__ = (
         "_exited", "_owner", "_policy", "_pumps", "_services", "_timer",
-        "exit_code", "exit_history", "exit_signal", "pid", "reason", "restarts", "retired",
-        "started_at", "state", "wid",
+        "_watchdog", "exit_code", "exit_history", "exit_signal", "pid", "reason", "restarts",
+        "retired", "started_at", "state", "status_text", "wid",
     )
 
     def __init__(self, owner: Owner, wid: int, services: Services) -> None:
@@ -90,6 +102,8 @@ class Process:
         self._timer: asyncio.TimerHandle | None = None
         self._policy = make_policy(owner.config.flapping, owner.config.backoff)
         self.reason = ""  # why the slot is in its state (shown by status)
+        self.status_text = ""  # the process's own word on its state (sd_notify STATUS=)
+        self._watchdog: asyncio.TimerHandle | None = None
         # A retired slot object (replaced by a reload) is never respawned.
         self.retired = False
 
@@ -121,7 +135,12 @@ class Process:
         """Start the OS process now. On failure the slot goes to BACKOFF and retries."""
         self._cancel_timer()
         cfg = self._owner.config
-        spec = self._owner.template.for_wid(self.wid)
+        try:
+            spec = self._owner.spec_for(self.wid)
+        except RingleaderError as exc:  # e.g. setpriv missing for a cgroup with a uid
+            self._follow(self._policy.on_spawn_failure(self._services.clock()), str(exc),
+                         level=logging.ERROR)
+            return False
         fds = [self._pipe_for(cfg.stdout_stream), self._pipe_for(cfg.stderr_stream)]
         try:
             popen = spawn(spec, fds[0][1] if fds[0] else None, fds[1][1] if fds[1] else None)
@@ -168,6 +187,9 @@ class Process:
             self._timer = services.loop.call_later(cfg.warmup_delay, self._warm)
         else:
             self._transition(PS.RUNNING)
+        self.status_text = ""
+        if cfg.watchdog_sec > 0:
+            self.feed_watchdog()
         if cfg.max_age > 0:
             age = cfg.max_age + random.uniform(0, cfg.max_age_variance)
             # A recycle timer replaces the warm-up timer only once that has fired.
@@ -188,6 +210,25 @@ class Process:
             timeout = self._owner.config.ready_timeout
             log.warning("%s pid %d not ready after %.1fs: restarting it", self.name, pid, timeout)
             self._services.loop.create_task(self._restart_for(f"not ready after {timeout:g}s"))
+
+    def feed_watchdog(self) -> None:
+        """sd_notify WATCHDOG=1: the process is alive; it must say so again within
+        watchdog_sec, else it is taken for hung and restarted (SIGABRT first, as systemd)."""
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+        timeout = self._owner.config.watchdog_sec
+        if timeout > 0 and self.is_alive and self.pid is not None:
+            self._watchdog = self._services.loop.call_later(timeout, self._hung, self.pid)
+
+    def _hung(self, pid: int) -> None:
+        self._watchdog = None
+        if self.pid != pid or self.state not in (PS.STARTING, PS.RUNNING):
+            return
+        timeout = self._owner.config.watchdog_sec
+        log.error("%s pid %d sent no WATCHDOG=1 for %gs: hung, restarting", self.name, pid,
+                  timeout)
+        self.send_signal(signal.SIGABRT)
+        self._services.loop.create_task(self._restart_for(f"watchdog timeout ({timeout:g}s)"))
 
     def mark_ready(self, reason: str) -> bool:
         """STARTING -> RUNNING (readiness told by the warm-up, sd_notify READY=1 or a
@@ -219,6 +260,9 @@ class Process:
         assert pid is not None
         self.exit_code, self.exit_signal = code, sig
         self.exit_history.append(-sig if sig is not None else code if code is not None else 0)
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
         services = self._services
         if services.guardian is not None:
             services.guardian.remove(pid)

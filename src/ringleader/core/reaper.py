@@ -47,6 +47,11 @@ class Reaper:
         else:
             self._reap(pid)  # it may have died before the handler knew about it
 
+    @property
+    def pids(self) -> set[int]:
+        """The children being watched (not yet reaped)."""
+        return set(self._callbacks)
+
     def close(self) -> None:
         for pid in list(self._fds):
             self._forget(pid)

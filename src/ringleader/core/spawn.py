@@ -25,6 +25,8 @@ from ringleader.config.substitute import expand
 from ringleader.errors import SpawnError
 
 _RLIMIT_INFINITY = -1
+_ACTIVATION_VARS = ("LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "NOTIFY_SOCKET",
+                    "WATCHDOG_USEC", "WATCHDOG_PID")
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +44,9 @@ class SpawnSpec:
     rlimits: tuple[tuple[int, int], ...]
     close_stdin: bool
     pass_fds: tuple[int, ...] = ()
+    # The program before any trampoline (sockets, cgroup) wrapped it: checked up front, as
+    # a wrapper would exec fine and only then fail to find it.
+    program: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +93,9 @@ def build_template(cfg: WatcherConfig, base_env: Mapping[str, str] | None = None
     if cfg.copy_path:
         env["PATH"] = parent_env.get("PATH", os.defpath)
         env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+    for inherited in _ACTIVATION_VARS:
+        # Meant for the controller (run by systemd), never for its children.
+        env.pop(inherited, None)
     env.update(cfg.env)
     extra_groups: tuple[int, ...] | None = None
     if cfg.uid is not None:
@@ -140,6 +148,13 @@ def _resolve(program: str, env: Mapping[str, str]) -> str | None:
     return None
 
 
+def _runnable(program: str, env: Mapping[str, str], cwd: str | None) -> bool:
+    if os.sep not in program:
+        return _resolve(program, env) is not None
+    path = program if os.path.isabs(program) or cwd is None else os.path.join(cwd, program)
+    return os.access(path, os.X_OK) and not os.path.isdir(path)
+
+
 def _limit(value: int) -> int:
     return resource.RLIM_INFINITY if value == _RLIMIT_INFINITY else value
 
@@ -161,6 +176,8 @@ def spawn(spec: SpawnSpec, stdout: int | None, stderr: int | None) -> subprocess
             _apply_rlimits(rlimits)
 
     program = spec.executable or spec.argv[0]
+    if spec.program is not None and not _runnable(spec.program, spec.env, spec.cwd):
+        raise SpawnError(f"cannot run {spec.program!r}: not found or not executable")
     try:
         return subprocess.Popen(
             spec.argv,

@@ -4,19 +4,32 @@ towards the desired state (running or not, how many)."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import msgspec
 
+from ringleader.config.features import CgroupConfig
 from ringleader.config.load import watcher_from_dict
 from ringleader.config.model import WatcherConfig
-from ringleader.core.events import Event, ProcessStateChanged, WatcherChanged
+from ringleader.core.events import Event, EventBus, ProcessStateChanged, WatcherChanged
 from ringleader.core.process import Process, Services
-from ringleader.core.spawn import build_template
+from ringleader.core.spawn import SpawnSpec, build_template
 from ringleader.core.states import ProcessState, WatcherState
-from ringleader.errors import ReloadFailed
+from ringleader.errors import ReloadFailed, RingleaderError
+
+if TYPE_CHECKING:
+    from ringleader.core.cgroups import Cgroup
+
+
+class Driver(Protocol):
+    """A periodic helper of a running watcher (auto-scaling, resource watchdog, health)."""
+
+    def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
 
 log = logging.getLogger("ringleader.watcher")
 WS = WatcherState
@@ -50,8 +63,8 @@ def watcher_to_dict(config: WatcherConfig, *, changed_only: bool = False) -> dic
 
 
 class Watcher:
-    __slots__ = ("_services", "config", "lock", "name", "numprocesses", "processes", "retiring",
-                 "state", "template")
+    __slots__ = ("_drivers", "_services", "cgroup", "config", "lock", "name", "numprocesses",
+                 "processes", "retiring", "state", "template")
 
     def __init__(self, config: WatcherConfig, services: Services) -> None:
         self.name = config.name
@@ -66,6 +79,90 @@ class Watcher:
         # Serialises mutations of this watcher (start/stop/scale/restart).
         self.lock = asyncio.Lock()
         self._services = services
+        self._drivers: list[Driver] = []
+        self.cgroup: Cgroup | None = None
+        if config.cgroup is not None:
+            self._make_cgroup(config.cgroup)
+
+    @property
+    def bus(self) -> EventBus:
+        return self._services.bus
+
+    def _make_cgroup(self, cfg: CgroupConfig) -> None:
+        from ringleader.core.cgroups import Cgroup, CgroupUnavailable
+
+        try:
+            self.cgroup = Cgroup.create(self.name, cfg, instance=self._services.cgroup_instance)
+        except CgroupUnavailable as exc:
+            log.warning("watcher %s runs without containment: %s", self.name, exc)
+
+    def spec_for(self, wid: int) -> SpawnSpec:
+        cfg, services = self.config, self._services
+        listen = (services.sockets.for_watcher(cfg.use_sockets, cfg.sockets)
+                  if services.sockets is not None and cfg.use_sockets else [])
+        spec = self.template.for_wid(wid, {s.name: s.fd for s in listen} or None)
+        env, argv, executable = spec.env, list(spec.argv), spec.executable
+        if services.notify is not None and (cfg.readiness == "notify" or cfg.watchdog_sec > 0):
+            from ringleader.core.notify import child_notify_env
+
+            child_notify_env(env, services.notify, cfg.watchdog_sec)
+        if not listen and self.cgroup is None:
+            return spec
+        changes: dict[str, Any] = {"program": executable or argv[0]}
+        if listen:
+            from ringleader.core.sockets import SocketSet
+
+            extra, changes["pass_fds"] = SocketSet.activation_env(listen)
+            env.update(extra)
+            argv = SocketSet.activation_argv(listen, [executable or argv[0], *argv[1:]], env)
+            executable = None
+        if self.cgroup is not None:
+            # Joins before exec; the identity is dropped after joining (see cgroups).
+            argv = self.cgroup.wrap_argv(argv, executable=executable, user=spec.uid,
+                                         group=spec.gid, extra_groups=spec.extra_groups)
+            executable = "/bin/sh"
+            changes.update(uid=None, gid=None, extra_groups=None)
+        return dataclasses.replace(spec, argv=tuple(argv), executable=executable, **changes)
+
+    def _start_drivers(self) -> None:
+        services, cfg = self._services, self.config
+        if self._drivers or services.sampler is None:
+            return
+        if cfg.autoscale is not None:
+            from ringleader.core.autoscaler import AutoscaleDriver
+
+            self._drivers.append(AutoscaleDriver(self, services.sampler))
+        if cfg.watchdog is not None:
+            from ringleader.core.resource_watchdog import ResourceWatchdogDriver
+
+            self._drivers.append(ResourceWatchdogDriver(self, services.sampler))
+        for driver in self._drivers:
+            driver.start()
+
+    async def _stop_drivers(self) -> None:
+        drivers, self._drivers = self._drivers, []
+        await asyncio.gather(*(d.stop() for d in drivers))
+
+    async def _contain(self) -> None:
+        """After the graceful stop: whatever is left in the cgroup (daemonized
+        grandchildren) is killed, so nothing escapes."""
+        if self.cgroup is None:
+            return
+        try:
+            await self.cgroup.kill_all(self.config.graceful_timeout or 5.0)
+        except TimeoutError:
+            log.error("watcher %s: processes left in its cgroup after SIGKILL", self.name)
+
+    async def close(self) -> None:
+        """The watcher is gone for good (rm, controller stop): release its cgroup."""
+        await self._stop_drivers()
+        if self.cgroup is not None:
+            await self._contain()
+            try:
+                self.cgroup.remove()
+            except RingleaderError as exc:
+                log.warning("watcher %s: %s", self.name, exc)
+            self.cgroup = None
 
     @property
     def is_active(self) -> bool:
@@ -115,6 +212,7 @@ class Watcher:
             await self.wait_ready(list(self.processes.values()))
             if self.state is WS.STARTING:
                 self._set_state(WS.ACTIVE)
+                self._start_drivers()
 
     async def wait_ready(self, procs: list[Process], timeout: float | None = None) -> bool:
         """Wait until every process of `procs` is running; False if one gave up (exited,
@@ -150,6 +248,7 @@ class Watcher:
         A start or scale-up in progress is interrupted rather than waited for."""
         if self.is_active:
             self._set_state(WS.STOPPING)
+        await self._stop_drivers()
         async with self.lock:
             await self._stop_locked()
 
@@ -159,6 +258,7 @@ class Watcher:
         log.info("stopping watcher %s", self.name)
         self._set_state(WS.STOPPING)
         await asyncio.gather(*(p.stop() for p in self.all_processes()))
+        await self._contain()
         self.retiring.clear()
         self._set_state(WS.STOPPED)
 
@@ -167,12 +267,15 @@ class Watcher:
         return [*self.processes.values(), *self.retiring]
 
     async def restart(self) -> None:
+        await self._stop_drivers()
         async with self.lock:
             await self._stop_locked()
             self._set_state(WS.STARTING, "restart")
             await self._start_slots(range(1, self.numprocesses + 1))
+            await self.wait_ready(list(self.processes.values()))
             if self.state is WS.STARTING:
                 self._set_state(WS.ACTIVE)
+                self._start_drivers()
 
     async def restart_process(self, wid: int, reason: str) -> bool:
         """Replace one process (watchdog, failed health check, ...): graceful stop, then a
@@ -267,6 +370,11 @@ class Watcher:
             self.config = new
             if changed - LIVE_OPTIONS:
                 self.template = build_template(new)
+            if "cgroup" in changed:
+                self._apply_cgroup(new.cgroup)
+            if changed & {"autoscale", "watchdog"} and self.state is WS.ACTIVE:
+                await self._stop_drivers()
+                self._start_drivers()
             self._services.bus.publish(WatcherChanged(
                 watcher=self.name, action="options", detail=", ".join(sorted(changed))))
             log.info("watcher %s options changed: %s", self.name, ", ".join(sorted(changed)))
@@ -280,6 +388,14 @@ class Watcher:
         if "numprocesses" in changes or "singleton" in changed:
             await self.set_numprocesses(new.numprocesses)
         return new
+
+    def _apply_cgroup(self, cfg: CgroupConfig | None) -> None:
+        if cfg is None:
+            return  # processes stay where they are; new ones start outside (template)
+        if self.cgroup is None:
+            self._make_cgroup(cfg)
+        else:
+            self.cgroup.apply(cfg)
 
     async def set_numprocesses(self, count: int) -> int:
         """Scale to `count` processes (started or stopped now if the watcher is active)."""
