@@ -40,5 +40,9 @@ class ReloadFailed(RingleaderError):
     """A reload's new processes did not become ready; the old ones were kept."""
 
 
+class HookFailed(RingleaderError):
+    """A before_* hook failed and its action was cancelled."""
+
+
 class SpawnError(RingleaderError):
     """A process could not be started (command not found, permission denied, ...)."""

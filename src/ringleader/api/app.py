@@ -22,6 +22,7 @@ from ringleader.errors import (
     AlreadyExists,
     ConfigError,
     Conflict,
+    HookFailed,
     LimitExceeded,
     NotFound,
     ReloadFailed,
@@ -53,6 +54,7 @@ _ERRORS: tuple[tuple[type[Exception], ErrorCode], ...] = (
     (SpawnError, ErrorCode.SPAWN_FAILED),
     (LimitExceeded, ErrorCode.LIMIT_EXCEEDED),
     (ReloadFailed, ErrorCode.NOT_READY),
+    (HookFailed, ErrorCode.HOOK_FAILED),
 )
 
 

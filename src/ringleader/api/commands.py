@@ -308,7 +308,7 @@ class Commands:
             wid = matches[0]
         if wid is not None and wid not in watcher.processes:
             raise NotFound(f"watcher {name!r} has no process {wid}")
-        count = watcher.send_signal(signum, wid=wid, children=body.children)
+        count = await watcher.signal(signum, wid=wid, children=body.children)
         return SignalResult(signalled=count)
 
     # -- admin ----------------------------------------------------------------------

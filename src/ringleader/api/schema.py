@@ -32,6 +32,7 @@ class ErrorCode(enum.Enum):
     CONFIG_INVALID = "config_invalid"  # reloadconfig/add/set refused by validation
     SPAWN_FAILED = "spawn_failed"
     LIMIT_EXCEEDED = "limit_exceeded"  # more processes than max_processes
+    HOOK_FAILED = "hook_failed"  # a before_* hook failed: the action was cancelled
     NOT_READY = "not_ready"  # a reload's new processes did not become ready (rolled back)
     UNAVAILABLE = "unavailable"  # the controller is shutting down
     INTERNAL = "internal"
@@ -49,6 +50,7 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.CONFIG_INVALID: 422,
     ErrorCode.LIMIT_EXCEEDED: 422,
     ErrorCode.NOT_READY: 422,
+    ErrorCode.HOOK_FAILED: 422,
     ErrorCode.TOO_MANY_REQUESTS: 429,
     ErrorCode.SPAWN_FAILED: 500,
     ErrorCode.INTERNAL: 500,

@@ -16,9 +16,7 @@ import contextlib
 import logging
 import os
 import shlex
-import shutil
 import signal
-import ssl
 import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -137,6 +135,8 @@ async def run_command(argv: Sequence[str], *, env: Mapping[str, str], timeout: f
     if argv and os.sep not in argv[0]:
         # As for the watcher's own processes: the child's PATH, else the controller's.
         path = env.get("PATH") or os.environ.get("PATH", os.defpath)
+        import shutil  # only for commands: shutil brings bz2 and lzma into the controller
+
         program = shutil.which(argv[0], path=path)
     rfd, wfd = os.pipe()
     try:
@@ -271,8 +271,13 @@ async def _probe_http(cfg: HealthCheckConfig, wid: int,
     writer: asyncio.StreamWriter | None = None
     try:
         async with asyncio.timeout(cfg.timeout):
+            context = None
+            if tls:
+                import ssl  # https only: ssl costs the controller about 4 MB
+
+                context = ssl.create_default_context()
             reader, writer = await asyncio.open_connection(
-                parts.hostname, port, ssl=ssl.create_default_context() if tls else None)
+                parts.hostname, port, ssl=context)
             writer.write(request)
             await writer.drain()
             line = await reader.readline()

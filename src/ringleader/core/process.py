@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, Protocol
 
+from ringleader.config.features import HookName
 from ringleader.config.model import StreamConfig, WatcherConfig
 from ringleader.core.events import EventBus, ProcessExited, ProcessSpawned, ProcessStateChanged
 from ringleader.core.guardian import Guardian
@@ -64,6 +65,10 @@ class Owner(Protocol):
 
     def spec_for(self, wid: int) -> SpawnSpec:
         """The spawn spec of slot `wid`: the template plus sockets, sd_notify, cgroup."""
+        ...
+
+    def hook_in_background(self, name: HookName, **extra: object) -> None:
+        """Run a reporting-only hook (after_spawn, before_reap, after_reap)."""
         ...
 
     def wants(self, wid: int) -> bool:
@@ -177,6 +182,7 @@ class Process:
             services.guardian.add(popen.pid)
         log.info("%s spawned pid %d", self.name, popen.pid)
         services.bus.publish(ProcessSpawned(watcher=self._owner.name, wid=self.wid, pid=popen.pid))
+        self._owner.hook_in_background("after_spawn", pid=popen.pid, wid=self.wid)
         self._transition(PS.STARTING, f"pid {popen.pid}")
         if cfg.readiness != "warmup":
             # Ready when it says so (sd_notify) or passes its health check: mark_ready.
@@ -277,6 +283,11 @@ class Process:
         ))
         if self._exited is not None and not self._exited.done():
             self._exited.set_result(None)
+        reaped = code if sig is None else -sig  # circus's convention for the reap hooks
+        reap_hooks: tuple[HookName, ...] = ("before_reap", "after_reap")
+        for hook in reap_hooks:
+            self._owner.hook_in_background(hook, pid=pid, wid=self.wid, exit_code=reaped,
+                                           expected=expected, uptime=round(uptime, 3))
         if expected:
             self._transition(PS.STOPPED, how)
             return

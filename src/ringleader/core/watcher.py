@@ -6,22 +6,24 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import signal
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 import msgspec
 
-from ringleader.config.features import CgroupConfig
+from ringleader.config.features import CgroupConfig, HookName
 from ringleader.config.load import watcher_from_dict
 from ringleader.config.model import WatcherConfig
 from ringleader.core.events import Event, EventBus, ProcessStateChanged, WatcherChanged
 from ringleader.core.process import Process, Services
 from ringleader.core.spawn import SpawnSpec, build_template
 from ringleader.core.states import ProcessState, WatcherState
-from ringleader.errors import ReloadFailed, RingleaderError
+from ringleader.errors import HookFailed, ReloadFailed, RingleaderError
 
 if TYPE_CHECKING:
     from ringleader.core.cgroups import Cgroup
+    from ringleader.core.hooks import HookRunner
 
 
 class Driver(Protocol):
@@ -63,8 +65,8 @@ def watcher_to_dict(config: WatcherConfig, *, changed_only: bool = False) -> dic
 
 
 class Watcher:
-    __slots__ = ("_drivers", "_services", "cgroup", "config", "lock", "name", "numprocesses",
-                 "processes", "retiring", "state", "template")
+    __slots__ = ("_background", "_drivers", "_health", "_services", "cgroup", "config", "hooks",
+                 "lock", "name", "numprocesses", "processes", "retiring", "state", "template")
 
     def __init__(self, config: WatcherConfig, services: Services) -> None:
         self.name = config.name
@@ -80,6 +82,13 @@ class Watcher:
         self.lock = asyncio.Lock()
         self._services = services
         self._drivers: list[Driver] = []
+        self._health: Driver | None = None
+        self._background: set[asyncio.Task[None]] = set()
+        self.hooks: HookRunner | None = None
+        if config.hooks:
+            from ringleader.core.hooks import HookRunner
+
+            self.hooks = HookRunner(self.name, {str(k): v for k, v in config.hooks.items()})
         self.cgroup: Cgroup | None = None
         if config.cgroup is not None:
             self._make_cgroup(config.cgroup)
@@ -124,6 +133,40 @@ class Watcher:
             changes.update(uid=None, gid=None, extra_groups=None)
         return dataclasses.replace(spec, argv=tuple(argv), executable=executable, **changes)
 
+    # -- hooks ----------------------------------------------------------------------
+
+    async def run_hook(self, name: HookName, **extra: object) -> bool:
+        """Run hook `name` (if configured); False when it failed and may abort the action."""
+        if self.hooks is None or name not in self.config.hooks:
+            return True
+        from ringleader.core.hooks import watcher_context
+
+        return await self.hooks.run(name, watcher_context(self, env=self.template.env,
+                                                          **extra))
+
+    def hook_in_background(self, name: HookName, **extra: object) -> None:
+        """after_spawn, before_reap, after_reap: reported, never awaited by the engine."""
+        if self.hooks is None or name not in self.config.hooks:
+            return
+        task = self._services.loop.create_task(self._quiet_hook(name, extra))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _quiet_hook(self, name: HookName, extra: dict[str, object]) -> None:
+        await self.run_hook(name, **extra)
+
+    def _start_health(self) -> None:
+        if self.config.health is not None and self._health is None:
+            from ringleader.core.health import HealthMonitor
+
+            self._health = HealthMonitor(self, self.config.health)
+            self._health.start()
+
+    async def _stop_health(self) -> None:
+        health, self._health = self._health, None
+        if health is not None:
+            await health.stop()
+
     def _start_drivers(self) -> None:
         services, cfg = self._services, self.config
         if self._drivers or services.sampler is None:
@@ -156,6 +199,9 @@ class Watcher:
     async def close(self) -> None:
         """The watcher is gone for good (rm, controller stop): release its cgroup."""
         await self._stop_drivers()
+        await self._stop_health()
+        if self._background:
+            await asyncio.wait(self._background, timeout=5)
         if self.cgroup is not None:
             await self._contain()
             try:
@@ -193,6 +239,9 @@ class Watcher:
                 # Let the loop breathe during a large start: signals, API calls and a stop
                 # request are served between batches.
                 await asyncio.sleep(0)
+            if not await self.run_hook("before_spawn", wid=wid):
+                log.error("%s.%d: before_spawn hook failed: not started", self.name, wid)
+                continue
             self._slot(wid).start()
 
     async def start(self) -> None:
@@ -206,13 +255,18 @@ class Watcher:
                     proc.start()
                 await self.wait_ready(parked)
                 return
+            if not await self.run_hook("before_start"):
+                raise HookFailed(f"watcher {self.name!r}: before_start hook failed")
             log.info("starting watcher %s (numprocesses=%d)", self.name, self.numprocesses)
             self._set_state(WS.STARTING)
+            # Before the spawns: with readiness = "health", the monitor tells readiness.
+            self._start_health()
             await self._start_slots(range(1, self.numprocesses + 1))
             await self.wait_ready(list(self.processes.values()))
             if self.state is WS.STARTING:
                 self._set_state(WS.ACTIVE)
                 self._start_drivers()
+                await self.run_hook("after_start")
 
     async def wait_ready(self, procs: list[Process], timeout: float | None = None) -> bool:
         """Wait until every process of `procs` is running; False if one gave up (exited,
@@ -249,6 +303,7 @@ class Watcher:
         if self.is_active:
             self._set_state(WS.STOPPING)
         await self._stop_drivers()
+        await self._stop_health()
         async with self.lock:
             await self._stop_locked()
 
@@ -257,10 +312,12 @@ class Watcher:
             return
         log.info("stopping watcher %s", self.name)
         self._set_state(WS.STOPPING)
+        await self.run_hook("before_stop")
         await asyncio.gather(*(p.stop() for p in self.all_processes()))
         await self._contain()
         self.retiring.clear()
         self._set_state(WS.STOPPED)
+        await self.run_hook("after_stop")
 
     def all_processes(self) -> list[Process]:
         """The current slots and the retiring processes a reload has not yet stopped."""
@@ -271,6 +328,7 @@ class Watcher:
         async with self.lock:
             await self._stop_locked()
             self._set_state(WS.STARTING, "restart")
+            self._start_health()
             await self._start_slots(range(1, self.numprocesses + 1))
             await self.wait_ready(list(self.processes.values()))
             if self.state is WS.STARTING:
@@ -421,6 +479,18 @@ class Watcher:
 
     async def decr(self, count: int = 1) -> int:
         return await self.set_numprocesses(max(0, self.numprocesses - count))
+
+    async def signal(self, signum: int, *, wid: int | None = None,
+                     children: bool = False) -> int:
+        """An operator's signal, between the before_signal and after_signal hooks (a failed
+        before_signal cancels it, except SIGKILL)."""
+        pids = self.pids() if wid is None else [p for p in [self.processes[wid].pid] if p]
+        if (not await self.run_hook("before_signal", signum=signum, pids=pids)
+                and signum != signal.SIGKILL):
+            raise HookFailed(f"watcher {self.name!r}: before_signal hook refused the signal")
+        count = self.send_signal(signum, wid=wid, children=children)
+        await self.run_hook("after_signal", signum=signum, pids=pids)
+        return count
 
     def send_signal(self, signum: int, *, wid: int | None = None, children: bool = False) -> int:
         """Signal one or every live process; returns how many were signalled."""
