@@ -8,6 +8,7 @@ changes nothing).
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 import os
 import signal
@@ -22,6 +23,13 @@ from ringleader.config.load import load_config
 from ringleader.config.model import Config
 from ringleader.core.arbiter import Arbiter
 from ringleader.core.signals import SignalQueue
+from ringleader.core.statefile import (
+    StateRecorder,
+    StateWriter,
+    apply_state,
+    load_state,
+    start_overrides,
+)
 from ringleader.errors import ConfigError, RingleaderError
 
 log = logging.getLogger("ringleader.daemon")
@@ -29,6 +37,7 @@ log = logging.getLogger("ringleader.daemon")
 HANDLED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT)
 SOCKET_NAME = "ringleader.sock"
 AUDIT_NAME = "ringleader-audit.log"
+STATE_NAME = "ringleader.state"
 
 
 def socket_path(config: Config) -> str:
@@ -43,10 +52,26 @@ def socket_path(config: Config) -> str:
 
 class Daemon:
     def __init__(self, config: Config, *, console_fd: int = 1,
-                 reload: Callable[[], Config] | None = None) -> None:
+                 reload: Callable[[], Config] | None = None, init: bool = False) -> None:
         self.config = config
-        self.arbiter = Arbiter(config.watchers, config.controller, console_fd=console_fd,
-                               source=config.source, sockets=config.sockets)
+        self.socket_path = socket_path(config)
+        # Runtime changes of a previous run, laid over the file (rules: core/statefile.py).
+        self.state_path = config.controller.statefile or os.path.join(
+            os.path.dirname(self.socket_path), STATE_NAME)
+        state = load_state(self.state_path)
+        effective, starts = config, {}
+        if state is not None:
+            effective, notes = apply_state(config, state)
+            starts = start_overrides(config, state)
+            for note in notes:
+                log.info("state file %s: %s", self.state_path, note)
+        self.recorder = StateRecorder(config, state)
+        self.writer = StateWriter(self.state_path, self.recorder)
+        self.arbiter = Arbiter(effective.watchers, config.controller, console_fd=console_fd,
+                               source=config.source, sockets=config.sockets, start=starts)
+        self._init = init or os.getpid() == 1
+        self._stop_signal: int | None = None
+        self._forced = False
         self.signals = SignalQueue()
         self._reload = reload
         if reload is None and config.source:
@@ -54,7 +79,6 @@ class Daemon:
             self._reload = lambda: load_config(source)
         self._done = asyncio.Event()
         self._stop_task: asyncio.Task[None] | None = None
-        self.socket_path = socket_path(config)
         audit_path = config.controller.audit_log or os.path.join(
             os.path.dirname(self.socket_path), AUDIT_NAME)
         self.audit = AuditLog(audit_path)
@@ -63,16 +87,28 @@ class Daemon:
                                               default_unix_path=self.socket_path)
 
     async def run(self) -> int:
-        """Run until told to stop; returns the exit code."""
+        """Run until told to stop; returns the exit code (core/pid1.exit_code_for)."""
+        from ringleader.core.pid1 import exit_code_for
+
         self.signals.install(HANDLED)
+        orphans = None
         try:
+            if self._init:
+                from ringleader.core.pid1 import enable_init
+
+                # As PID 1 (or --init): adopted orphans are reaped, never our children.
+                orphans = enable_init(asyncio.get_running_loop(), self.arbiter.own_pids)
             try:
                 await self.server.start()
             except (OSError, RingleaderError) as exc:
                 log.error("cannot open the control API: %s", exc)
-                return 1
+                return exit_code_for(start_failed=True)
             log.info("control API listening on %s", ", ".join(self.server.addresses))
-            await self.arbiter.start()
+            try:
+                await self.arbiter.start()
+            except RingleaderError as exc:  # e.g. a socket's port already in use
+                log.error("cannot start: %s", exc)
+                return exit_code_for(start_failed=True)
             while not self._done.is_set():
                 get = asyncio.ensure_future(self.signals.get())
                 done = asyncio.ensure_future(self._done.wait())
@@ -88,9 +124,31 @@ class Daemon:
                 await self._stop_task
             await self.arbiter.stop()
             await self.server.stop()
+            await self.writer.flush()
             self.audit.close()
+            if orphans is not None:
+                await orphans.terminate_orphans()
+                orphans.close()
             self.signals.restore()
-        return 0
+        return exit_code_for(stop_signal=self._stop_signal, forced=self._forced)
+
+    def record(self, op: str, name: str | None, value: object = None) -> None:
+        """An operator changed something at runtime: keep it in the state file."""
+        rec = self.recorder
+        names = [name] if name else [w.name for w in self.arbiter.watchers]
+        if op == "add" and name:
+            rec.added(self.arbiter.watcher(name).config, start=bool(value))
+        elif op == "rm" and name:
+            rec.removed(name)
+        elif op in ("set", "scale") and name:
+            rec.changed(name, self.arbiter.options(name))
+        elif op in ("start", "restart"):
+            for n in names:
+                rec.started(n)
+        elif op == "stop":
+            for n in names:
+                rec.stopped(n)
+        self.writer.schedule()
 
     # -- what the API's commands ask of the daemon ----------------------------------
 
@@ -106,21 +164,32 @@ class Daemon:
         config = self._reload()
         for warning in config.warnings:
             log.warning("%s", warning)
-        plan = await self.arbiter.reload_config(config)
+        # The file wins for watchers it changed; other runtime changes are kept.
+        effective, notes = copy.deepcopy(self.recorder).reconcile(config)
+        for note in notes:
+            log.info("reload: %s", note)
+        plan = await self.arbiter.reload_config(effective)
+        self.recorder.reset_config(config)
+        self.writer.schedule()
         self.config = config
         return plan
 
-    async def handle_term(self) -> None:
+    async def handle_term(self, signum: int = signal.SIGTERM) -> None:
         if self._stop_task is None:
+            self._stop_signal = signum
             log.info("stopping all watchers (send the signal again to kill them at once)")
             self._stop_task = asyncio.create_task(self._stop())
         else:
             log.warning("second stop signal: killing every process now")
+            self._forced = True
             for watcher in self.arbiter.watchers:
                 watcher.send_signal(signal.SIGKILL, children=True)
 
-    handle_int = handle_term
-    handle_quit = handle_term
+    async def handle_int(self) -> None:
+        await self.handle_term(signal.SIGINT)
+
+    async def handle_quit(self) -> None:
+        await self.handle_term(signal.SIGQUIT)
 
     async def _stop(self) -> None:
         await self.arbiter.stop()
@@ -139,5 +208,5 @@ class Daemon:
                 log.error("reload refused: %s", problem)
 
 
-def run(config: Config, *, console_fd: int = 1) -> int:
-    return asyncio.run(Daemon(config, console_fd=console_fd).run())
+def run(config: Config, *, console_fd: int = 1, init: bool = False) -> int:
+    return asyncio.run(Daemon(config, console_fd=console_fd, init=init).run())

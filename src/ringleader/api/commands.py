@@ -63,6 +63,11 @@ class Controller(Protocol):
 
     def quit(self) -> None: ...
 
+    def record(self, op: str, name: str | None, value: object = None) -> None:
+        """A runtime change to keep across restarts (add, rm, set, scale, start, stop,
+        restart)."""
+        ...
+
 
 def redact_env(env: dict[str, str]) -> dict[str, str]:
     """Environment values whose names look like secrets are never shown."""
@@ -139,15 +144,20 @@ class Commands:
         return watcher
 
     async def _on_watcher(self, name: str, action: Callable[[Watcher], Awaitable[Any]],
-                          ) -> WatcherInfo:
+                          record: str | None = None) -> WatcherInfo:
         watcher = self._mutable(name)
         assert watcher is not None
         await action(watcher)
+        if record:
+            self.controller.record(record, name)
         return watcher_info(watcher)
 
-    async def _on_all(self, action: Callable[[], Awaitable[Any]]) -> StatusResponse:
+    async def _on_all(self, action: Callable[[], Awaitable[Any]],
+                      record: str | None = None) -> StatusResponse:
         self._mutable()
         await action()
+        if record:
+            self.controller.record(record, None)
         return await self.op_status(query={})
 
     # -- read -----------------------------------------------------------------------
@@ -261,25 +271,25 @@ class Commands:
     # -- operate --------------------------------------------------------------------
 
     async def op_start(self, name: str, *, query: Query) -> WatcherInfo:
-        return await self._on_watcher(name, lambda w: w.start())
+        return await self._on_watcher(name, lambda w: w.start(), "start")
 
     async def op_stop(self, name: str, *, query: Query) -> WatcherInfo:
-        return await self._on_watcher(name, lambda w: w.stop())
+        return await self._on_watcher(name, lambda w: w.stop(), "stop")
 
     async def op_restart(self, name: str, *, query: Query) -> WatcherInfo:
-        return await self._on_watcher(name, lambda w: w.restart())
+        return await self._on_watcher(name, lambda w: w.restart(), "restart")
 
     async def op_reload(self, name: str, *, query: Query) -> WatcherInfo:
         return await self._on_watcher(name, lambda w: w.reload())
 
     async def op_start_all(self, *, query: Query) -> StatusResponse:
-        return await self._on_all(lambda: self.arbiter.start_watcher(None))
+        return await self._on_all(lambda: self.arbiter.start_watcher(None), "start")
 
     async def op_stop_all(self, *, query: Query) -> StatusResponse:
-        return await self._on_all(lambda: self.arbiter.stop_watcher(None))
+        return await self._on_all(lambda: self.arbiter.stop_watcher(None), "stop")
 
     async def op_restart_all(self, *, query: Query) -> StatusResponse:
-        return await self._on_all(lambda: self.arbiter.restart(None))
+        return await self._on_all(lambda: self.arbiter.restart(None), "restart")
 
     async def op_reload_all(self, *, query: Query) -> StatusResponse:
         return await self._on_all(lambda: self.arbiter.reload(None))
@@ -287,12 +297,16 @@ class Commands:
     async def op_incr(self, name: str, body: CountRequest, *, query: Query) -> NumProcesses:
         watcher = self._mutable(name)
         assert watcher is not None
-        return NumProcesses(name=name, numprocesses=await watcher.incr(body.count))
+        count = await watcher.incr(body.count)
+        self.controller.record("scale", name)
+        return NumProcesses(name=name, numprocesses=count)
 
     async def op_decr(self, name: str, body: CountRequest, *, query: Query) -> NumProcesses:
         watcher = self._mutable(name)
         assert watcher is not None
-        return NumProcesses(name=name, numprocesses=await watcher.decr(body.count))
+        count = await watcher.decr(body.count)
+        self.controller.record("scale", name)
+        return NumProcesses(name=name, numprocesses=count)
 
     async def op_signal(self, name: str, body: SignalRequest, *, query: Query) -> SignalResult:
         signum = parse_signal(body.signal)
@@ -318,11 +332,13 @@ class Commands:
         options = {**body.options, "name": body.name, "cmd": body.cmd,
                    "numprocesses": body.numprocesses}
         watcher = await self.arbiter.add_watcher(options, start=body.start)
+        self.controller.record("add", watcher.name, body.start)
         return watcher_info(watcher)
 
     async def op_rm(self, name: str, *, query: Query) -> Ok:
         self._mutable(name)
         await self.arbiter.remove_watcher(name)
+        self.controller.record("rm", name)
         return Ok(detail=f"watcher {name!r} removed")
 
     async def op_set(self, name: str, body: SetOptionsRequest, *, query: Query,
@@ -333,6 +349,7 @@ class Commands:
             raise BadArgument("a watcher cannot be renamed (rm it and add it again)")
         self._mutable(name)
         await self.arbiter.set_options(name, body.options)
+        self.controller.record("set", name)
         return await self.op_options(name, query={})
 
     async def op_reloadconfig(self, *, query: Query) -> ReloadConfigResponse:

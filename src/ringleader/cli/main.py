@@ -63,6 +63,9 @@ def _run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--log-output", metavar="PATH", help="'-' for stderr (default) or a file")
     p.add_argument("--pidfile", metavar="PATH", help="write the controller's pid there while "
                    "it runs (default: the config's pidfile, or none)")
+    p.add_argument("--init", action="store_true", help="act as init: reap orphaned "
+                   "descendants (automatic as PID 1 of a container; a child subreaper "
+                   "otherwise)")
 
 
 def _check_args(p: argparse.ArgumentParser) -> None:
@@ -300,7 +303,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from ringleader.errors import RingleaderError
 
     try:
-        return run(config)
+        return run(config, init=args.init)
     except RingleaderError as exc:  # e.g. more processes than max_processes
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -164,7 +164,7 @@ def resolve_paths(key: str, setting: Setting) -> Any:
             return value
         return os.path.normpath(os.path.join(setting.base_dir, os.path.expanduser(value)))
 
-    if key == "audit_log":
+    if key in ("audit_log", "statefile"):
         return rel(setting.value)
     if key == "tcp" and isinstance(setting.value, dict):
         return {k: rel(v) if k in _TLS_FILES else v for k, v in setting.value.items()}

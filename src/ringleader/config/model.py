@@ -210,6 +210,10 @@ class ControllerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, 
     tokens: Annotated[list[TokenConfig], Meta(description="bearer tokens (TCP)")] = []
     client_certs: Annotated[list[ClientCertConfig], Meta(description="client certificates "
                                                          "by CN (TCP)")] = []
+    statefile: Annotated[str | None, Meta(description="where runtime changes (add, rm, "
+                                          "incr, set, stop...) are kept across restarts; "
+                                          "default: ringleader.state next to the control "
+                                          "socket")] = None
     audit_log: Annotated[str | None, Meta(description="file recording every mutating API "
                                           "request")] = None
     max_body_bytes: Annotated[int, Meta(ge=1, description="largest API request body")] = 1 << 20

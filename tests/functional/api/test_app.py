@@ -29,10 +29,14 @@ class FakeController:
     def __init__(self, arbiter: Arbiter) -> None:
         self.arbiter = arbiter
         self.quits = 0
+        self.recorded: list[tuple[str, str | None]] = []
         self.next_config: Config | None = None
 
     def quit(self) -> None:
         self.quits += 1
+
+    def record(self, op: str, name: str | None, value: object = None) -> None:
+        self.recorded.append((op, name))
 
     async def reload_config(self) -> ReloadPlan:
         if self.next_config is None:
