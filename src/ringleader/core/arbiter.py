@@ -29,6 +29,7 @@ from ringleader.core.guardian import Guardian
 from ringleader.core.logbuffer import Follower, LogBuffer
 from ringleader.core.process import Services
 from ringleader.core.reaper import Reaper
+from ringleader.core.spawn import build_template
 from ringleader.core.stats import StatsSampler
 from ringleader.core.streams import StreamHub
 from ringleader.core.watcher import Watcher, watcher_to_dict
@@ -389,11 +390,13 @@ class Arbiter:
             for name in plan.removed:
                 await self.remove_watcher(name)
             for cfg in plan.changed:
-                old = self._watchers.pop(cfg.name)
-                await old.stop()
-                await old.close()
-                await self._drain_output([old])
-                self._watchers[cfg.name] = Watcher(cfg, self._require_services())
+                # Replaced like `reload`: new processes first, so a service keeps serving.
+                watcher = self._watchers[cfg.name]
+                if watcher.is_active:
+                    await watcher.apply_config(cfg)
+                else:
+                    watcher.config = cfg
+                    watcher.template = build_template(cfg)
             for cfg in plan.rescaled:
                 watcher = self._watchers[cfg.name]
                 watcher.config = cfg
@@ -402,9 +405,7 @@ class Arbiter:
                 self._watchers[cfg.name] = Watcher(cfg, self._require_services())
                 self.bus.publish(WatcherChanged(watcher=cfg.name, action="added"))
             self.controller = config.controller
-            await self._start_in_order(
-                self._watchers[c.name] for c in (*plan.changed, *plan.added) if c.autostart
-            )
+            await self._start_in_order(self._watchers[c.name] for c in plan.added if c.autostart)
             self.bus.publish(ConfigReloaded(
                 source=config.source or "", added=tuple(c.name for c in plan.added),
                 removed=plan.removed, changed=tuple(c.name for c in plan.changed),

@@ -419,10 +419,15 @@ class Watcher:
         """Change options (file option names and values); raises ConfigError and changes
         nothing when the result is invalid. Live options apply at once; others replace
         the processes one at a time."""
+        merged = {**watcher_to_dict(self.config, changed_only=True), **changes,
+                  "name": self.name}
+        new = watcher_from_dict(merged, where=f"watcher {self.name}")
+        return await self.apply_config(new, scale="numprocesses" in changes)
+
+    async def apply_config(self, new: WatcherConfig, *, scale: bool = True) -> WatcherConfig:
+        """Switch to a new configuration of this watcher: live options at once, others by
+        a zero-downtime reload (ReloadFailed: the old processes and config stay)."""
         async with self.lock:
-            merged = {**watcher_to_dict(self.config, changed_only=True), **changes,
-                      "name": self.name}
-            new = watcher_from_dict(merged, where=f"watcher {self.name}")
             old = self.config
             changed = {f for f in new.__struct_fields__ if getattr(new, f) != getattr(old, f)}
             self.config = new
@@ -433,6 +438,13 @@ class Watcher:
             if changed & {"autoscale", "watchdog"} and self.state is WS.ACTIVE:
                 await self._stop_drivers()
                 self._start_drivers()
+            if "hooks" in changed:
+                from ringleader.core.hooks import HookRunner
+
+                self.hooks = HookRunner(self.name, {str(k): v for k, v in new.hooks.items()})
+            if "health" in changed and self.is_active:
+                await self._stop_health()
+                self._start_health()
             self._services.bus.publish(WatcherChanged(
                 watcher=self.name, action="options", detail=", ".join(sorted(changed))))
             log.info("watcher %s options changed: %s", self.name, ", ".join(sorted(changed)))
@@ -443,7 +455,7 @@ class Watcher:
                     # The old processes kept running: so does the old configuration.
                     self.config, self.template = old, build_template(old)
                     raise
-        if "numprocesses" in changes or "singleton" in changed:
+        if (scale and new.numprocesses != self.numprocesses) or "singleton" in changed:
             await self.set_numprocesses(new.numprocesses)
         return new
 
