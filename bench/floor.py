@@ -14,6 +14,8 @@ import subprocess
 import sys
 from types import FrameType
 
+STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
+
 
 class Stop(Exception):
     """Raised by the signal handler to leave the wait loop."""
@@ -28,12 +30,17 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
     workers: dict[int, subprocess.Popen[bytes]] = {}
+    # The stop signals are held while spawning: a Stop raised inside Popen (after the fork)
+    # would leave a child that is not in `workers`, so never killed. They arrive in os.wait().
+    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
     try:
         for _ in range(count):
             proc = subprocess.Popen(cmd)
             workers[proc.pid] = proc
         while True:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
             pid, _status = os.wait()
+            signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
             if workers.pop(pid, None) is not None:
                 proc = subprocess.Popen(cmd)
                 workers[proc.pid] = proc

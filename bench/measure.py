@@ -7,6 +7,7 @@ Times come from ``time.perf_counter()`` in the bench; process facts come from /p
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import os
 import random
@@ -20,12 +21,13 @@ from pathlib import Path
 
 import producer
 import psutil
-from peers import Scenario, Tool, child_env, sleep_argv
+from peers import PRODUCER, Scenario, Tool, child_env, sleep_argv
 from procscan import TreeScanner, read_stat
 
 BRING_UP_POLL_S = 0.001
 RESPAWN_POLL_S = 0.0002
 SIZE_POLL_S = 0.001
+PRODUCER_POLL_S = 0.0002
 STOP_TIMEOUT_S = 90.0
 SIGTERM_REPEAT_S = 5.0
 KILL_TIMEOUT_S = 30.0
@@ -235,13 +237,20 @@ def _rss_by_pid(pids: set[int]) -> dict[int, int]:
     return out
 
 
-def respawn_latencies(running: Running, count: int, kills: int, seed: int = 1) -> list[float]:
+@dataclass(frozen=True)
+class Respawns:
+    latencies: list[float]  # seconds, one per kill
+    scans: list[float]  # seconds one /proc scan of the tree took while waiting for respawns
+
+
+def respawn_latencies(running: Running, count: int, kills: int, seed: int = 1) -> Respawns:
     """Seconds from SIGKILL of a worker until a replacement worker pid exists, ``kills`` times.
 
     The victim is always the oldest worker (first seen by the bench), after a random pause: a
     long-lived worker dying, not a crash loop (which controllers may rightly slow down).
     """
     rng = random.Random(seed)
+    scans: list[float] = []
     oldest_first = sorted(_live_workers(running, count, set()))
     killed: set[int] = set()
     samples: list[float] = []
@@ -252,10 +261,10 @@ def respawn_latencies(running: Running, count: int, kills: int, seed: int = 1) -
         os.kill(victim, signal.SIGKILL)
         killed_at = time.perf_counter()
         killed.add(victim)
-        latency, new = _wait_replacement(running, before | killed, killed_at)
+        latency, new = _wait_replacement(running, before | killed, killed_at, scans)
         samples.append(latency)
         oldest_first = [pid for pid in oldest_first if pid != victim] + sorted(new)
-    return samples
+    return Respawns(samples, scans)
 
 
 def _live_workers(running: Running, count: int, killed: set[int]) -> set[int]:
@@ -272,10 +281,12 @@ def _live_workers(running: Running, count: int, killed: set[int]) -> set[int]:
 
 
 def _wait_replacement(
-    running: Running, known: set[int], killed_at: float
+    running: Running, known: set[int], killed_at: float, scans: list[float]
 ) -> tuple[float, set[int]]:
     while True:
+        started = time.perf_counter()
         running.scanner.scan()
+        scans.append(time.perf_counter() - started)
         new = running.scanner.workers() - known
         if new:
             return time.perf_counter() - killed_at, new
@@ -309,16 +320,21 @@ class Capture:
 def capture(tool: Tool, workroot: Path, blocks: int, binary: bool) -> Capture:
     """Run one writer of ``blocks`` x 64 KiB captured to a file; time it, then check it.
 
-    The time runs from launching the controller until the file holds every byte; size and
-    sha256 are checked after the controller has stopped.
+    The time runs from the moment the producer process is seen in the controller's tree (exec'd:
+    its argv names producer.py) until the file holds every byte, so the controller's own
+    start-up is not billed to the capture; size and sha256 are checked after the controller
+    has stopped.
     """
-    size, sha = blocks * producer.BLOCK, producer.expected_sha256(blocks, binary)
+    size, sha = blocks * producer.BLOCK, _expected_sha256(blocks, binary)
     path = workroot / f"capture-{tool.name}-{'binary' if binary else 'text'}.log"
     mode = "binary" if binary else "text"
     scenario = Scenario(writer_args=(mode, str(blocks)), capture_file=path)
     with launched(tool, scenario, workroot) as running:
-        seconds = _wait_size(running, path, size)
+        started = _wait_producer(running, path)
+        seconds = None if started is None else _wait_size(running, path, size, started)
         log_tail = running.log_tail() if seconds is None else ""
+        if started is None:
+            log_tail = "the producer process was never seen in the tree | " + log_tail
     got = path.stat().st_size if path.exists() else 0
     sha_ok = got == size and _sha256(path) == sha
     with contextlib.suppress(FileNotFoundError):
@@ -332,8 +348,44 @@ def capture(tool: Tool, workroot: Path, blocks: int, binary: bool) -> Capture:
     )
 
 
-def _wait_size(running: Running, path: Path, size: int, stall_s: float = 5.0) -> float | None:
-    """Seconds from launch until ``path`` holds ``size`` bytes.
+@functools.cache
+def _expected_sha256(blocks: int, binary: bool) -> str:
+    return producer.expected_sha256(blocks, binary)
+
+
+def _wait_producer(running: Running, path: Path, timeout: float = 30.0) -> float | None:
+    """``perf_counter()`` when a process of the tree has exec'd ``producer.py``; None if never.
+
+    Polled like the respawn figure (a /proc scan every ~0.2 ms). A process is the producer
+    when one element of its argv is the path of producer.py (so neither a ``sh -c '... |
+    cat'`` holding it inside a longer string nor a forked child not yet exec'd count).
+    """
+    target = os.fsencode(PRODUCER)
+    root = running.proc.pid
+    deadline = time.perf_counter() + timeout
+    while time.perf_counter() < deadline:
+        running.scanner.scan()
+        for pid in running.scanner.helpers() - {root}:
+            if target in _argv(pid):
+                return time.perf_counter()
+        if running.proc.poll() is not None or (path.exists() and path.stat().st_size > 0):
+            return None  # gone, or output arrived without the producer ever being seen
+        time.sleep(PRODUCER_POLL_S)
+    return None
+
+
+def _argv(pid: int) -> list[bytes]:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().split(b"\0")
+    except (FileNotFoundError, ProcessLookupError):
+        return []
+
+
+def _wait_size(
+    running: Running, path: Path, size: int, started: float, stall_s: float = 5.0
+) -> float | None:
+    """Seconds from ``started`` until ``path`` holds ``size`` bytes.
 
     None if the size stops growing for ``stall_s`` or the controller exits, short of ``size``.
     """
@@ -342,7 +394,7 @@ def _wait_size(running: Running, path: Path, size: int, stall_s: float = 5.0) ->
         now = time.perf_counter()
         got = path.stat().st_size if path.exists() else 0
         if got >= size:
-            return now - running.launched_at
+            return now - started
         if got != last:
             last, last_change = got, now
         elif now - last_change > stall_s or running.proc.poll() is not None:

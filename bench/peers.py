@@ -18,6 +18,7 @@ from typing import ClassVar
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_DIR = BENCH_DIR.parent
 VENVS_DIR = BENCH_DIR / ".venvs"
+PRODUCER = BENCH_DIR / "producer.py"
 
 # Pinned peer versions. circus 0.19.0 declares no upper bound on pyzmq/tornado; these are
 # the versions it was checked with on Python 3.11.
@@ -44,6 +45,8 @@ class Scenario:
     writer_args: tuple[str, ...] = ()
     capture_file: Path | None = None
     fast_respawn: bool = False
+    http_workers: int = 0  # workers of ``httpworker.py`` behind one shared socket, "web"
+    http_port: int = 0
 
 
 def sleep_argv() -> list[str]:
@@ -53,7 +56,12 @@ def sleep_argv() -> list[str]:
 
 def producer_argv(scenario: Scenario) -> list[str]:
     """The writer command."""
-    return [sys.executable, str(BENCH_DIR / "producer.py"), *scenario.writer_args]
+    return [sys.executable, str(PRODUCER), *scenario.writer_args]
+
+
+def http_worker_argv(fd_ref: str) -> list[str]:
+    """The HTTP worker command; ``fd_ref`` is the tool's reference to the inherited socket fd."""
+    return [sys.executable, str(BENCH_DIR / "httpworker.py"), fd_ref]
 
 
 class Tool:
@@ -76,6 +84,22 @@ class Tool:
         """What was configured, for the report."""
         raise NotImplementedError
 
+    def python(self) -> Path:
+        """The interpreter of the tool's client library (and of the tool itself)."""
+        return Path(sys.executable)
+
+    def api_endpoint(self, workdir: Path) -> str | None:
+        """The control endpoint of a controller started in ``workdir``; None: no API."""
+        return None
+
+    def cli_status(self, workdir: Path) -> list[str]:
+        """The tool's own console command that prints the status of every watcher."""
+        raise NotImplementedError
+
+    def cli_reload(self, workdir: Path, name: str) -> list[str] | None:
+        """The console command of a graceful reload of watcher ``name``; None: none."""
+        return None
+
 
 class Floor(Tool):
     """A minimal Popen loop + ``os.wait()`` respawner (bench/floor.py); capture is ``| cat``."""
@@ -97,6 +121,9 @@ class Floor(Tool):
             "replacement; capture: `sh -c 'producer | cat > FILE'`"
         )
 
+    def cli_status(self, workdir: Path) -> list[str]:
+        return [sys.executable, "-c", "pass"]
+
 
 class Ringleader(Tool):
     """The project's own controller, run from the project's venv."""
@@ -110,11 +137,32 @@ class Ringleader(Tool):
             version = "not installed"
         return f"ringleader {version} (git {_git_head()}), Python {sys.version.split()[0]}"
 
+    def ensure_installed(self) -> None:
+        """Compile the project's bytecode, as pip does for the peers (the venv is editable)."""
+        env = dict(os.environ)
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        subprocess.run(
+            [sys.executable, "-m", "compileall", "-q", str(REPO_DIR / "src" / "ringleader")],
+            env=env,
+            check=True,
+        )
+
     def command(self, workdir: Path, scenario: Scenario) -> list[str]:
         config = workdir / "ringleader.toml"
         config.write_text(self._config(scenario))
-        exe = Path(sys.executable).with_name("ringleader")
-        return [str(exe), "run", str(config)]
+        return [str(self._exe()), "run", str(config)]
+
+    def api_endpoint(self, workdir: Path) -> str | None:
+        return f"unix:{workdir / 'ringleader.sock'}"
+
+    def cli_status(self, workdir: Path) -> list[str]:
+        return [str(self._exe()), "status", "-e", f"unix:{workdir / 'ringleader.sock'}"]
+
+    def cli_reload(self, workdir: Path, name: str) -> list[str] | None:
+        return [str(self._exe()), "reload", name, "-e", f"unix:{workdir / 'ringleader.sock'}"]
+
+    def _exe(self) -> Path:
+        return Path(sys.executable).with_name("ringleader")
 
     def settings(self) -> str:
         return (
@@ -134,6 +182,18 @@ class Ringleader(Tool):
                 "graceful_timeout = 5",
                 "[watchers.sleepers.stdout_stream]",
                 'kind = "null"',
+            ]
+        if scenario.http_workers:
+            lines += [
+                "[watchers.web]",
+                f"cmd = {_toml_str(' '.join(http_worker_argv('$(circus.sockets.web)')))}",
+                f"numprocesses = {scenario.http_workers}",
+                "use_sockets = true",
+                "warmup_delay = 0",
+                "graceful_timeout = 10",
+                "[sockets.web]",
+                'host = "127.0.0.1"',
+                f"port = {scenario.http_port}",
             ]
         if scenario.capture_file is not None:
             lines += [
@@ -158,6 +218,9 @@ class _VenvTool(Tool):
     @property
     def venv(self) -> Path:
         return VENVS_DIR / self.name
+
+    def python(self) -> Path:
+        return self.venv / "bin" / "python"
 
     def ensure_installed(self) -> None:
         if self._installed_pins() == sorted(self.pins):
@@ -206,8 +269,20 @@ class Supervisord(_VenvTool):
             f"sleepers: `{SUPERVISOR_RESPAWN_OPTS}`, `stdout_logfile=NONE`, "
             "`stderr_logfile=NONE`, `stopwaitsecs=5`; writer: `startsecs=0`, "
             "`autorestart=false`, `stdout_logfile=FILE`, `stdout_logfile_maxbytes=0`; "
-            "`nodaemon=true`, `minfds=16384`, `loglevel=warn`"
+            "`nodaemon=true`, `minfds=16384`, `loglevel=warn`; `[unix_http_server]` on a "
+            "socket in the work dir (its control API, as for the other tools)"
         )
+
+    def api_endpoint(self, workdir: Path) -> str | None:
+        return f"unix://{workdir / 'supervisor.sock'}"
+
+    def cli_status(self, workdir: Path) -> list[str]:
+        return [
+            str(self.venv / "bin" / "supervisorctl"),
+            "-c",
+            str(workdir / "supervisord.conf"),
+            "status",
+        ]
 
     def _config(self, workdir: Path, scenario: Scenario) -> str:
         text = f"""[supervisord]
@@ -218,6 +293,16 @@ pidfile={workdir}/supervisord.pid
 loglevel=warn
 minfds=16384
 minprocs=4096
+
+[unix_http_server]
+file={workdir}/supervisor.sock
+chmod=0700
+
+[rpcinterface:supervisor]
+supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
+
+[supervisorctl]
+serverurl=unix://{workdir}/supervisor.sock
 """
         if os.geteuid() == 0:
             text += "user=root\n"
@@ -265,8 +350,30 @@ class Circus(_VenvTool):
             "`warmup_delay = 0`, `respawn = True`, `graceful_timeout = 5`, no stream (children "
             "inherit circusd's stdout, sent to a file by the bench); writer: `respawn = False`, "
             "`stdout_stream.class = FileStream`, `stdout_stream.max_bytes = 0`; "
-            "`loglevel = warning`, ipc:// endpoints in the work dir"
+            "`loglevel = warning`, ipc:// endpoints in the work dir; the reload benchmark: "
+            "`[socket:web]`, watcher `use_sockets = True`, `graceful_timeout = 10`, "
+            "`circusctl reload web` (graceful, not sequential: its defaults)"
         )
+
+    def api_endpoint(self, workdir: Path) -> str | None:
+        return f"ipc://{workdir}/circus.sock"
+
+    def cli_status(self, workdir: Path) -> list[str]:
+        return [
+            str(self.venv / "bin" / "circusctl"),
+            "--endpoint",
+            f"ipc://{workdir}/circus.sock",
+            "status",
+        ]
+
+    def cli_reload(self, workdir: Path, name: str) -> list[str] | None:
+        return [
+            str(self.venv / "bin" / "circusctl"),
+            "--endpoint",
+            f"ipc://{workdir}/circus.sock",
+            "reload",
+            name,
+        ]
 
     def _config(self, workdir: Path, scenario: Scenario) -> str:
         delay = CIRCUS_RESPAWN_CHECK_DELAY if scenario.fast_respawn else CIRCUS_DEFAULT_CHECK_DELAY
@@ -288,6 +395,21 @@ numprocesses = {scenario.sleepers}
 warmup_delay = 0
 respawn = True
 graceful_timeout = 5
+"""
+        if scenario.http_workers:
+            py, *args = http_worker_argv("$(circus.sockets.web)")
+            text += f"""
+[socket:web]
+host = 127.0.0.1
+port = {scenario.http_port}
+
+[watcher:web]
+cmd = {py}
+args = {" ".join(args)}
+numprocesses = {scenario.http_workers}
+use_sockets = True
+warmup_delay = 0
+graceful_timeout = 10
 """
         if scenario.capture_file is not None:
             py, *args = producer_argv(scenario)
@@ -339,7 +461,13 @@ def _git_head() -> str:
 
 
 def child_env() -> dict[str, str]:
-    """The environment controllers start with: the bench's, minus Python buffering tweaks."""
+    """The environment controllers and consoles start with: the bench's, minus Python tweaks.
+
+    ``PYTHONDONTWRITEBYTECODE`` is removed so that Python tools run from bytecode like any
+    installed package (this environment sets it, which made the editable Ringleader recompile
+    its modules at every start).
+    """
     env = dict(os.environ)
     env.pop("PYTHONSTARTUP", None)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     return env

@@ -8,6 +8,7 @@ See bench/README.md for what each figure means.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ctypes
 import resource
 import shlex
@@ -22,7 +23,9 @@ from pathlib import Path
 from types import FrameType
 
 import producer
+from control import api_latency, cli_once
 from measure import (
+    BenchError,
     Capture,
     Running,
     bring_up,
@@ -33,12 +36,12 @@ from measure import (
     reap_orphans,
     respawn_latencies,
 )
-from peers import ALL_TOOLS, BENCH_DIR, Floor, Scenario, Tool, tools_named
+from peers import ALL_TOOLS, BENCH_DIR, Floor, Ringleader, Scenario, Tool, tools_named
+from reloading import reload_under_load
 from report import Results, figures, machine_header, render
 
 PR_SET_CHILD_SUBREAPER = 36
 WANTED_NOFILE = 65536
-CAPTURE_BLOCKS = 3200  # x 64 KiB = 200 MiB
 BINARY_BLOCKS = 16  # 1 MiB
 CAPTURE_RUNS = 3  # the median time is reported
 UP_ROUNDS = 3  # bring-ups of the small size; the median is reported
@@ -55,10 +58,26 @@ class Plan:
     floor_idle_s: float = 3.0
     respawn_workers: int = 200
     kills: int = 50
+    capture_blocks: int = 16384  # x 64 KiB = 1 GiB
+    control_workers: int = 10
+    api_warmup: int = 20
+    api_calls: int = 200
+    cli_runs: int = 30  # after one untimed run per tool
+    http_workers: int = 4
+    load_threads: int = 2
+    max_requests: int = 20_000
 
     @classmethod
     def quick(cls) -> Plan:
-        return cls(big=500, idle_small_s=5.0, idle_big_s=5.0, floor_idle_s=2.0, kills=20)
+        return cls(
+            big=500,
+            idle_small_s=5.0,
+            idle_big_s=5.0,
+            floor_idle_s=2.0,
+            kills=20,
+            capture_blocks=3200,  # 200 MiB
+            cli_runs=10,
+        )
 
 
 class Bench:
@@ -84,6 +103,9 @@ class Bench:
         for _ in range(CAPTURE_RUNS):
             self._phase("capture", self._capture_once)
         self._phase("binary capture", self._binary_capture)
+        _log("control latency: all tools side by side")
+        self._control()
+        self._phase("reload", self._reload)
         self._phase("idle-big", lambda t: self._up_and_idle(t, plan.big, plan.idle_big_s, "big"))
         self._finish()
 
@@ -128,9 +150,11 @@ class Bench:
         scenario = Scenario(sleepers=count, fast_respawn=True)
         with launched(tool, scenario, self.workroot) as running:
             bring_up(running, count, timeout=max(60.0, count * 0.1))
-            samples = respawn_latencies(running, count, kills)
+            result = respawn_latencies(running, count, kills)
+        samples = result.latencies
         figs["respawn_p50"] = statistics.median(samples) * 1000
         figs["respawn_p95"] = _p95(samples) * 1000
+        figs["scan_p50"] = statistics.median(result.scans) * 1000
         self._note_stop(tool, running, f"{count} workers (respawn)")
         if isinstance(tool, Floor):
             figs["popen_p50"] = statistics.median(popen_spawn_times(kills)) * 1000
@@ -142,7 +166,7 @@ class Bench:
         _log(f"  {count} up in {up:.3f} s")
 
     def _capture_once(self, tool: Tool) -> None:
-        result = capture(tool, self.workroot, CAPTURE_BLOCKS, binary=False)
+        result = capture(tool, self.workroot, self.plan.capture_blocks, binary=False)
         self.captures[tool.name].append(result)
         if result.seconds is not None:
             _log(f"  {result.mb_per_s:.0f} MB/s")
@@ -150,6 +174,88 @@ class Bench:
     def _binary_capture(self, tool: Tool) -> None:
         result = capture(tool, self.workroot, BINARY_BLOCKS, binary=True)
         self.results[tool.name]["binary_sha"] = result.sha_ok
+
+    def _control(self) -> None:
+        """API and console ``status`` latency, every controller up at once with a few sleepers."""
+        plan = self.plan
+        with contextlib.ExitStack() as stack:
+            up: list[tuple[Tool, Running | None]] = []
+            for tool in self.tools:
+                if isinstance(tool, Floor):  # no controller: `python -c pass` for reference
+                    up.append((tool, None))
+                    continue
+                try:
+                    scenario = Scenario(sleepers=plan.control_workers)
+                    running = stack.enter_context(launched(tool, scenario, self.workroot))
+                    bring_up(running, plan.control_workers, timeout=60.0)
+                    up.append((tool, running))
+                except Exception as exc:
+                    self.notes[tool.name].append(f"control: start failed: {exc}")
+            time.sleep(1.0)  # let supervisord mark its programs RUNNING, circus settle
+            for tool, running in up:
+                endpoint = running and tool.api_endpoint(running.workdir)
+                if not endpoint:
+                    continue
+                _log(f"  API status: {tool.name}")
+                try:
+                    api = api_latency(tool, endpoint, plan.api_warmup, plan.api_calls)
+                except Exception as exc:
+                    self.notes[tool.name].append(f"control API failed: {exc}")
+                    continue
+                self.results[tool.name]["api_p50"] = api.p50 * 1000
+                self.results[tool.name]["api_p95"] = api.p95 * 1000
+                self.notes[tool.name].append(
+                    f"API `status` answer: {api.answer_chars} characters as JSON"
+                )
+            _log(f"  console status: {plan.cli_runs} rounds")
+            times: dict[str, list[float]] = {tool.name: [] for tool, _ in up}
+            failures: dict[str, str] = {}
+            for round_no in range(plan.cli_runs + 1):
+                for tool, running in up:
+                    workdir = running.workdir if running else self.workroot
+                    seconds, status, err = cli_once(tool.cli_status(workdir))
+                    if status != 0:
+                        failures[tool.name] = f"exit status {status}: {err}"
+                    elif round_no > 0:  # the first round warms the page cache
+                        times[tool.name].append(seconds)
+            for tool, _ in up:
+                if times[tool.name]:
+                    self.results[tool.name]["cli_p50"] = statistics.median(times[tool.name]) * 1000
+                if tool.name in failures:
+                    self.notes[tool.name].append(f"console status failed: {failures[tool.name]}")
+
+    def _reload(self, tool: Tool) -> None:
+        figs = self.results[tool.name]
+        if tool.cli_reload(self.workroot, "web") is None:
+            if not isinstance(tool, Floor):
+                self.notes[tool.name].append(
+                    "reload: not measured: it cannot hand a listening socket to its workers"
+                )
+            return
+        plan = self.plan
+        try:
+            run = reload_under_load(
+                tool, self.workroot, plan.http_workers, plan.load_threads, plan.max_requests
+            )
+        except BenchError as exc:
+            figs["reload_served"] = "not supported yet" if isinstance(tool, Ringleader) else None
+            self.notes[tool.name].append(f"reload: {exc}")
+            return
+        figs["reload_served"] = run.served
+        figs["reload_failed"] = run.failed
+        figs["reload_s"] = run.reload_s
+        figs["reload_replaced"] = run.replaced
+        figs["reload_rate"] = (run.served + run.failed) / run.load_s
+        figs["reload_slowest_ms"] = run.slowest_s * 1000
+        figs["reload_p99_ms"] = run.p99_s * 1000
+        _log(f"  served {run.served}, failed {run.failed}, reload {run.reload_s:.2f} s")
+        if run.errors:
+            errors = ", ".join(f"{name} x{n}" for name, n in run.errors.most_common())
+            self.notes[tool.name].append(f"reload: failed requests: {errors}")
+        if run.capped:
+            self.notes[tool.name].append(
+                f"reload: the load stopped at its cap of {plan.max_requests} requests"
+            )
 
     def _sample(self, tool: Tool, key: str, value: float) -> None:
         self.samples[tool.name].setdefault(key, []).append(value)
@@ -163,6 +269,11 @@ class Bench:
             runs = self.captures[tool.name]
             if runs:
                 self._finish_capture(tool, runs)
+        floor = self.results.get("floor", {}).get("respawn_p50")
+        for tool in self.tools:
+            ours = self.results[tool.name].get("respawn_p50")
+            if isinstance(floor, float) and isinstance(ours, float) and tool.name != "floor":
+                self.results[tool.name]["respawn_net_p50"] = ours - floor
 
     def _finish_capture(self, tool: Tool, runs: list[Capture]) -> None:
         figs = self.results[tool.name]
@@ -170,11 +281,11 @@ class Bench:
         if len(times) == len(runs):
             median = statistics.median(times)
             figs["capture_s"] = median
-            figs["capture_mbps"] = CAPTURE_BLOCKS * producer.BLOCK / median / 1e6
+            figs["capture_mbps"] = self.plan.capture_blocks * producer.BLOCK / median / 1e6
         else:
             self.notes[tool.name].append(
-                f"capture: the file never reached the full size in {len(runs) - len(times)} "
-                f"of {len(runs)} runs; controller log: "
+                f"capture: no time in {len(runs) - len(times)} of {len(runs)} runs (the file "
+                "never reached the full size, or the producer was not seen); controller log: "
                 + next(run.log_tail for run in runs if run.seconds is None)
             )
         figs["capture_lost"] = max((run.lost_bytes for run in runs), key=abs)
@@ -253,7 +364,7 @@ def main(argv: list[str]) -> int:
     header["load average (1/5/15 min)"] = f"{load_before} at start, {_loadavg()} at end"
     for tool in tools:
         bench.notes[tool.name].insert(0, f"configured: {tool.settings()}")
-    rows = figures(plan.small, plan.big, plan.idle_small_s, plan.idle_big_s, plan.kills)
+    rows = figures(plan)
     text = render(bench.results, rows, [t.name for t in tools], header, bench.notes)
     args.out.write_text(text)
     _log(f"wrote {args.out} ({total:.0f} s)")
