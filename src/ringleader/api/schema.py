@@ -79,6 +79,7 @@ class ProcessInfo(Struct, frozen=True, kw_only=True):
     pid: int | None
     state: str
     reason: str = ""  # why it is in that state (exit code, backoff delay, flapping...)
+    status: str = ""  # what the process says of itself (sd_notify STATUS=)
     uptime: float
     restarts: int
     exit_code: int | None
@@ -179,6 +180,10 @@ class WatcherStats(Struct, frozen=True, kw_only=True):
     cpu_percent: float
     rss: int
     processes: list[ProcessStats]
+    # The watcher's cgroup (memory_current, pids_current, ...), when it runs in one.
+    cgroup: dict[str, int | float | None] | None = None
+    # What the watcher's extended_stats hook returned, when it has one.
+    extended: dict[str, Any] | None = None
 
 
 class StatsResponse(Struct, frozen=True, kw_only=True):

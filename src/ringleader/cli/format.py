@@ -135,12 +135,15 @@ def watcher(info: Mapping[str, Any], *, color: bool = False) -> str:
     """`ringleader status NAME`: the watcher, then one line per process."""
     head = (f"{info['name']}: {paint_state(info['state'], color)} "
             f"({info['running']}/{info['numprocesses']} running)")
+    if info.get("detail"):
+        head += f"\n  {info['detail']}"
     procs = info.get("processes", [])
     if not procs:
         return head
     rows = [(p["wid"], p.get("pid"), p["state"], duration(p.get("uptime")),
-             p.get("restarts", 0), _exit(p)) for p in procs]
-    body = table(("WID", "PID", "STATE", "UPTIME", "RESTARTS", "LAST EXIT"), rows,
+             p.get("restarts", 0), _exit(p), p.get("status") or p.get("reason") or "")
+            for p in procs]
+    body = table(("WID", "PID", "STATE", "UPTIME", "RESTARTS", "LAST EXIT", "WHY"), rows,
                  right={0, 1, 3, 4}, paints={2: lambda s: paint_state(s, color)})
     return head + "\n" + body
 

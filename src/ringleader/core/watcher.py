@@ -534,7 +534,8 @@ class Watcher:
             "processes": [
                 {
                     "wid": p.wid, "pid": p.pid if p.is_alive else None, "state": p.state.value,
-                    "reason": p.reason, "uptime": round(p.uptime(), 3), "restarts": p.restarts,
+                    "reason": p.reason, "status": p.status_text,
+                    "uptime": round(p.uptime(), 3), "restarts": p.restarts,
                     "exit_code": p.exit_code, "exit_signal": p.exit_signal,
                     "exit_history": list(p.exit_history),
                 }

@@ -113,7 +113,7 @@ def test_status_of_one_watcher(ctl: FakeServer, capsys: pytest.CaptureFixture[st
     assert last(ctl).target == "/v1/watchers/web"
     assert out.splitlines()[0] == "web: active (1/2 running)"
     assert out.splitlines()[1].split() == ["WID", "PID", "STATE", "UPTIME", "RESTARTS", "LAST",
-                                           "EXIT"]
+                                           "EXIT", "WHY"]
     assert out.splitlines()[3].split() == ["2", "-", "backoff", "0s", "3", "1"]
 
 

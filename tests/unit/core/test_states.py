@@ -55,3 +55,11 @@ def test_diagram_lists_every_transition() -> None:
     count = sum(len(v) for v in TRANSITIONS.values())
     assert diagram.count("-->") == count + 1  # plus the initial arrow
     assert "stopping --> stopped" in diagram
+
+
+def test_readme_shows_the_current_diagram() -> None:
+    from pathlib import Path
+
+    readme = (Path(__file__).parents[3] / "README.md").read_text()
+    indented = "\n".join("  " + line for line in mermaid_diagram().splitlines())
+    assert indented in readme
