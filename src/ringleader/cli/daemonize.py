@@ -191,7 +191,39 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 def _wait_ready(proc: subprocess.Popen[bytes], client: Client, autostart: set[str],
                 deadline: float) -> dict[str, Any] | str:
-    """The status once ready, else why not (a str)."""
+    """The status once ready, else why not (a str). On a terminal, a progress line."""
+    progress = Progress(sys.stderr)
+    try:
+        return _poll_ready(proc, client, autostart, deadline, progress)
+    finally:
+        progress.done()
+
+
+class Progress:
+    """One line on a terminal, rewritten in place: `starting: web 2/4 ready, db 1/1`."""
+
+    def __init__(self, stream: Any) -> None:
+        self.stream = stream
+        self.shown = False
+        self.enabled = stream.isatty()
+
+    def show(self, status: dict[str, Any]) -> None:
+        if not self.enabled:
+            return
+        parts = [f"{w['name']} {w.get('running', 0)}/{w.get('numprocesses', 0)}"
+                 for w in status.get("watchers", [])]
+        self.stream.write("\r\x1b[Kstarting: " + ", ".join(parts) + " ready")
+        self.stream.flush()
+        self.shown = True
+
+    def done(self) -> None:
+        if self.shown:
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()
+
+
+def _poll_ready(proc: subprocess.Popen[bytes], client: Client, autostart: set[str],
+                deadline: float, progress: Progress) -> dict[str, Any] | str:
     waiting_for = "the control API"
     while True:
         code = proc.poll()
@@ -203,6 +235,7 @@ def _wait_ready(proc: subprocess.Popen[bytes], client: Client, autostart: set[st
         except (Unreachable, ApiError):
             pass
         else:
+            progress.show(status)
             idle = sorted(w["name"] for w in status.get("watchers", [])
                           if w["name"] in autostart and w.get("state") != "active")
             if not idle:
