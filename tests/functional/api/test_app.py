@@ -260,3 +260,16 @@ def test_events_stream_in_order(tmp_path: Path, topic: str | None) -> None:
             await events.aclose()  # type: ignore[attr-defined]
 
     run(main())
+
+
+async def _status_shape(h: Harness) -> None:
+    import msgspec
+
+    from ringleader.api.schema import StatusResponse
+
+    _, body = await h.call("GET", "/v1/status")
+    # The fast path encodes the engine's dicts directly: they must be a StatusResponse.
+    msgspec.convert(body, StatusResponse)
+
+
+test_status_has_the_documented_shape = app_test(_status_shape, sleeper(numprocesses=2))
