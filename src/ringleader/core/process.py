@@ -275,7 +275,7 @@ class Process:
         uptime = services.clock() - self.started_at
         expected = self.state is PS.STOPPING
         how = f"exit code {code}" if sig is None else f"signal {signal_name(sig)}"
-        log.log(logging.INFO if expected else logging.WARNING,
+        log.log(logging.INFO if expected or code == 0 else logging.WARNING,
                 "%s pid %d exited with %s after %.3fs", self.name, pid, how, uptime)
         services.bus.publish(ProcessExited(
             watcher=self._owner.name, wid=self.wid, pid=pid, exit_code=code, signal=sig,
