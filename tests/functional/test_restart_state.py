@@ -134,6 +134,7 @@ def test_pid1_in_a_new_pid_namespace_reaps_orphans_and_stops_on_sigterm(tmp_path
         proc = subprocess.Popen(
             [UNSHARE or "unshare", "--pid", "--fork", "--mount-proc", *RINGLEADER, "run",
              str(config)], stdout=subprocess.DEVNULL, stderr=log)
+    ns_pid1 = 0
     try:
         sock = tmp_path / "ringleader.sock"
         wait_until_sync(sock.exists, timeout=20, what="the control socket")
@@ -155,6 +156,8 @@ def test_pid1_in_a_new_pid_namespace_reaps_orphans_and_stops_on_sigterm(tmp_path
         os.kill(ns_pid1, signal.SIGTERM)  # to PID 1 of the namespace, from outside
         assert proc.wait(30) == 0, (tmp_path / "log").read_text()
     finally:
+        if ns_pid1 and pid_exists(ns_pid1):
+            os.kill(ns_pid1, signal.SIGKILL)  # takes the whole namespace down
         if proc.poll() is None:
             proc.kill()
             proc.wait(10)

@@ -44,9 +44,16 @@ hash = "{hash_token(token)}"
 [watchers.web]
 cmd = "sleep 600"
 numprocesses = 2
+reload_batch = 100
+[watchers.web.backoff]
+min_uptime = 0.01
 [watchers.other]
 cmd = "sleep 601"
+reload_batch = 100
+[watchers.other.backoff]
+min_uptime = 0.01
 """)
+    # (Short settle times: the fuzzer reloads and restarts watchers hundreds of times.)
     log = open(tmp_path / "controller.log", "wb")  # noqa: SIM115
     daemon = subprocess.Popen([sys.executable, "-m", "ringleader", "run", str(config)],
                               stdout=log, stderr=subprocess.STDOUT)
