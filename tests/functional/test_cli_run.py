@@ -14,23 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from ringleader.testing import pid_exists, wait_until_sync
+from ringleader.testing import children_of, pid_exists, wait_until_sync
 
 RINGLEADER = [sys.executable, "-m", "ringleader"]
-
-
-def children_of(pid: int) -> set[int]:
-    found = set()
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat", "rb") as f:
-                    fields = f.read().rsplit(b")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == pid and fields[0] != b"Z":
-                found.add(int(entry))
-    return found
 
 
 def workers_of(pid: int, program: str = "sleep") -> set[int]:

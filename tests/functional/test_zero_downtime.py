@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import http.client
 import json
-import signal
 import subprocess
 import sys
 import textwrap
 import threading
 from pathlib import Path
 
-from ringleader.testing import free_port, wait_until_sync
+from ringleader.testing import free_port, terminate, wait_until_sync
 
 RINGLEADER = [sys.executable, "-m", "ringleader"]
 
@@ -135,9 +134,4 @@ def test_reload_and_reloadconfig_drop_no_request(tmp_path: Path) -> None:
         status = json.loads(cli("status", "--json").stdout)["watchers"][0]
         assert status["running"] == 4
     finally:
-        daemon.send_signal(signal.SIGTERM)
-        try:
-            daemon.wait(30)
-        except subprocess.TimeoutExpired:
-            daemon.kill()
-            daemon.wait()
+        terminate(daemon)

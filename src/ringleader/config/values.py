@@ -151,9 +151,8 @@ def to_gid(value: Any) -> int:
     raise BadValue("an existing group name or a gid")
 
 
-def to_umask(value: Any) -> int:
+def _octal(value: Any, expected: str) -> int:
     """Strings are octal as in circus ("022", "0o22"); a native integer is taken as is."""
-    expected = 'an octal umask between "000" and "777"'
     if isinstance(value, bool):
         raise BadValue(expected)
     if isinstance(value, int):
@@ -168,6 +167,10 @@ def to_umask(value: Any) -> int:
     if not 0 <= num <= 0o777:
         raise BadValue(expected)
     return num
+
+
+def to_umask(value: Any) -> int:
+    return _octal(value, 'an octal umask between "000" and "777"')
 
 
 _UNLIMITED = frozenset({"", "-1", "unlimited", "infinity"})
@@ -274,18 +277,4 @@ def to_names(value: Any) -> list[str]:
 
 def to_mode(value: Any) -> int:
     """A file mode: octal strings ("0660", "660", "0o660") or a native integer (0o660)."""
-    expected = 'an octal mode between "000" and "777", such as "0660"'
-    if isinstance(value, bool):
-        raise BadValue(expected)
-    if isinstance(value, int):
-        num = value
-    elif isinstance(value, str):
-        try:
-            num = int(value.strip(), 8)
-        except ValueError:
-            raise BadValue(expected) from None
-    else:
-        raise BadValue(expected)
-    if not 0 <= num <= 0o777:
-        raise BadValue(expected)
-    return num
+    return _octal(value, 'an octal mode between "000" and "777", such as "0660"')

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +13,7 @@ import pytest
 
 from ringleader.api.auth import hash_token, new_token
 from ringleader.api.client import Client
-from ringleader.testing import free_port, make_test_pki, wait_until_sync
+from ringleader.testing import free_port, make_test_pki, terminate, wait_until_sync
 
 ST = shutil.which("st", path=os.path.dirname(sys.executable))
 # quit ends the controller; add and set would run commands made up by the fuzzer (their
@@ -76,11 +75,6 @@ min_uptime = 0.01
         with Client(f"unix:{tmp_path}/rl.sock") as client:
             assert client.call("status")["controller"]["pid"] == daemon.pid
     finally:
-        daemon.send_signal(signal.SIGTERM)
-        try:
-            daemon.wait(30)
-        except subprocess.TimeoutExpired:
-            daemon.kill()
-            daemon.wait()
+        terminate(daemon)
         log.close()
     assert "Traceback" not in (tmp_path / "controller.log").read_text()

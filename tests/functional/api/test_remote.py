@@ -4,7 +4,6 @@ by the real console; plus many concurrent clients on the unix socket."""
 from __future__ import annotations
 
 import json
-import signal
 import socket
 import ssl
 import subprocess
@@ -17,7 +16,7 @@ import pytest
 
 from ringleader.api.auth import hash_token, new_token
 from ringleader.api.client import Client
-from ringleader.testing import free_port, make_test_pki, wait_until_sync
+from ringleader.testing import free_port, make_test_pki, terminate, wait_until_sync
 
 RINGLEADER = [sys.executable, "-m", "ringleader"]
 
@@ -83,12 +82,7 @@ def remote(tmp_path: Path) -> Iterator[Remote]:
         yield r
         assert daemon.poll() is None, "the controller died"
     finally:
-        daemon.send_signal(signal.SIGTERM)
-        try:
-            daemon.wait(30)
-        except subprocess.TimeoutExpired:
-            daemon.kill()
-            daemon.wait()
+        terminate(daemon)
         log.close()
 
 
