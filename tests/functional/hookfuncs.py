@@ -1,5 +1,5 @@
-"""Hook functions for test_hooks.py, imported by dotted path (``hookfuncs.NAME``) as a
-config would name them."""
+"""Hook functions for test_hooks.py and the engine-level tests, imported by dotted path
+(``hookfuncs.NAME``) as a config would name them."""
 
 from __future__ import annotations
 
@@ -69,3 +69,9 @@ class Checker:
 checker = Checker()
 
 NOT_CALLABLE = 3
+
+
+def queue_stats(watcher: Any, arbiter: Any, hook_name: str, stats: dict[str, Any],
+                **kwargs: Any) -> dict[str, Any]:
+    CALLS.append({"hook_name": hook_name, "watcher": watcher, "stats": stats, **kwargs})
+    return {"queue": 3}

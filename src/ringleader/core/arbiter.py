@@ -275,10 +275,34 @@ class Arbiter:
 
     async def stats(self, name: str | None = None) -> dict[str, Any]:
         """CPU, memory and fds of every live process (children included), sampled in a
-        worker thread; shaped as the API's StatsResponse."""
+        worker thread, with each watcher's cgroup counters and extended_stats; shaped as
+        the API's StatsResponse."""
         if name is not None:
             self.watcher(name)
-        return await self.sampler.collect(self._watchers.values(), only=name)
+        data = await self.sampler.collect(self._watchers.values(), only=name)
+
+        async def extend(stats: dict[str, Any]) -> None:
+            # Each watcher's cgroup counters (its whole tree, read in a worker thread) and
+            # what its extended_stats hook returns; None where it has neither.
+            watcher = self._watchers.get(stats["name"])
+            cgroup = watcher.cgroup if watcher is not None else None
+            hooks = watcher.hooks if watcher is not None else None
+            extended: dict[str, Any] | None = None
+            if watcher is not None and hooks is not None and "extended_stats" in hooks:
+                from ringleader.core.hooks import watcher_context
+
+                extended = await hooks.extended_stats(watcher_context(
+                    watcher, env=watcher.template.env, stats=dict(stats)))
+            counters: dict[str, int | float | None] | None = None
+            if cgroup is not None:
+                try:
+                    counters = await asyncio.to_thread(cgroup.stats)
+                except OSError as exc:  # removed meanwhile (rm, stop)
+                    log.debug("watcher %s: cgroup stats: %s", stats["name"], exc)
+            stats["cgroup"], stats["extended"] = counters, extended
+
+        await asyncio.gather(*(extend(w) for w in data["watchers"]))
+        return data
 
     def recent_output(self, name: str | None, lines: int) -> list[dict[str, Any]]:
         if name is not None:
