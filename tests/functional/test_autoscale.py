@@ -1,14 +1,15 @@
-"""AutoscaleDriver with real processes: busy workers grow the watcher, idle ones shrink it."""
+"""Auto-scaling through the engine, with real processes: a watcher with an `autoscale`
+table is scaled by the driver the watcher itself runs while it is active (busy workers
+grow it, idle ones shrink it); `set` adds or removes the table at runtime."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
 import pytest
 
-from ringleader.config.features import AutoscaleConfig
-from ringleader.config.model import StreamConfig, WatcherConfig
 from ringleader.core.arbiter import Arbiter
 from ringleader.core.autoscaler import AutoscaleDriver
 from ringleader.core.events import WatcherChanged
@@ -17,21 +18,32 @@ from ringleader.testing import EventRecorder, pid_exists, python_cmd
 from ringleader.testing import run_async as run
 
 BURN = python_cmd("while True: pass")
-NULL = StreamConfig(kind="null")
+NULL = {"kind": "null"}
 # Small timings; a low busy threshold because the test machine may have 2 cores shared
 # with other tests: 3 burners there get ~60% each, never 80.
-FAST = dict(min=1, max=3, grow_after=1, cooldown=1, interval=0.3, grow_above=20,
-            shrink_below=10, shrink_after=1)
+FAST: dict[str, Any] = dict(min=1, max=3, grow_after=1, cooldown=1, interval=0.3,
+                            grow_above=20, shrink_below=10, shrink_after=1)
 
 
-def watcher(name: str, cmd: str, n: int, **autoscale: Any) -> WatcherConfig:
-    return WatcherConfig(name=name, cmd=cmd, numprocesses=n, stdout_stream=NULL,
-                         stderr_stream=NULL, autoscale=AutoscaleConfig(**{**FAST, **autoscale}))
+def watcher(name: str, cmd: str, n: int, **autoscale: Any) -> dict[str, Any]:
+    return {"name": name, "cmd": cmd, "numprocesses": n, "stdout_stream": NULL,
+            "stderr_stream": NULL, "autoscale": {**FAST, **autoscale}}
 
 
 def autoscaled(name: str, target: int) -> Any:
     return lambda e: (e.watcher == name and e.action == "autoscale"
                       and e.detail.endswith(f"-> {target}"))
+
+
+def decisions(rec: EventRecorder, name: str) -> list[str]:
+    return [e.detail for e in rec.of(WatcherChanged)
+            if e.watcher == name and e.action == "autoscale"]
+
+
+def driver_running(name: str) -> bool:
+    """Whether the engine's autoscale task of watcher `name` runs (by its task name)."""
+    return any(t.get_name() == f"autoscale {name}" and not t.done()
+               for t in asyncio.all_tasks())
 
 
 def test_busy_workers_grow_to_max() -> None:
@@ -40,21 +52,18 @@ def test_busy_workers_grow_to_max() -> None:
         rec = EventRecorder(arbiter.bus)
         async with arbiter:
             w = arbiter.watcher("burn")
-            driver = AutoscaleDriver(w, arbiter.sampler)
-            driver.start()
-            try:
-                first = await rec.wait_for(WatcherChanged, autoscaled("burn", 2), timeout=20)
-                assert "at or above 20% CPU" in first.detail and "1 -> 2" in first.detail
-                await rec.wait_for(WatcherChanged, autoscaled("burn", 3), timeout=20)
-                assert w.numprocesses == 3
-                assert len(arbiter.pids("burn")) == 3
-                assert all(pid_exists(p) for p in arbiter.pids("burn"))
-            finally:
-                await driver.stop()
-            assert not driver.is_running
-            # Never past max: no decision beyond 3 while burning.
-            assert not [e for e in rec.of(WatcherChanged)
-                        if e.action == "autoscale" and e.detail.endswith("-> 4")]
+            assert driver_running("burn")  # started by the watcher once it is active
+            first = await rec.wait_for(WatcherChanged, autoscaled("burn", 2), timeout=20)
+            assert "at or above 20% CPU" in first.detail and "1 -> 2" in first.detail
+            await rec.wait_for(WatcherChanged, autoscaled("burn", 3), timeout=20)
+            assert w.numprocesses == 3
+            assert len(arbiter.pids("burn")) == 3
+            assert all(pid_exists(p) for p in arbiter.pids("burn"))
+            # One driver: each step decided once; never past max.
+            steps = decisions(rec, "burn")
+            assert [d[-6:] for d in steps] == ["1 -> 2", "2 -> 3"], steps
+            await arbiter.stop_watcher("burn")
+            assert not driver_running("burn")  # stopped with the watcher
         assert not any(pid_exists(p) for p in w.pids())
 
     run(main())
@@ -67,23 +76,41 @@ def test_idle_workers_shrink_to_min() -> None:
         async with arbiter:
             w = arbiter.watcher("idle")
             before = set(arbiter.pids("idle"))
-            driver = AutoscaleDriver(w, arbiter.sampler)
-            driver.start()
-            driver.start()  # idempotent
-            try:
-                shrink = await rec.wait_for(WatcherChanged, autoscaled("idle", 2), timeout=20)
-                assert "below 10% CPU" in shrink.detail
-                await rec.wait_for(WatcherChanged, autoscaled("idle", 1), timeout=20)
-            finally:
-                await driver.stop()
-                await driver.stop()  # idempotent
+            shrink = await rec.wait_for(WatcherChanged, autoscaled("idle", 2), timeout=20)
+            assert "below 10% CPU" in shrink.detail
+            await rec.wait_for(WatcherChanged, autoscaled("idle", 1), timeout=20)
             assert w.numprocesses == 1
             # The highest slots went first; the survivor is the original wid 1.
             assert sorted(w.processes) == [1]
             assert arbiter.pids("idle") == [w.processes[1].pid]
             assert set(arbiter.pids("idle")) < before
-            assert not [e for e in rec.of(WatcherChanged)
-                        if e.action == "autoscale" and e.detail.endswith("-> 0")]
+            # One driver: each step decided once; never below min.
+            steps = decisions(rec, "idle")
+            assert [d[-6:] for d in steps] == ["3 -> 2", "2 -> 1"], steps
+
+    run(main())
+
+
+def test_set_adds_and_removes_the_autoscale_table_at_runtime() -> None:
+    async def main() -> None:
+        plain = {k: v for k, v in watcher("idle", "sleep 600", 2).items() if k != "autoscale"}
+        arbiter = Arbiter([plain])
+        rec = EventRecorder(arbiter.bus)
+        async with arbiter:
+            assert not driver_running("idle")
+            mark = len(rec.events)
+            await arbiter.set_options("idle", {"autoscale": dict(FAST)})
+            assert driver_running("idle")
+            await rec.wait_for(WatcherChanged, autoscaled("idle", 1), timeout=20, start=mark)
+            assert arbiter.watcher("idle").numprocesses == 1
+            await arbiter.set_options("idle", {"autoscale": None})
+            assert not driver_running("idle")
+            assert arbiter.watcher("idle").config.autoscale is None
+            # Scaling by hand still works, and restarting the watcher brings no driver back.
+            assert await arbiter.incr("idle", 2) == 3
+            await arbiter.restart("idle")
+            assert arbiter.watcher("idle").is_active and not driver_running("idle")
+            assert len(arbiter.pids("idle")) == 3
 
     run(main())
 
@@ -104,21 +131,18 @@ class FlakySampler:
 
 def test_a_failing_round_is_logged_and_the_next_one_runs(
         caplog: pytest.LogCaptureFixture) -> None:
-    async def main() -> None:
+    async def main() -> FlakySampler:
         arbiter = Arbiter([watcher("idle", "sleep 600", 2)])
+        sampler = FlakySampler(arbiter.sampler)
+        arbiter.sampler = sampler  # type: ignore[assignment]  # handed to the drivers at start
         rec = EventRecorder(arbiter.bus)
         async with arbiter:
-            sampler = FlakySampler(arbiter.sampler)
-            driver = AutoscaleDriver(arbiter.watcher("idle"), sampler)  # type: ignore[arg-type]
-            driver.start()
-            try:
-                await rec.wait_for(WatcherChanged, autoscaled("idle", 1), timeout=20)
-            finally:
-                await driver.stop()
-            assert sampler.calls > 1
+            await rec.wait_for(WatcherChanged, autoscaled("idle", 1), timeout=20)
+        return sampler
 
     with caplog.at_level(logging.ERROR, logger="ringleader.autoscale"):
-        run(main())
+        sampler = run(main())
+    assert sampler.calls > 1
     assert any("round failed" in r.getMessage() and r.exc_info for r in caplog.records)
 
 
@@ -128,16 +152,15 @@ def test_a_stopped_watcher_is_not_scaled() -> None:
         rec = EventRecorder(arbiter.bus)
         async with arbiter:
             w = arbiter.watcher("idle")
+            assert driver_running("idle")
             await w.stop()
+            assert not driver_running("idle")  # the engine's driver went with the watcher
+            # Rounds of a driver-level instance, run by hand (no waiting on the
+            # interval): each leaves the stopped watcher alone.
             driver = AutoscaleDriver(w, arbiter.sampler)
-            driver.start()
-            try:
-                # Rounds run by hand (no waiting on the interval): each leaves it alone.
-                for _ in range(5):
-                    await driver.tick()
-            finally:
-                await driver.stop()
+            for _ in range(5):
+                await driver.tick()
             assert w.numprocesses == 2
-            assert not [e for e in rec.of(WatcherChanged) if e.action == "autoscale"]
+            assert not decisions(rec, "idle")
 
     run(main())
