@@ -164,3 +164,40 @@ def test_a_stopped_watcher_is_not_scaled() -> None:
             assert not decisions(rec, "idle")
 
     run(main())
+
+
+class _GatedSampler:
+    """Holds the 4th sampling round until released: a round in progress during a `set`."""
+
+    def __init__(self, real: Any) -> None:
+        self.real = real
+        self.rounds = 0
+        self.entered = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def collect(self, watchers: Any, **kw: Any) -> Any:
+        self.rounds += 1
+        result = await self.real.collect(watchers, **kw)
+        if self.rounds == 4:
+            self.entered.set()
+            await self.release.wait()
+        return result
+
+
+def test_set_during_a_scaling_round_neither_deadlocks_nor_replaces_processes() -> None:
+    fast = {"min": 1, "max": 3, "grow_after": 0.1, "cooldown": 0.1, "interval": 0.2,
+            "grow_above": 0, "shrink_below": 0, "shrink_after": 100}
+
+    async def main() -> None:
+        arbiter = Arbiter([{"name": "w", "cmd": "sleep 600", "stdout_stream": {"kind": "null"},
+                            "autoscale": fast}])
+        gate = _GatedSampler(arbiter.sampler)
+        arbiter.sampler = gate  # type: ignore[assignment]
+        async with arbiter:
+            await gate.entered.wait()
+            before = set(arbiter.pids("w"))
+            asyncio.get_running_loop().call_later(0.2, gate.release.set)
+            await arbiter.set_options("w", {"autoscale": {**fast, "interval": 0.3}})
+            assert before <= set(arbiter.pids("w"))  # a live option: nobody replaced
+
+    run(main(), timeout=30)

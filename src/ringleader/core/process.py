@@ -329,6 +329,10 @@ class Process:
 
     # -- control --------------------------------------------------------------------
 
+    def renew_policy(self) -> None:
+        """The respawn policy options changed: follow them from now on."""
+        self._policy = make_policy(self._owner.config.flapping, self._owner.config.backoff)
+
     def start(self) -> bool:
         """Spawn unless already alive; clears any backoff streak (an explicit start)."""
         if self.is_alive:

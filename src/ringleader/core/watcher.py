@@ -46,6 +46,9 @@ _GAVE_UP = frozenset({PS.BACKOFF, PS.EXITED, PS.FAILED, PS.FLAPPING, PS.STOPPED}
 LIVE_OPTIONS = frozenset({
     "numprocesses", "autostart", "respawn", "warmup_delay", "priority", "stop_signal",
     "graceful_timeout", "stop_children", "max_age", "max_age_variance",
+    # features the watcher carries itself: rebuilt or re-applied in place
+    "flapping", "backoff", "autoscale", "watchdog", "health", "hooks", "cgroup",
+    "readiness", "ready_timeout", "watchdog_sec", "after", "requires", "reload_batch",
 })
 
 
@@ -427,6 +430,12 @@ class Watcher:
     async def apply_config(self, new: WatcherConfig, *, scale: bool = True) -> WatcherConfig:
         """Switch to a new configuration of this watcher: live options at once, others by
         a zero-downtime reload (ReloadFailed: the old processes and config stay)."""
+        changed = {f for f in new.__struct_fields__
+                   if getattr(new, f) != getattr(self.config, f)}
+        renew_drivers = bool(changed & {"autoscale", "watchdog"})
+        if renew_drivers:
+            # Before taking the lock: a driver's round may be waiting for it to scale.
+            await self._stop_drivers()
         async with self.lock:
             old = self.config
             changed = {f for f in new.__struct_fields__ if getattr(new, f) != getattr(old, f)}
@@ -435,8 +444,10 @@ class Watcher:
                 self.template = build_template(new)
             if "cgroup" in changed:
                 self._apply_cgroup(new.cgroup)
-            if changed & {"autoscale", "watchdog"} and self.state is WS.ACTIVE:
-                await self._stop_drivers()
+            if changed & {"flapping", "backoff"}:
+                for proc in self.processes.values():
+                    proc.renew_policy()
+            if renew_drivers and self.state is WS.ACTIVE:
                 self._start_drivers()
             if "hooks" in changed:
                 from ringleader.core.hooks import HookRunner
