@@ -257,3 +257,14 @@ def _socket_config() -> Any:
 def _ask(host: str, port: int) -> bytes:
     with socket.create_connection((host, port), timeout=10) as c:
         return c.recv(16)
+
+
+def test_a_watcher_added_at_runtime_can_use_notify_readiness() -> None:
+    async def main() -> None:
+        async with Arbiter([]) as arbiter:
+            await arbiter.add_watcher(watcher("late", f"{NOTIFIER} 0.1 quiet",
+                                              readiness="notify", ready_timeout=20))
+            proc = arbiter.watcher("late").processes[1]
+            assert proc.state.value == "running" and proc.reason == "sd_notify READY=1"
+
+    run(main())

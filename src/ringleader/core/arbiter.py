@@ -114,8 +114,8 @@ class Arbiter:
         return self._reload_lock.locked()
 
     async def start(self) -> None:
-        """Start every autostart watcher (by priority, highest first); returns once their
-        processes are spawned."""
+        """Start every autostart watcher (dependencies first, then by priority); returns
+        once their processes are ready."""
         if self._services is not None:
             raise RuntimeError("Arbiter already started")
         loop = asyncio.get_running_loop()
@@ -192,12 +192,12 @@ class Arbiter:
         for group in stop_order([w.config for w in self._watchers.values()]):
             await asyncio.gather(*(chosen[n].stop() for n in group if n in chosen))
 
-    def _notify_socket(self, loop: asyncio.AbstractEventLoop) -> NotifySocket | None:
-        """The sd_notify socket, made only when a watcher wants it."""
-        if self._notify is None and any(
-                c.readiness == "notify" or c.watchdog_sec > 0 for c in self._configs):
-            from ringleader.core.notify import NotifySocket
+    def _notify_socket(self, loop: asyncio.AbstractEventLoop) -> NotifySocket:
+        """The sd_notify socket. Always there (one idle datagram socket, no file), so that
+        a watcher added or changed at runtime to readiness = "notify" finds it."""
+        from ringleader.core.notify import NotifySocket
 
+        if self._notify is None:
             self._notify = NotifySocket()
             self._notify.start(loop, self._on_notify)
         return self._notify
