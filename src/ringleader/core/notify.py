@@ -15,7 +15,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import secrets
 import socket
 import struct
 from collections.abc import Callable, Container
@@ -58,7 +57,8 @@ class NotifySocket:
         """`path`: a filesystem socket (a stale one there is replaced); None: an abstract
         socket ``\\0ringleader-notify-<pid>-<random>``."""
         if path is None:
-            self._address = f"\0ringleader-notify-{os.getpid()}-{secrets.token_hex(6)}"
+            # os.urandom, not secrets: secrets imports hashlib, ~4 MB of libcrypto.
+            self._address = f"\0ringleader-notify-{os.getpid()}-{os.urandom(6).hex()}"
             self._path: str | None = None
         else:
             self._address = self._path = os.path.abspath(path)

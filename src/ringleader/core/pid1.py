@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import errno
 import logging
 import os
@@ -54,6 +53,8 @@ def is_pid1() -> bool:
 
 
 def _prctl(option: int, arg: int) -> int:
+    import ctypes  # only in init mode: exit_code_for() is imported by every controller
+
     libc = ctypes.CDLL(None, use_errno=True)
     result: int = libc.prctl(option, ctypes.c_ulong(arg), ctypes.c_ulong(0),
                              ctypes.c_ulong(0), ctypes.c_ulong(0))
@@ -70,6 +71,8 @@ def set_child_subreaper(enable: bool = True) -> None:
 
 
 def is_child_subreaper() -> bool:
+    import ctypes
+
     value = ctypes.c_int(0)
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.prctl(PR_GET_CHILD_SUBREAPER, ctypes.byref(value), 0, 0, 0) != 0:

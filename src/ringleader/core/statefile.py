@@ -56,7 +56,7 @@ class RuntimeState(msgspec.Struct, kw_only=True):
 
     version: int = STATE_VERSION
     source: str | None = None          # the config file it was recorded against
-    config_digest: str = ""            # sha256 of the file's watchers as loaded
+    config_digest: str = ""            # BLAKE2b of the file's watchers as loaded
     watcher_digests: dict[str, str] = {}  # per watcher: what the precedence rules compare
     added: dict[str, dict[str, Any]] = {}  # name -> options (watcher_to_dict)
     removed: list[str] = []            # config watchers removed at runtime
@@ -77,18 +77,22 @@ def _encode(value: object) -> bytes:
     return msgspec.json.encode(value, order="deterministic")
 
 
-def _sha256(data: bytes) -> str:
-    import hashlib  # late: a controller without a state file does not pay for it
-
-    return hashlib.sha256(data).hexdigest()
+def _digest(data: bytes) -> str:
+    # BLAKE2 from CPython's own _blake2 module: importing hashlib would map libcrypto
+    # into every controller (about 4 MB) just to compare configurations.
+    try:
+        from _blake2 import blake2b
+    except ImportError:  # an interpreter without it
+        from hashlib import blake2b
+    return blake2b(data, digest_size=32).hexdigest()
 
 
 def watcher_digest(cfg: WatcherConfig) -> str:
-    return _sha256(_encode(cfg))
+    return _digest(_encode(cfg))
 
 
 def config_digest(config: Config) -> str:
-    return _sha256(_encode(config.watchers))
+    return _digest(_encode(config.watchers))
 
 
 def _options(cfg: WatcherConfig, *, changed_only: bool = True) -> dict[str, Any]:
