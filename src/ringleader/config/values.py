@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shlex
 import signal
+from collections.abc import Callable
 from typing import Any
 
 
@@ -117,9 +118,9 @@ def to_signal(value: Any) -> int:
     return num
 
 
-def to_uid(value: Any) -> int:
-    import pwd  # POSIX-only, and only needed when a uid is configured
-
+def _id(value: Any, lookup: Callable[[str], int], kind: str, short: str) -> int:
+    """A user or group given by number or by name (resolved with `lookup`)."""
+    expected = f"an existing {kind} name or a {short}"
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
         return value
     if isinstance(value, str):
@@ -127,28 +128,22 @@ def to_uid(value: Any) -> int:
         if text.isdigit():
             return int(text)
         try:
-            return pwd.getpwnam(text).pw_uid
+            return lookup(text)
         except KeyError:
-            raise BadValue("an existing user name or a uid",
-                           f"unknown user {show(text)}") from None
-    raise BadValue("an existing user name or a uid")
+            raise BadValue(expected, f"unknown {kind} {show(text)}") from None
+    raise BadValue(expected)
+
+
+def to_uid(value: Any) -> int:
+    import pwd  # POSIX-only, and only needed when a uid is configured
+
+    return _id(value, lambda name: pwd.getpwnam(name).pw_uid, "user", "uid")
 
 
 def to_gid(value: Any) -> int:
     import grp
 
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-        return value
-    if isinstance(value, str):
-        text = value.strip()
-        if text.isdigit():
-            return int(text)
-        try:
-            return grp.getgrnam(text).gr_gid
-        except KeyError:
-            raise BadValue("an existing group name or a gid",
-                           f"unknown group {show(text)}") from None
-    raise BadValue("an existing group name or a gid")
+    return _id(value, lambda name: grp.getgrnam(name).gr_gid, "group", "gid")
 
 
 def _octal(value: Any, expected: str) -> int:
