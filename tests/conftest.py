@@ -6,20 +6,11 @@ from collections.abc import Iterator
 
 import pytest
 
+from ringleader.testing import children_of
+
 
 def _children() -> set[int]:
-    me = str(os.getpid())
-    found = set()
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat", "rb") as f:
-                    fields = f.read().rsplit(b")", 1)[1].split()
-            except OSError:
-                continue
-            if fields[1].decode() == me:
-                found.add(int(entry))
-    return found
+    return set(children_of(os.getpid(), zombies=True))
 
 
 @pytest.fixture(autouse=True)

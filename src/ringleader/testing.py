@@ -134,8 +134,8 @@ def free_port() -> int:
         return port
 
 
-def children_of(pid: int) -> list[int]:
-    """The live (non-zombie) children of `pid`, read from /proc."""
+def children_of(pid: int, *, zombies: bool = False) -> list[int]:
+    """The children of `pid`, read from /proc: the live ones, or all with `zombies`."""
     found = []
     for entry in os.listdir("/proc"):
         if entry.isdigit():
@@ -144,7 +144,7 @@ def children_of(pid: int) -> list[int]:
                     fields = f.read().rsplit(b")", 1)[1].split()
             except (OSError, IndexError):
                 continue
-            if int(fields[1]) == pid and fields[0] not in (b"Z", b"X"):
+            if int(fields[1]) == pid and (zombies or fields[0] not in (b"Z", b"X")):
                 found.append(int(entry))
     return found
 

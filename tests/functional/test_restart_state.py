@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from ringleader.testing import pid_exists, wait_until_sync
+from ringleader.testing import children_of, pid_exists, wait_until_sync
 
 RINGLEADER = [sys.executable, "-m", "ringleader"]
 
@@ -148,11 +148,11 @@ def test_pid1_in_a_new_pid_namespace_reaps_orphans_and_stops_on_sigterm(tmp_path
         ns_pid1 = _namespace_init(proc.pid)
 
         def zombies() -> int:
-            return sum(1 for p in _children(ns_pid1) if _state(p) == "Z")
+            return sum(1 for p in children_of(ns_pid1, zombies=True) if _state(p) == "Z")
 
         # The orphans (sleep 0.2) exit: no zombie may stay behind.
-        wait_until_sync(lambda: zombies() == 0 and len(_children(ns_pid1)) == 4, timeout=20,
-                        what="orphans reaped (3 workers + the guardian left)")
+        wait_until_sync(lambda: zombies() == 0 and len(children_of(ns_pid1, zombies=True)) == 4,
+                        timeout=20, what="orphans reaped (3 workers + the guardian left)")
         os.kill(ns_pid1, signal.SIGTERM)  # to PID 1 of the namespace, from outside
         assert proc.wait(30) == 0, (tmp_path / "log").read_text()
     finally:
@@ -164,22 +164,8 @@ def test_pid1_in_a_new_pid_namespace_reaps_orphans_and_stops_on_sigterm(tmp_path
 
 
 def _namespace_init(unshare_pid: int) -> int:
-    (child,) = _children(unshare_pid)
+    (child,) = children_of(unshare_pid, zombies=True)
     return child
-
-
-def _children(pid: int) -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat", "rb") as f:
-                    fields = f.read().rsplit(b")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == pid:
-                found.append(int(entry))
-    return found
 
 
 def _state(pid: int) -> str:

@@ -72,17 +72,11 @@ def _max_retries(v: Any) -> int:
 
 
 def _cpu_weight(v: Any) -> int:
-    num = to_int(v, minimum=1)
-    if num > 10_000:
-        raise BadValue("an integer between 1 and 10000")
-    return num
+    return to_int(v, minimum=1, maximum=10_000)
 
 
 def _port(v: Any) -> int:
-    num = to_int(v, minimum=1)
-    if num > 65535:
-        raise BadValue("a port number between 1 and 65535")
-    return num
+    return to_int(v, minimum=1, maximum=65535, too_big="a port number between 1 and 65535")
 
 
 def _health_kind(v: Any) -> str:

@@ -42,10 +42,8 @@ def _family(v: Any) -> str:
 
 
 def _port(v: Any) -> int:
-    num = to_int(v, minimum=0)
-    if num > 65535:
-        raise BadValue("a port number between 0 and 65535 (0: any free port)")
-    return num
+    return to_int(v, minimum=0, maximum=65535,
+                  too_big="a port number between 0 and 65535 (0: any free port)")
 
 
 SOCKET_FIELDS: dict[str, Normaliser] = {

@@ -49,7 +49,9 @@ def to_bool(value: Any) -> bool:
     raise BadValue("a boolean (true/false, yes/no, on/off, 1/0)")
 
 
-def to_int(value: Any, *, minimum: int | None = None) -> int:
+def to_int(value: Any, *, minimum: int | None = None, maximum: int | None = None,
+           too_big: str | None = None) -> int:
+    """An integer >= `minimum`; above `maximum`, the error says `too_big` (or the range)."""
     expected = "an integer" if minimum is None else f"an integer >= {minimum}"
     result: int
     if isinstance(value, bool):
@@ -67,6 +69,8 @@ def to_int(value: Any, *, minimum: int | None = None) -> int:
         raise BadValue(expected)
     if minimum is not None and result < minimum:
         raise BadValue(expected)
+    if maximum is not None and result > maximum:
+        raise BadValue(too_big or f"an integer between {minimum} and {maximum}")
     return result
 
 
