@@ -22,7 +22,6 @@ from ringleader.config.diff import ReloadPlan
 from ringleader.config.load import load_config
 from ringleader.config.model import Config
 from ringleader.core.arbiter import Arbiter
-from ringleader.core.signals import SignalQueue
 from ringleader.core.statefile import (
     StateRecorder,
     StateWriter,
@@ -31,6 +30,7 @@ from ringleader.core.statefile import (
     start_overrides,
 )
 from ringleader.errors import ConfigError, RingleaderError
+from ringleader.proc.signals import SignalQueue
 
 log = logging.getLogger("ringleader.daemon")
 
@@ -88,13 +88,13 @@ class Daemon:
 
     async def run(self) -> int:
         """Run until told to stop; returns the exit code (core/pid1.exit_code_for)."""
-        from ringleader.core.pid1 import exit_code_for
+        from ringleader.proc.pid1 import exit_code_for
 
         self.signals.install(HANDLED)
         orphans = None
         try:
             if self._init:
-                from ringleader.core.pid1 import enable_init
+                from ringleader.proc.pid1 import enable_init
 
                 # As PID 1 (or --init): adopted orphans are reaped, never our children.
                 orphans = enable_init(asyncio.get_running_loop(), self.arbiter.own_pids)

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
-from ringleader.core.events import Event, EventBus
+from ringleader.lifecycle.events import Event, EventBus
 
 E = TypeVar("E", bound=Event)
 T = TypeVar("T")

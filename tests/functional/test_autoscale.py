@@ -12,8 +12,8 @@ import pytest
 
 from ringleader.core.arbiter import Arbiter
 from ringleader.core.autoscaler import AutoscaleDriver
-from ringleader.core.events import WatcherChanged
 from ringleader.core.stats import StatsSampler
+from ringleader.lifecycle.events import WatcherChanged
 from ringleader.testing import EventRecorder, pid_exists, python_cmd
 from ringleader.testing import run_async as run
 

@@ -6,7 +6,7 @@ import os
 import signal
 
 from ringleader.core.arbiter import Arbiter
-from ringleader.core.events import ProcessExited, ProcessSpawned, ProcessStateChanged
+from ringleader.lifecycle.events import ProcessExited, ProcessSpawned, ProcessStateChanged
 from ringleader.testing import EventRecorder, pid_exists, python_cmd, wait_until
 from ringleader.testing import run_async as run
 

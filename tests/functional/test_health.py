@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from ringleader.core.arbiter import Arbiter
-from ringleader.core.events import ProcessSpawned, ProcessStateChanged, WatcherChanged
-from ringleader.core.states import ProcessState, WatcherState
+from ringleader.lifecycle.events import ProcessSpawned, ProcessStateChanged, WatcherChanged
+from ringleader.lifecycle.states import ProcessState, WatcherState
 from ringleader.testing import EventRecorder, pid_exists, wait_until
 from ringleader.testing import run_async as run
 

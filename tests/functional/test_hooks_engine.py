@@ -15,9 +15,9 @@ import hookfuncs
 import pytest
 
 from ringleader.core.arbiter import Arbiter
-from ringleader.core.events import ProcessExited, ProcessSpawned, ProcessStateChanged
-from ringleader.core.states import WatcherState
 from ringleader.errors import HookFailed
+from ringleader.lifecycle.events import ProcessExited, ProcessSpawned, ProcessStateChanged
+from ringleader.lifecycle.states import WatcherState
 from ringleader.testing import EventRecorder, pid_exists, wait_until
 from ringleader.testing import run_async as run
 

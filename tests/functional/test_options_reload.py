@@ -9,8 +9,8 @@ import pytest
 from ringleader.config.features import BackoffConfig
 from ringleader.config.model import StreamConfig, WatcherConfig
 from ringleader.core.arbiter import Arbiter
-from ringleader.core.events import ProcessStateChanged
 from ringleader.errors import ConfigError, ReloadFailed
+from ringleader.lifecycle.events import ProcessStateChanged
 from ringleader.testing import EventRecorder, pid_exists
 from ringleader.testing import run_async as run
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from ringleader.core.pid1 import exit_code_for
+from ringleader.proc.pid1 import exit_code_for
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -27,7 +27,7 @@ pytestmark = pytest.mark.timeout(60)
 # end of the pipe then makes them all exit, as zombies of the adopter.
 COMMON = textwrap.dedent("""
     import asyncio, os, signal, subprocess, sys, time
-    from ringleader.core.pid1 import (OrphanReaper, adopted_children, exit_code_for,
+    from ringleader.proc.pid1 import (OrphanReaper, adopted_children, exit_code_for,
                                       is_child_subreaper, is_pid1)
 
     def make_orphans(n):
@@ -215,7 +215,7 @@ def test_orphan_reaper_never_takes_the_callers_children() -> None:
     # Even with no grace period, a zombie child listed by own_pids is left to its owner.
     import asyncio
 
-    from ringleader.core.pid1 import OrphanReaper
+    from ringleader.proc.pid1 import OrphanReaper
 
     async def main() -> int:
         loop = asyncio.get_running_loop()

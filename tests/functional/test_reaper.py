@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from ringleader.core.reaper import Reaper, decode_status
+from ringleader.proc.reaper import Reaper, decode_status
 from ringleader.testing import run_async
 
 

@@ -8,7 +8,7 @@ import asyncio
 from typing import Any
 
 from ringleader.core.arbiter import Arbiter
-from ringleader.core.events import ProcessExited, ProcessSpawned, WatcherChanged
+from ringleader.lifecycle.events import ProcessExited, ProcessSpawned, WatcherChanged
 from ringleader.testing import EventRecorder, pid_exists, python_cmd
 from ringleader.testing import run_async as run
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from ringleader.core.arbiter import Arbiter
-from ringleader.core.events import ProcessExited
+from ringleader.lifecycle.events import ProcessExited
 from ringleader.testing import EventRecorder, python_cmd
 from ringleader.testing import run_async as run
 

@@ -18,9 +18,9 @@ import pytest
 from ringleader.api.schema import LogLine, StatsResponse
 from ringleader.config.model import StreamConfig
 from ringleader.core.arbiter import Arbiter
-from ringleader.core.logbuffer import Follower, LogBuffer
 from ringleader.core.stats import StatsSampler
-from ringleader.core.streams import Pump, StreamHub, make_pipe
+from ringleader.output.logbuffer import Follower, LogBuffer
+from ringleader.output.streams import Pump, StreamHub, make_pipe
 from ringleader.testing import python_cmd, run_async
 
 # Copies its stdin to stdout as it comes: the test decides when (and what) output happens.

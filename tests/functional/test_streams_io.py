@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from ringleader.config.model import StreamConfig
-from ringleader.core.streams import Pump, StreamHub, make_pipe
+from ringleader.output.streams import Pump, StreamHub, make_pipe
 
 Spawn = Callable[..., subprocess.Popen[bytes]]
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from ringleader.core.arbiter import Arbiter
-from ringleader.core.events import ProcessExited, ProcessStateChanged, WatcherChanged
+from ringleader.lifecycle.events import ProcessExited, ProcessStateChanged, WatcherChanged
 from ringleader.testing import EventRecorder, pid_exists, python_cmd, wait_until
 from ringleader.testing import run_async as run
 

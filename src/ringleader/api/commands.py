@@ -40,9 +40,9 @@ from ringleader.api.schema import (
 )
 from ringleader.config.diff import ReloadPlan
 from ringleader.core.arbiter import Arbiter
-from ringleader.core.events import Event
 from ringleader.core.watcher import Watcher
 from ringleader.errors import Conflict, NotFound, RingleaderError
+from ringleader.lifecycle.events import Event
 
 Query = dict[str, list[str]]
 _SECRET = re.compile(r"pass|secret|token|key|credential|auth|private|cookie|session", re.I)

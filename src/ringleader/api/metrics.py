@@ -12,7 +12,7 @@ import resource
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from ringleader.core.states import WatcherState
+from ringleader.lifecycle.states import WatcherState
 
 if TYPE_CHECKING:
     from prometheus_client.metrics_core import Metric

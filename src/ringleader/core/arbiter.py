@@ -18,22 +18,22 @@ from ringleader.config.diff import ReloadPlan, plan_reload
 from ringleader.config.features import SocketConfig
 from ringleader.config.load import config_from_dicts
 from ringleader.config.model import Config, ControllerConfig, WatcherConfig
-from ringleader.core.events import (
+from ringleader.core.process import Services
+from ringleader.core.stats import StatsSampler
+from ringleader.core.watcher import Watcher, watcher_to_dict
+from ringleader.errors import AlreadyExists, LimitExceeded, NotFound
+from ringleader.lifecycle.events import (
     ConfigReloaded,
     Event,
     EventBus,
     ProcessStateChanged,
     WatcherChanged,
 )
-from ringleader.core.guardian import Guardian
-from ringleader.core.logbuffer import Follower, LogBuffer
-from ringleader.core.process import Services
-from ringleader.core.reaper import Reaper
-from ringleader.core.spawn import build_template
-from ringleader.core.stats import StatsSampler
-from ringleader.core.streams import StreamHub
-from ringleader.core.watcher import Watcher, watcher_to_dict
-from ringleader.errors import AlreadyExists, LimitExceeded, NotFound
+from ringleader.output.logbuffer import Follower, LogBuffer
+from ringleader.output.streams import StreamHub
+from ringleader.proc.guardian import Guardian
+from ringleader.proc.reaper import Reaper
+from ringleader.proc.spawn import build_template
 
 if TYPE_CHECKING:
     from ringleader.core.notify import NotifySocket

@@ -11,9 +11,9 @@ import time
 from collections.abc import Callable
 from typing import Any, ClassVar, final
 
-from ringleader.core.events import WatcherChanged
 from ringleader.core.stats import StatsSampler
 from ringleader.core.watcher import Watcher
+from ringleader.lifecycle.events import WatcherChanged
 from ringleader.policy.scaling import Autoscaler
 
 __all__ = ["AutoscaleDriver"]

@@ -3,10 +3,7 @@ every live process each `interval`, tells readiness on the first pass and restar
 process after `failures` failed probes in a row.
 
 Everything runs on the controller's event loop without blocking it: the HTTP probe is a
-minimal HTTP/1.1 GET over asyncio streams, and commands are started with
-``subprocess.Popen`` (vfork + exec) and awaited through a pidfd, so no thread per child.
-A command that overruns its timeout is killed with its whole process group and always
-reaped.
+minimal HTTP/1.1 GET over asyncio streams, and commands run through ``proc.command``.
 """
 
 from __future__ import annotations
@@ -14,20 +11,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import shlex
-import signal
-import subprocess
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from ringleader.config.features import HealthCheckConfig
 from ringleader.config.substitute import expand
-from ringleader.core.events import Event, ProcessStateChanged, WatcherChanged
-from ringleader.core.states import ProcessState
+from ringleader.lifecycle.events import Event, ProcessStateChanged, WatcherChanged
+from ringleader.lifecycle.states import ProcessState
+from ringleader.proc.command import one_line, run_command
 
 if TYPE_CHECKING:
     from ringleader.core.process import Process
@@ -35,181 +30,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("ringleader.health")
 PS = ProcessState
-
-OUTPUT_LIMIT = 64 * 1024  # bytes of a command's output kept (the last ones)
-_EXIT_GRACE = 1.0  # after a command exits, how long its output may still trickle in
-_DETAIL_MAX = 200
-# Keeps reaper tasks alive (the loop holds tasks weakly) when their caller was cancelled.
-_BACKGROUND: set[asyncio.Task[int]] = set()
-
-
-# -- commands ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class CommandResult:
-    returncode: int | None  # None: did not run (see error) or killed by us on timeout
-    output: bytes  # stdout and stderr interleaved; at most the last OUTPUT_LIMIT bytes
-    truncated: bool = False
-    timed_out: bool = False
-    error: str = ""  # why it could not be started
-
-    @property
-    def ok(self) -> bool:
-        return self.returncode == 0
-
-    def describe(self) -> str:
-        """One line: how it ended, and the first line of what it said."""
-        if self.error:
-            return self.error
-        if self.timed_out:
-            how = "timed out (killed)"
-        elif self.returncode is not None and self.returncode < 0:
-            how = f"killed by {_signal_name(-self.returncode)}"
-        else:
-            how = f"exit code {self.returncode}"
-        first = next((ln for ln in self.output.decode(errors="replace").splitlines()
-                      if ln.strip()), "")
-        return _one_line(f"{how}: {first.strip()}" if first else how)
-
-
-def _signal_name(signum: int) -> str:
-    try:
-        return signal.Signals(signum).name
-    except ValueError:
-        return str(signum)
-
-
-def _one_line(text: str) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= _DETAIL_MAX else text[: _DETAIL_MAX - 3] + "..."
-
-
-def _killpg(pid: int) -> None:
-    # The command runs in its own session: its pgid is its pid.
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, signal.SIGKILL)
-
-
-def _resolve(future: asyncio.Future[None]) -> None:
-    if not future.done():
-        future.set_result(None)
-
-
-async def _wait_pid(pid: int) -> int:
-    """Reap `pid` (our child) once it exits; returns its wait status. Sleeps on a pidfd
-    in the loop (a thread blocking in waitpid where pidfds are missing)."""
-    try:
-        fd = os.pidfd_open(pid)
-    except (AttributeError, OSError):
-        return (await asyncio.to_thread(os.waitpid, pid, 0))[1]
-    loop = asyncio.get_running_loop()
-    reaped = False
-    try:
-        while True:
-            waited, status = os.waitpid(pid, os.WNOHANG)
-            if waited:
-                reaped = True
-                return status
-            readable: asyncio.Future[None] = loop.create_future()
-            loop.add_reader(fd, _resolve, readable)
-            try:
-                await readable
-            finally:
-                loop.remove_reader(fd)
-    finally:
-        os.close(fd)
-        if not reaped:  # cancelled: a last chance, so that nothing is left as a zombie
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(pid, os.WNOHANG)
-
-
-async def run_command(argv: Sequence[str], *, env: Mapping[str, str], timeout: float,
-                      cwd: str | None = None, limit: int = OUTPUT_LIMIT) -> CommandResult:
-    """Run `argv` (no shell) in a session of its own, stdin from /dev/null, capturing
-    the last `limit` bytes of its output. After `timeout` seconds its process group is
-    SIGKILLed. The child is always reaped, also when the caller is cancelled."""
-    loop = asyncio.get_running_loop()
-    argv = list(argv)
-    program = None
-    if argv and os.sep not in argv[0]:
-        # As for the watcher's own processes: the child's PATH, else the controller's.
-        path = env.get("PATH") or os.environ.get("PATH", os.defpath)
-        import shutil  # only for commands: shutil brings bz2 and lzma into the controller
-
-        program = shutil.which(argv[0], path=path)
-    rfd, wfd = os.pipe()
-    try:
-        popen = subprocess.Popen(
-            argv, executable=program, stdin=subprocess.DEVNULL, stdout=wfd, stderr=wfd,
-            env=dict(env), cwd=cwd, start_new_session=True, close_fds=True,
-        )
-    except (OSError, subprocess.SubprocessError, ValueError) as exc:
-        os.close(rfd)
-        os.close(wfd)
-        what = argv[0] if argv else "(empty command)"
-        if isinstance(exc, FileNotFoundError):
-            return CommandResult(None, b"", error=f"cannot run {what!r}: not found")
-        if isinstance(exc, PermissionError):
-            return CommandResult(None, b"", error=f"cannot run {what!r}: permission denied")
-        return CommandResult(None, b"", error=_one_line(f"cannot run {what!r}: {exc}"))
-    os.close(wfd)
-    os.set_blocking(rfd, False)
-    pid = popen.pid
-    buf = bytearray()
-    truncated = False
-    eof: asyncio.Future[None] = loop.create_future()
-
-    def on_readable() -> None:
-        nonlocal truncated
-        try:
-            chunk = os.read(rfd, 65536)
-        except BlockingIOError:
-            return
-        except OSError:
-            chunk = b""
-        if not chunk:
-            loop.remove_reader(rfd)
-            _resolve(eof)
-            return
-        buf.extend(chunk)
-        if len(buf) > limit:
-            del buf[: len(buf) - limit]
-            truncated = True
-
-    loop.add_reader(rfd, on_readable)
-    reap = loop.create_task(_wait_pid(pid))
-    _BACKGROUND.add(reap)
-    reap.add_done_callback(_BACKGROUND.discard)
-    timed_out = False
-    status: int | None = None
-    deadline = loop.time() + timeout
-    try:
-        try:
-            async with asyncio.timeout_at(deadline):
-                status = await asyncio.shield(reap)
-        except TimeoutError:
-            timed_out = True
-            _killpg(pid)
-            status = await asyncio.shield(reap)
-        # What it wrote just before exiting may still be in the pipe; a grandchild
-        # that keeps the pipe open is not waited for beyond a short grace.
-        with contextlib.suppress(TimeoutError):
-            grace = max(0.0, min(_EXIT_GRACE, deadline - loop.time()))
-            async with asyncio.timeout(grace):
-                await asyncio.shield(eof)
-    finally:
-        if status is None:  # cancelled: kill; the reaper task still reaps it
-            _killpg(pid)
-            popen.returncode = -signal.SIGKILL  # Popen must not think it still runs
-        loop.remove_reader(rfd)
-        os.close(rfd)
-        if not eof.done():
-            eof.cancel()
-    code = os.waitstatus_to_exitcode(status)
-    popen.returncode = code  # reaped by us: keep Popen from warning or waiting again
-    return CommandResult(None if timed_out else code, bytes(buf), truncated=truncated,
-                         timed_out=timed_out)
 
 
 # -- probes -----------------------------------------------------------------------------
@@ -227,7 +47,7 @@ async def probe(cfg: HealthCheckConfig, *, wid: int, env: Mapping[str, str],
         return await _probe_command(cfg, wid, env, cwd)
     except Exception as exc:  # a probe must never take the monitor down
         log.debug("health probe error", exc_info=True)
-        return False, _one_line(f"probe error: {type(exc).__name__}: {exc}")
+        return False, one_line(f"probe error: {type(exc).__name__}: {exc}")
 
 
 def _connect_error(exc: BaseException, where: str, timeout: float) -> str:
@@ -236,8 +56,8 @@ def _connect_error(exc: BaseException, where: str, timeout: float) -> str:
     if isinstance(exc, ConnectionRefusedError):
         return f"{where}: connection refused"
     if isinstance(exc, OSError) and exc.strerror:
-        return _one_line(f"{where}: {exc.strerror}")
-    return _one_line(f"{where}: {type(exc).__name__}: {exc}")
+        return one_line(f"{where}: {exc.strerror}")
+    return one_line(f"{where}: {type(exc).__name__}: {exc}")
 
 
 async def _probe_tcp(cfg: HealthCheckConfig) -> tuple[bool, str]:
@@ -260,7 +80,7 @@ async def _probe_http(cfg: HealthCheckConfig, wid: int,
     url = expand(cfg.url, wid=wid, env=env)
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        return False, _one_line(f"{url}: not an http:// or https:// URL")
+        return False, one_line(f"{url}: not an http:// or https:// URL")
     tls = parts.scheme == "https"
     port = parts.port or (443 if tls else 80)
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
@@ -289,10 +109,10 @@ async def _probe_http(cfg: HealthCheckConfig, wid: int,
     fields = line.decode("latin-1").split(None, 2)
     if len(fields) < 2 or not fields[0].startswith("HTTP/") or not fields[1].isdigit():
         shown = line[:60].decode("latin-1").strip() or "nothing"
-        return False, _one_line(f"{url}: not an HTTP response ({shown!r})")
+        return False, one_line(f"{url}: not an HTTP response ({shown!r})")
     code = int(fields[1])
     reason = fields[2].strip() if len(fields) > 2 else ""
-    return 200 <= code < 400, _one_line(f"{url}: HTTP {code} {reason}".rstrip())
+    return 200 <= code < 400, one_line(f"{url}: HTTP {code} {reason}".rstrip())
 
 
 async def _probe_command(cfg: HealthCheckConfig, wid: int, env: Mapping[str, str],
@@ -302,7 +122,7 @@ async def _probe_command(cfg: HealthCheckConfig, wid: int, env: Mapping[str, str
     try:
         argv = shlex.split(expand(cfg.command, wid=wid, env=env))
     except ValueError as exc:
-        return False, _one_line(f"bad command: {exc}")
+        return False, one_line(f"bad command: {exc}")
     if not argv:
         return False, "command check with an empty command"
     result = await run_command(argv, env=env, cwd=cwd, timeout=cfg.timeout, limit=4096)

@@ -34,7 +34,6 @@ import inspect
 import json
 import logging
 import os
-import signal
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -43,7 +42,8 @@ from types import MappingProxyType
 from typing import Any, Protocol
 
 from ringleader.config.features import HookConfig, HookName
-from ringleader.core.health import run_command
+from ringleader.proc.command import run_command
+from ringleader.proc.signals import signal_name
 
 log = logging.getLogger("ringleader.hooks")
 
@@ -246,7 +246,7 @@ class HookRunner:
         elif result.error:
             why = result.error
         elif result.returncode is not None and result.returncode < 0:
-            why = f"{cfg.target!r} killed by {_signal_name(-result.returncode)}"
+            why = f"{cfg.target!r} killed by {signal_name(-result.returncode)}"
         else:
             why = f"{cfg.target!r} exited with code {result.returncode}"
         if output.strip():
@@ -269,7 +269,7 @@ class HookRunner:
                 out["RINGLEADER_PIDS"] = " ".join(str(p) for p in value)
             elif key == "signum" and isinstance(value, int):
                 out["RINGLEADER_SIGNAL"] = str(int(value))
-                out["RINGLEADER_SIGNAL_NAME"] = _signal_name(int(value))
+                out["RINGLEADER_SIGNAL_NAME"] = signal_name(int(value))
             elif isinstance(value, bool):
                 out[f"RINGLEADER_{key.upper()}"] = "1" if value else "0"
             elif isinstance(value, str | int | float):
@@ -283,13 +283,6 @@ class HookRunner:
 
 
 # -- helpers ----------------------------------------------------------------------------
-
-
-def _signal_name(signum: int) -> str:
-    try:
-        return signal.Signals(signum).name
-    except ValueError:
-        return str(signum)
 
 
 def _as_mapping(value: object) -> Mapping[str, Any]:

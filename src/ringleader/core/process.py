@@ -21,14 +21,15 @@ from typing import TYPE_CHECKING, Literal, Protocol
 
 from ringleader.config.features import HookName
 from ringleader.config.model import StreamConfig, WatcherConfig
-from ringleader.core.events import EventBus, ProcessExited, ProcessSpawned, ProcessStateChanged
-from ringleader.core.guardian import Guardian
-from ringleader.core.reaper import Reaper, decode_status
-from ringleader.core.spawn import SpawnSpec, spawn
-from ringleader.core.states import ALIVE, ProcessState, is_allowed
-from ringleader.core.streams import Pump, StreamHub, make_pipe
 from ringleader.errors import InvalidTransition, RingleaderError, SpawnError
+from ringleader.lifecycle.events import EventBus, ProcessExited, ProcessSpawned, ProcessStateChanged
+from ringleader.lifecycle.states import ALIVE, ProcessState, is_allowed
+from ringleader.output.streams import Pump, StreamHub, make_pipe
 from ringleader.policy.respawn import Decision, make_policy
+from ringleader.proc.guardian import Guardian
+from ringleader.proc.reaper import Reaper, decode_status
+from ringleader.proc.signals import signal_name
+from ringleader.proc.spawn import SpawnSpec, spawn
 
 if TYPE_CHECKING:
     from ringleader.core.notify import NotifySocket
@@ -74,13 +75,6 @@ class Owner(Protocol):
     def wants(self, wid: int) -> bool:
         """Whether slot `wid` should be running (watcher active and wid in range)."""
         ...
-
-
-def signal_name(signum: int) -> str:
-    try:
-        return signal.Signals(signum).name
-    except ValueError:
-        return str(signum)
 
 
 class Process:

@@ -11,9 +11,9 @@ from collections.abc import Callable
 from typing import final
 
 from ringleader.core.autoscaler import PeriodicDriver, watcher_samples
-from ringleader.core.events import WatcherChanged
 from ringleader.core.stats import StatsSampler
 from ringleader.core.watcher import Watcher
+from ringleader.lifecycle.events import WatcherChanged
 from ringleader.policy.watchdog import ResourceWatchdog
 
 __all__ = ["ResourceWatchdogDriver"]

@@ -13,12 +13,12 @@ import msgspec
 
 from ringleader.config.load import watcher_from_dict
 from ringleader.config.model import WatcherConfig
-from ringleader.core.events import Event, ProcessStateChanged, WatcherChanged
 from ringleader.core.process import Process, Services
-from ringleader.core.spawn import build_template
-from ringleader.core.states import ProcessState, WatcherState
 from ringleader.core.watcher_features import WatcherFeatures
 from ringleader.errors import HookFailed, ReloadFailed
+from ringleader.lifecycle.events import Event, ProcessStateChanged, WatcherChanged
+from ringleader.lifecycle.states import ProcessState, WatcherState
+from ringleader.proc.spawn import build_template
 
 if TYPE_CHECKING:
     pass

@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from ringleader.config.features import CgroupConfig, HookName
 from ringleader.config.model import WatcherConfig
-from ringleader.core.events import EventBus
 from ringleader.core.process import Services
-from ringleader.core.spawn import SpawnSpec, SpawnTemplate
 from ringleader.errors import RingleaderError
+from ringleader.lifecycle.events import EventBus
+from ringleader.proc.spawn import SpawnSpec, SpawnTemplate
 
 if TYPE_CHECKING:
     from ringleader.core.cgroups import Cgroup

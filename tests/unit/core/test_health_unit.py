@@ -16,9 +16,10 @@ import pytest
 
 from ringleader.config.features import HealthCheckConfig
 from ringleader.core import health
-from ringleader.core.events import EventBus, WatcherChanged
-from ringleader.core.health import HealthMonitor, probe, run_command
-from ringleader.core.states import ProcessState
+from ringleader.core.health import HealthMonitor, probe
+from ringleader.lifecycle.events import EventBus, WatcherChanged
+from ringleader.lifecycle.states import ProcessState
+from ringleader.proc.command import run_command
 from ringleader.testing import EventRecorder, free_port, pid_exists, wait_until
 from ringleader.testing import run_async as run
 

@@ -10,7 +10,7 @@ from typing import Any
 import msgspec
 
 from ringleader.api.schema import LogLine
-from ringleader.core.logbuffer import Follower, LogBuffer
+from ringleader.output.logbuffer import Follower, LogBuffer
 from ringleader.testing import run_async
 
 

@@ -34,3 +34,11 @@ class SignalQueue:
 
     async def get(self) -> signal.Signals:
         return await self.queue.get()
+
+
+def signal_name(signum: int) -> str:
+    """SIGTERM for 15; the number itself for a signal Python does not name."""
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return str(signum)

@@ -21,10 +21,11 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Final, Literal, final
 
 from ringleader.config.model import StreamConfig
-from ringleader.core.sinks import EMPTY, FAILED, ConsoleSink, FileSink, LineFramer, NullSink, Sink
+from ringleader.output.framing import LineFramer
+from ringleader.output.sinks import EMPTY, FAILED, ConsoleSink, FileSink, NullSink, Sink
 
 if TYPE_CHECKING:
-    from ringleader.core.logbuffer import LogBuffer, Tap
+    from ringleader.output.logbuffer import LogBuffer, Tap
 
 __all__ = ["Pump", "StreamHub", "make_pipe"]
 

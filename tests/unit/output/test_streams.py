@@ -9,9 +9,9 @@ import random
 
 import pytest
 
-from ringleader.core import rotation
-from ringleader.core.sinks import LineFramer
-from ringleader.core.streams import PIPE_SIZE, make_pipe
+from ringleader.output import rotation
+from ringleader.output.framing import LineFramer
+from ringleader.output.streams import PIPE_SIZE, make_pipe
 
 WHENS = ["S", "M", "H", "D", "MIDNIGHT", *(f"W{d}" for d in range(7))]
 

@@ -1,4 +1,4 @@
-from ringleader.core.states import (
+from ringleader.lifecycle.states import (
     ALIVE,
     INITIAL,
     TRANSITIONS,
