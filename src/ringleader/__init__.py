@@ -14,11 +14,11 @@ __all__ = ["Arbiter", "BackgroundArbiter", "ControllerConfig", "WatcherConfig", 
 
 if TYPE_CHECKING:
     from ringleader.config.model import ControllerConfig, WatcherConfig
-    from ringleader.core.arbiter import Arbiter
+    from ringleader.engine.arbiter import Arbiter
     from ringleader.library import BackgroundArbiter, get_arbiter
 
 _LAZY = {
-    "Arbiter": "ringleader.core.arbiter",
+    "Arbiter": "ringleader.engine.arbiter",
     "BackgroundArbiter": "ringleader.library",
     "get_arbiter": "ringleader.library",
     "ControllerConfig": "ringleader.config.model",

@@ -21,7 +21,6 @@ from ringleader.api.listeners import ApiServer, build_server
 from ringleader.config.diff import ReloadPlan
 from ringleader.config.load import load_config
 from ringleader.config.model import Config
-from ringleader.core.arbiter import Arbiter
 from ringleader.core.statefile import (
     StateRecorder,
     StateWriter,
@@ -29,6 +28,7 @@ from ringleader.core.statefile import (
     load_state,
     start_overrides,
 )
+from ringleader.engine.arbiter import Arbiter
 from ringleader.errors import ConfigError, RingleaderError
 from ringleader.proc.signals import SignalQueue
 

@@ -18,8 +18,9 @@ from collections.abc import Callable, Coroutine, Iterable, Mapping
 from types import TracebackType
 from typing import Any, TypeVar
 
+from ringleader.config.load import as_watcher_configs
 from ringleader.config.model import ControllerConfig, WatcherConfig
-from ringleader.core.arbiter import Arbiter, _as_configs
+from ringleader.engine.arbiter import Arbiter
 
 T = TypeVar("T")
 
@@ -42,7 +43,7 @@ class BackgroundArbiter:
         timeout: float | None = 120.0,
     ) -> None:
         # Validate in the caller's thread, so config errors raise right here.
-        self._configs = _as_configs(watchers)
+        self._configs = as_watcher_configs(watchers)
         self._controller = controller
         self._console_fd = console_fd
         self._use_guardian = use_guardian

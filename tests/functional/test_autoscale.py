@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from ringleader.core.arbiter import Arbiter
-from ringleader.core.autoscaler import AutoscaleDriver
-from ringleader.core.stats import StatsSampler
+from ringleader.engine.arbiter import Arbiter
+from ringleader.features.drivers.autoscale import AutoscaleDriver
+from ringleader.features.stats import StatsSampler
 from ringleader.lifecycle.events import WatcherChanged
 from ringleader.testing import EventRecorder, pid_exists, python_cmd
 from ringleader.testing import run_async as run

@@ -18,8 +18,8 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from ringleader.config.features import CgroupConfig
-from ringleader.core.cgroupfs import needed_controllers
-from ringleader.core.cgroups import Cgroup, CgroupUnavailable, detect, host, new_instance
+from ringleader.features.cgroups.fs import needed_controllers
+from ringleader.features.cgroups.group import Cgroup, CgroupUnavailable, detect, host, new_instance
 
 pytestmark = pytest.mark.timeout(60)
 PARENT = "ringleader-test"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import signal
 
-from ringleader.core.arbiter import Arbiter
+from ringleader.engine.arbiter import Arbiter
 from ringleader.lifecycle.events import ProcessExited, ProcessSpawned, ProcessStateChanged
 from ringleader.testing import EventRecorder, pid_exists, python_cmd, wait_until
 from ringleader.testing import run_async as run

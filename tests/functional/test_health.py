@@ -9,7 +9,7 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-from ringleader.core.arbiter import Arbiter
+from ringleader.engine.arbiter import Arbiter
 from ringleader.lifecycle.events import ProcessSpawned, ProcessStateChanged, WatcherChanged
 from ringleader.lifecycle.states import ProcessState, WatcherState
 from ringleader.testing import EventRecorder, pid_exists, wait_until

@@ -16,7 +16,7 @@ import hookfuncs
 import pytest
 
 from ringleader.config.features import HookConfig
-from ringleader.core.hooks import HookContext, HookRunner, watcher_context
+from ringleader.features.hooks import HookContext, HookRunner, watcher_context
 from ringleader.testing import pid_exists, wait_until
 from ringleader.testing import run_async as run
 

@@ -14,7 +14,7 @@ from typing import Any
 import hookfuncs
 import pytest
 
-from ringleader.core.arbiter import Arbiter
+from ringleader.engine.arbiter import Arbiter
 from ringleader.errors import HookFailed
 from ringleader.lifecycle.events import ProcessExited, ProcessSpawned, ProcessStateChanged
 from ringleader.lifecycle.states import WatcherState

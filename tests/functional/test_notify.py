@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from ringleader.core.notify import (
+from ringleader.features.notify import (
     MAX_DATAGRAM,
     NotifySocket,
     child_notify_env,

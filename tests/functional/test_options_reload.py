@@ -8,7 +8,7 @@ import pytest
 
 from ringleader.config.features import BackoffConfig
 from ringleader.config.model import StreamConfig, WatcherConfig
-from ringleader.core.arbiter import Arbiter
+from ringleader.engine.arbiter import Arbiter
 from ringleader.errors import ConfigError, ReloadFailed
 from ringleader.lifecycle.events import ProcessStateChanged
 from ringleader.testing import EventRecorder, pid_exists

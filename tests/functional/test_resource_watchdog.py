@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from ringleader.core.arbiter import Arbiter
+from ringleader.engine.arbiter import Arbiter
 from ringleader.lifecycle.events import ProcessExited, ProcessSpawned, WatcherChanged
 from ringleader.testing import EventRecorder, pid_exists, python_cmd
 from ringleader.testing import run_async as run

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from ringleader.config.features import SocketConfig
-from ringleader.core.sockets import ListeningSocket, SocketError, SocketSet
+from ringleader.features.sockets import ListeningSocket, SocketError, SocketSet
 
 DEADLINE = 10.0
 

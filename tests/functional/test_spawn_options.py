@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from ringleader.core.arbiter import Arbiter
+from ringleader.engine.arbiter import Arbiter
 from ringleader.lifecycle.events import ProcessExited
 from ringleader.testing import EventRecorder, python_cmd
 from ringleader.testing import run_async as run

@@ -13,7 +13,7 @@ import pytest
 
 from ringleader.api.schema import StatsResponse
 from ringleader.cli import format as fmt
-from ringleader.core.arbiter import Arbiter
+from ringleader.engine.arbiter import Arbiter
 from ringleader.testing import run_async as run
 
 NULL = {"kind": "null"}
@@ -28,7 +28,7 @@ def _cgroups_usable() -> str | None:
     if os.geteuid() != 0:
         return "cgroups need root"
     try:
-        from ringleader.core.cgroups import detect
+        from ringleader.features.cgroups.group import detect
     except ImportError as exc:
         return str(exc)
     return None if "memory" in detect() else f"no memory controller: {detect()}"
@@ -61,7 +61,7 @@ def test_stats_show_the_cgroup_counters() -> None:
         arbiter = Arbiter([watcher("boxed", numprocesses=2, cgroup={"parent": "ringleader-test"}),
                            watcher("free")])
         async with arbiter:
-            assert arbiter.watcher("boxed").cgroup is not None
+            assert arbiter.watcher("boxed").features.cgroup is not None
             stats = await arbiter.stats()
             boxed, free = by_name(stats)["boxed"], by_name(stats)["free"]
             counters = boxed["cgroup"]

@@ -17,8 +17,8 @@ import pytest
 
 from ringleader.api.schema import LogLine, StatsResponse
 from ringleader.config.model import StreamConfig
-from ringleader.core.arbiter import Arbiter
-from ringleader.core.stats import StatsSampler
+from ringleader.engine.arbiter import Arbiter
+from ringleader.features.stats import StatsSampler
 from ringleader.output.logbuffer import Follower, LogBuffer
 from ringleader.output.streams import Pump, StreamHub, make_pipe
 from ringleader.testing import python_cmd, run_async

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from ringleader.core.arbiter import Arbiter
+from ringleader.engine.arbiter import Arbiter
 from ringleader.lifecycle.events import ProcessExited, ProcessStateChanged, WatcherChanged
 from ringleader.testing import EventRecorder, pid_exists, python_cmd, wait_until
 from ringleader.testing import run_async as run
@@ -51,7 +51,7 @@ def _cgroups_usable() -> str | None:
     if os.geteuid() != 0:
         return "cgroups need root"
     try:
-        from ringleader.core.cgroups import detect
+        from ringleader.features.cgroups.group import detect
     except ImportError as exc:
         return str(exc)
     return None if "memory" in detect() else f"no memory controller: {detect()}"
@@ -82,7 +82,7 @@ def test_a_daemonizing_grandchild_does_not_escape_stop(tmp_path: Path) -> None:
                              what="the grandchild")
             grandchild = int(marker.read_text())
             assert pid_exists(grandchild)
-            cgroup = arbiter.watcher("esc").cgroup
+            cgroup = arbiter.watcher("esc").features.cgroup
             assert cgroup is not None and grandchild in cgroup.pids()
             await arbiter.stop_watcher("esc")
             await wait_until(lambda: not pid_exists(grandchild), what="grandchild gone")
@@ -131,7 +131,7 @@ def test_a_fork_bomb_stops_at_the_pids_limit() -> None:
                                                          "parent": "ringleader-test"},
                                    stdout_stream={"kind": "console"})], console_fd=2)
         async with arbiter:
-            cgroup = arbiter.watcher("bomb").cgroup
+            cgroup = arbiter.watcher("bomb").features.cgroup
             assert cgroup is not None
             await wait_until(lambda: len(cgroup.pids()) >= 20, what="the bomb to fill up")
             assert len(cgroup.pids()) <= 20

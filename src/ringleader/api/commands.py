@@ -39,8 +39,8 @@ from ringleader.api.schema import (
     WatcherList,
 )
 from ringleader.config.diff import ReloadPlan
-from ringleader.core.arbiter import Arbiter
-from ringleader.core.watcher import Watcher
+from ringleader.engine.arbiter import Arbiter
+from ringleader.engine.watcher import Watcher
 from ringleader.errors import Conflict, NotFound, RingleaderError
 from ringleader.lifecycle.events import Event
 
@@ -133,12 +133,12 @@ class Commands:
         if self.arbiter.is_reloading:
             raise Conflict("a configuration reload is in progress")
         if name is None:
-            busy = [w.name for w in self.arbiter.watchers if w.lock.locked()]
+            busy = [w.name for w in self.arbiter.watchers if w.is_busy]
             if busy:
                 raise Conflict(f"another operation is in progress on {', '.join(busy)}")
             return None
         watcher = self.arbiter.watcher(name)
-        if watcher.lock.locked():
+        if watcher.is_busy:
             raise Conflict(f"another operation is in progress on watcher {name!r}")
         return watcher
 

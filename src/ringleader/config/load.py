@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ringleader.config.circus_ini import read_ini
@@ -24,7 +25,7 @@ from ringleader.config.model import Config, WatcherConfig
 from ringleader.config.values import show
 from ringleader.errors import ConfigError
 
-__all__ = ["config_from_dicts", "load_config", "watcher_from_dict"]
+__all__ = ["as_watcher_configs", "config_from_dicts", "load_config", "watcher_from_dict"]
 
 _INI_HINT = re.compile(r"^\s*\[(circus|env|watcher:|socket:|plugin:|env:)", re.M)
 _INI_EXTS = (".ini", ".cfg", ".conf")
@@ -199,3 +200,14 @@ def watcher_from_dict(d: dict[str, Any], *, where: str = "watcher") -> WatcherCo
     if config is None:
         raise ConfigError(report.problems)
     return config.watchers[0]
+
+
+def as_watcher_configs(
+    watchers: Iterable[WatcherConfig | Mapping[str, Any]],
+) -> list[WatcherConfig]:
+    """WatcherConfig objects as they are, plain dicts loaded (together, so that their
+    names are deduplicated and checked against each other); order kept."""
+    items = list(watchers)
+    dicts = [dict(w) for w in items if not isinstance(w, WatcherConfig)]
+    converted = iter(config_from_dicts(dicts).watchers if dicts else [])
+    return [w if isinstance(w, WatcherConfig) else next(converted) for w in items]

@@ -96,7 +96,7 @@ def config_digest(config: Config) -> str:
 
 
 def _options(cfg: WatcherConfig, *, changed_only: bool = True) -> dict[str, Any]:
-    from ringleader.core.watcher import watcher_to_dict  # the engine module, imported late
+    from ringleader.engine.watcher import watcher_to_dict  # the engine module, imported late
 
     return watcher_to_dict(cfg, changed_only=changed_only)
 

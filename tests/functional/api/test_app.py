@@ -17,7 +17,7 @@ from ringleader.api.commands import Commands
 from ringleader.api.http import EventStream, Identity, Peer, Request, Response
 from ringleader.config.diff import ReloadPlan
 from ringleader.config.model import Config
-from ringleader.core.arbiter import Arbiter
+from ringleader.engine.arbiter import Arbiter
 from ringleader.errors import ConfigError
 from ringleader.testing import pid_exists
 from ringleader.testing import run_async as run

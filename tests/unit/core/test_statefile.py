@@ -64,7 +64,7 @@ def test_numprocesses_and_options_are_restored_with_notes() -> None:
 
 
 def test_whole_options_dict_keeps_only_the_difference() -> None:
-    from ringleader.core.watcher import watcher_to_dict
+    from ringleader.engine.watcher import watcher_to_dict
 
     rec = StateRecorder(BASE)
     full = watcher_to_dict(by_name(BASE)["web"])

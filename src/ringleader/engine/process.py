@@ -14,48 +14,22 @@ import logging
 import os
 import random
 import signal
-import time
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import Literal, Protocol
 
 from ringleader.config.features import HookName
 from ringleader.config.model import StreamConfig, WatcherConfig
+from ringleader.engine.services import Services
 from ringleader.errors import InvalidTransition, RingleaderError, SpawnError
-from ringleader.lifecycle.events import EventBus, ProcessExited, ProcessSpawned, ProcessStateChanged
+from ringleader.lifecycle.events import ProcessExited, ProcessSpawned, ProcessStateChanged
 from ringleader.lifecycle.states import ALIVE, ProcessState, is_allowed
-from ringleader.output.streams import Pump, StreamHub, make_pipe
+from ringleader.output.streams import Pump, make_pipe
 from ringleader.policy.respawn import Decision, make_policy
-from ringleader.proc.guardian import Guardian
-from ringleader.proc.reaper import Reaper, decode_status
+from ringleader.proc.reaper import decode_status
 from ringleader.proc.signals import signal_name
 from ringleader.proc.spawn import SpawnSpec, spawn
 
-if TYPE_CHECKING:
-    from ringleader.core.notify import NotifySocket
-    from ringleader.core.sockets import SocketSet
-    from ringleader.core.stats import StatsSampler
-
 log = logging.getLogger("ringleader.process")
 PS = ProcessState
-
-
-@dataclass(frozen=True, slots=True)
-class Services:
-    """What every process of an arbiter shares (built once by the Arbiter)."""
-
-    loop: asyncio.AbstractEventLoop
-    bus: EventBus
-    reaper: Reaper
-    guardian: Guardian | None
-    hub: StreamHub
-    clock: Callable[[], float] = time.monotonic
-    # Raises LimitExceeded when watcher `name` may not grow to `count` processes.
-    capacity: Callable[[str, int], None] = lambda name, count: None
-    sampler: StatsSampler | None = None
-    sockets: SocketSet | None = None
-    notify: NotifySocket | None = None
-    cgroup_instance: str = ""
 
 
 class Owner(Protocol):
@@ -229,6 +203,15 @@ class Process:
                   timeout)
         self.send_signal(signal.SIGABRT)
         self._services.loop.create_task(self._restart_for(f"watchdog timeout ({timeout:g}s)"))
+
+    def on_notify(self, fields: dict[str, str]) -> None:
+        """An sd_notify message from this process (or one of its descendants)."""
+        if "STATUS" in fields:
+            self.status_text = fields["STATUS"][:256]
+        if fields.get("READY") == "1":
+            self.mark_ready("sd_notify READY=1")
+        if fields.get("WATCHDOG") == "1":
+            self.feed_watchdog()
 
     def mark_ready(self, reason: str) -> bool:
         """STARTING -> RUNNING (readiness told by the warm-up, sd_notify READY=1 or a

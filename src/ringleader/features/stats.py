@@ -18,14 +18,16 @@ import asyncio
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final, Protocol, final
+from typing import TYPE_CHECKING, Any, Final, final
+
+from ringleader.lifecycle.views import WatcherView
 
 if TYPE_CHECKING:
     import psutil
 
-__all__ = ["ProcessLike", "StatsSampler", "WatcherLike"]
+__all__ = ["StatsSampler"]
 
 PRIME_DELAY: Final = 0.1  # seconds between the two samples of a process seen for the first time
 # Two callers sampling within this interval share the earlier CPU figure: a delta over a few
@@ -36,29 +38,6 @@ FORGET_AFTER: Final = 60.0  # drop cache entries of processes not asked about fo
 # 50 MB process against ~12 us for RSS): it is refreshed at most this often per process.
 USS_INTERVAL: Final = 10.0
 _PROC_CHILDREN: Final = "/proc/self/task/{}/children"
-
-
-class ProcessLike(Protocol):
-    """What the sampler reads of a process slot (``core.process.Process``)."""
-
-    @property
-    def wid(self) -> int: ...
-    @property
-    def pid(self) -> int | None: ...
-    @property
-    def restarts(self) -> int: ...
-    @property
-    def is_alive(self) -> bool: ...
-    @property
-    def exit_history(self) -> Iterable[int]: ...  # recent exit codes, -N: killed by signal N
-    def uptime(self) -> float: ...
-
-
-class WatcherLike(Protocol):
-    @property
-    def name(self) -> str: ...
-    @property
-    def processes(self) -> Mapping[int, ProcessLike]: ...
 
 
 @dataclass(slots=True)
@@ -114,7 +93,7 @@ class StatsSampler:
         self._lock = threading.Lock()
         self._has_children_file: bool | None = None
 
-    async def collect(self, watchers: Iterable[WatcherLike], *,
+    async def collect(self, watchers: Iterable[WatcherView], *,
                       only: str | None = None) -> dict[str, Any]:
         """A StatsResponse-shaped dict of every live process of ``watchers`` (or of the one
         named ``only``). Processes that vanish meanwhile are left out, never an error."""

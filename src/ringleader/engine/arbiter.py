@@ -4,10 +4,8 @@ reaper and the guardian; the only place where those are built."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import logging
-import resource
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from types import TracebackType
@@ -16,12 +14,18 @@ from typing import TYPE_CHECKING, Any
 from ringleader.config.deps import start_order, stop_order
 from ringleader.config.diff import ReloadPlan, plan_reload
 from ringleader.config.features import SocketConfig
-from ringleader.config.load import config_from_dicts
+from ringleader.config.load import as_watcher_configs
 from ringleader.config.model import Config, ControllerConfig, WatcherConfig
-from ringleader.core.process import Services
-from ringleader.core.stats import StatsSampler
-from ringleader.core.watcher import Watcher, watcher_to_dict
+from ringleader.engine.reload import carry_out
+from ringleader.engine.services import (
+    Services,
+    cgroup_instance,
+    check_total,
+    raise_nofile_limit,
+)
+from ringleader.engine.watcher import Watcher, watcher_to_dict
 from ringleader.errors import AlreadyExists, LimitExceeded, NotFound
+from ringleader.features.stats import StatsSampler
 from ringleader.lifecycle.events import (
     ConfigReloaded,
     Event,
@@ -33,26 +37,16 @@ from ringleader.output.logbuffer import Follower, LogBuffer
 from ringleader.output.streams import StreamHub
 from ringleader.proc.guardian import Guardian
 from ringleader.proc.reaper import Reaper
-from ringleader.proc.spawn import build_template
 
 if TYPE_CHECKING:
-    from ringleader.core.notify import NotifySocket
-    from ringleader.core.sockets import SocketSet
+    from ringleader.features.notify import NotifySocket
+    from ringleader.features.sockets import SocketSet
 
 log = logging.getLogger("ringleader.arbiter")
 
 # How long to wait, at shutdown, for the last output of exited processes whose pipes
 # are still held open by a grandchild; after that the pumps are closed.
 _OUTPUT_DRAIN_TIMEOUT = 5.0
-
-
-def _as_configs(
-    watchers: Iterable[WatcherConfig | Mapping[str, Any]],
-) -> list[WatcherConfig]:
-    items = list(watchers)
-    dicts = [dict(w) for w in items if not isinstance(w, WatcherConfig)]
-    converted = iter(config_from_dicts(dicts).watchers if dicts else [])
-    return [w if isinstance(w, WatcherConfig) else next(converted) for w in items]
 
 
 class Arbiter:
@@ -73,9 +67,9 @@ class Arbiter:
         sockets: Sequence[SocketConfig] = (),
         start: Mapping[str, bool] | None = None,
     ) -> None:
-        configs = _as_configs(watchers)
+        configs = as_watcher_configs(watchers)
         self.controller = controller or ControllerConfig()
-        _check_total(configs, self.controller.max_processes)
+        check_total(configs, self.controller.max_processes)
         names = [w.name for w in configs]
         if len(set(names)) != len(names):
             dupes = sorted({n for n in names if names.count(n) > 1})
@@ -120,9 +114,9 @@ class Arbiter:
             raise RuntimeError("Arbiter already started")
         loop = asyncio.get_running_loop()
         self.started_at = time.monotonic()
-        _raise_nofile_limit()
+        raise_nofile_limit()
         if self._socket_configs:
-            from ringleader.core.sockets import SocketSet
+            from ringleader.features.sockets import SocketSet
 
             # Bound before any worker starts; a port in use fails the start here.
             self.sockets = SocketSet(self._socket_configs)
@@ -135,7 +129,7 @@ class Arbiter:
                                                                    logbuffer=self.logbuffer),
                                   capacity=self._check_capacity, sampler=self.sampler,
                                   sockets=self.sockets, notify=self._notify_socket(loop),
-                                  cgroup_instance=_cgroup_instance(self._configs))
+                                  cgroup_instance=cgroup_instance(self._configs))
         self._stopping = False
         self._unsubscribe_requires = self.bus.subscribe(self._on_event_for_requires)
         for cfg in self._configs:
@@ -195,7 +189,7 @@ class Arbiter:
     def _notify_socket(self, loop: asyncio.AbstractEventLoop) -> NotifySocket:
         """The sd_notify socket. Always there (one idle datagram socket, no file), so that
         a watcher added or changed at runtime to readiness = "notify" finds it."""
-        from ringleader.core.notify import NotifySocket
+        from ringleader.features.notify import NotifySocket
 
         if self._notify is None:
             self._notify = NotifySocket()
@@ -203,19 +197,13 @@ class Arbiter:
         return self._notify
 
     def _on_notify(self, pid: int, fields: dict[str, str]) -> None:
-        from ringleader.core.notify import owner_of
+        from ringleader.features.notify import owner_of
 
         procs = {p.pid: p for w in self._watchers.values() for p in w.all_processes()
                  if p.pid is not None and p.is_alive}
         proc = procs.get(pid) or procs.get(owner_of(pid, procs) or 0)
-        if proc is None:
-            return  # not one of ours (e.g. systemd-notify's own BARRIER message)
-        if "STATUS" in fields:
-            proc.status_text = fields["STATUS"][:256]
-        if fields.get("READY") == "1":
-            proc.mark_ready("sd_notify READY=1")
-        if fields.get("WATCHDOG") == "1":
-            proc.feed_watchdog()
+        if proc is not None:  # else not ours (e.g. systemd-notify's own BARRIER message)
+            proc.on_notify(fields)
 
     def _on_event_for_requires(self, event: Event) -> None:
         """`requires`: when a watcher fails or is stopped, those requiring it stop too."""
@@ -228,10 +216,7 @@ class Arbiter:
             if name in w.config.requires and w.is_active:
                 log.warning("stopping watcher %s: it requires %s, which %s", w.name, name,
                             "failed" if failed else "is stopping")
-                self._services_loop().create_task(w.stop())
-
-    def _services_loop(self) -> asyncio.AbstractEventLoop:
-        return self._require_services().loop
+                self._require_services().loop.create_task(w.stop())
 
     def own_pids(self) -> set[int]:
         """Every child this controller started and still tracks (for PID 1 reaping)."""
@@ -282,24 +267,11 @@ class Arbiter:
         data = await self.sampler.collect(self._watchers.values(), only=name)
 
         async def extend(stats: dict[str, Any]) -> None:
-            # Each watcher's cgroup counters (its whole tree, read in a worker thread) and
-            # what its extended_stats hook returns; None where it has neither.
             watcher = self._watchers.get(stats["name"])
-            cgroup = watcher.cgroup if watcher is not None else None
-            hooks = watcher.hooks if watcher is not None else None
-            extended: dict[str, Any] | None = None
-            if watcher is not None and hooks is not None and "extended_stats" in hooks:
-                from ringleader.core.hooks import watcher_context
-
-                extended = await hooks.extended_stats(watcher_context(
-                    watcher, env=watcher.template.env, stats=dict(stats)))
-            counters: dict[str, int | float | None] | None = None
-            if cgroup is not None:
-                try:
-                    counters = await asyncio.to_thread(cgroup.stats)
-                except OSError as exc:  # removed meanwhile (rm, stop)
-                    log.debug("watcher %s: cgroup stats: %s", stats["name"], exc)
-            stats["cgroup"], stats["extended"] = counters, extended
+            if watcher is None:  # removed meanwhile
+                stats["cgroup"] = stats["extended"] = None
+            else:
+                await watcher.features.extra_stats(stats)
 
         await asyncio.gather(*(extend(w) for w in data["watchers"]))
         return data
@@ -332,14 +304,18 @@ class Arbiter:
     async def add_watcher(self, config: WatcherConfig | Mapping[str, Any],
                           *, start: bool = True) -> Watcher:
         services = self._require_services()
-        (cfg,) = _as_configs([config])
+        (cfg,) = as_watcher_configs([config])
         if cfg.name in self._watchers:
             raise AlreadyExists(f"a watcher named {cfg.name!r} already exists")
         self._check_capacity(cfg.name, cfg.numprocesses)
-        watcher = self._watchers[cfg.name] = Watcher(cfg, services)
-        self.bus.publish(WatcherChanged(watcher=cfg.name, action="added"))
+        watcher = self._add(cfg, services)
         if start:
             await watcher.start()
+        return watcher
+
+    def _add(self, cfg: WatcherConfig, services: Services) -> Watcher:
+        watcher = self._watchers[cfg.name] = Watcher(cfg, services)
+        self.bus.publish(WatcherChanged(watcher=cfg.name, action="added"))
         return watcher
 
     async def remove_watcher(self, name: str) -> None:
@@ -405,31 +381,16 @@ class Arbiter:
     async def reload_config(self, config: Config) -> ReloadPlan:
         """Apply a new configuration: add, remove, replace changed watchers, rescale
         those where only numprocesses changed; leave the others (and their pids) alone."""
-        self._require_services()
+        services = self._require_services()
         async with self._reload_lock:
-            _check_total(config.watchers, config.controller.max_processes)
+            check_total(config.watchers, config.controller.max_processes)
             plan = plan_reload([w.config for w in self._watchers.values()], config.watchers)
             if list(config.sockets) != self._socket_configs:
                 log.warning("reload: socket changes take effect when the controller restarts")
-            for name in plan.removed:
-                await self.remove_watcher(name)
-            for cfg in plan.changed:
-                # Replaced like `reload`: new processes first, so a service keeps serving.
-                watcher = self._watchers[cfg.name]
-                if watcher.is_active:
-                    await watcher.apply_config(cfg)
-                else:
-                    watcher.config = cfg
-                    watcher.template = build_template(cfg)
-            for cfg in plan.rescaled:
-                watcher = self._watchers[cfg.name]
-                watcher.config = cfg
-                await watcher.set_numprocesses(cfg.numprocesses)
-            for cfg in plan.added:
-                self._watchers[cfg.name] = Watcher(cfg, self._require_services())
-                self.bus.publish(WatcherChanged(watcher=cfg.name, action="added"))
+            added = await carry_out(plan, self._watchers, remove=self.remove_watcher,
+                                    add=lambda cfg: self._add(cfg, services))
             self.controller = config.controller
-            await self._start_in_order(self._watchers[c.name] for c in plan.added if c.autostart)
+            await self._start_in_order(w for w in added if w.config.autostart)
             self.bus.publish(ConfigReloaded(
                 source=config.source or "", added=tuple(c.name for c in plan.added),
                 removed=plan.removed, changed=tuple(c.name for c in plan.changed),
@@ -437,32 +398,3 @@ class Arbiter:
             log.info("config reloaded: %d added, %d removed, %d changed, %d rescaled",
                      len(plan.added), len(plan.removed), len(plan.changed), len(plan.rescaled))
             return plan
-
-
-def _check_total(configs: Iterable[WatcherConfig], limit: int) -> None:
-    total = sum(min(c.numprocesses, 1) if c.singleton else c.numprocesses for c in configs)
-    if total > limit:
-        raise LimitExceeded(f"the watchers ask for {total} processes, more than "
-                            f"max_processes = {limit}")
-
-
-def _cgroup_instance(configs: Iterable[WatcherConfig]) -> str:
-    """This controller's level in the cgroup tree, so that two never share a cgroup."""
-    if not any(c.cgroup is not None for c in configs):
-        return ""
-    from ringleader.core.cgroups import new_instance
-
-    return new_instance()
-
-
-_NOFILE_WANTED = 65536
-
-
-def _raise_nofile_limit() -> None:
-    # Each worker costs the controller up to three fds (pidfd + two pipes). Capped, as
-    # children inherit it and some programs still close every fd up to the limit.
-    with contextlib.suppress(ValueError, OSError):
-        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-        want = _NOFILE_WANTED if hard == resource.RLIM_INFINITY else min(hard, _NOFILE_WANTED)
-        if soft != resource.RLIM_INFINITY and soft < want:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))

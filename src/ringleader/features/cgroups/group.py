@@ -26,7 +26,8 @@ import signal
 from collections.abc import Callable, Sequence
 
 from ringleader.config.features import CgroupConfig
-from ringleader.core.cgroupfs import (
+from ringleader.errors import RingleaderError
+from ringleader.features.cgroups.fs import (
     V1_JOINED,
     Host,
     check_component,
@@ -38,7 +39,6 @@ from ringleader.core.cgroupfs import (
     v1_settings,
     v2_settings,
 )
-from ringleader.errors import RingleaderError
 
 __all__ = ["Cgroup", "CgroupError", "CgroupUnavailable", "detect", "new_instance"]
 

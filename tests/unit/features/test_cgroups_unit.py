@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from ringleader.config.features import CgroupConfig
-from ringleader.core.cgroupfs import (
+from ringleader.features.cgroups.fs import (
     Host,
     cfs_quota_us,
     join_script,
@@ -20,7 +20,7 @@ from ringleader.core.cgroupfs import (
     v2_settings,
     weight_to_shares,
 )
-from ringleader.core.cgroups import Cgroup, CgroupUnavailable
+from ringleader.features.cgroups.group import Cgroup, CgroupUnavailable
 
 MOUNTINFO = """\
 31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from ringleader.config.features import SocketConfig
-from ringleader.core import sockets
-from ringleader.core.sockets import SocketError, SocketSet, activation_argv, strip_listen_env
+from ringleader.features import sockets
+from ringleader.features.sockets import SocketError, SocketSet, activation_argv, strip_listen_env
 
 DEADLINE = 10.0
 
@@ -24,7 +24,7 @@ DEADLINE = 10.0
 HARNESS = r"""
 import json, os, subprocess, sys
 sys.path[:0] = json.loads(sys.argv[1])
-from ringleader.core import sockets
+from ringleader.features import sockets
 if sys.argv[3] == "nobash":
     sockets._BASH = None
 srcs = json.loads(sys.argv[2])

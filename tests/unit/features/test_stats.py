@@ -16,7 +16,7 @@ import msgspec
 import pytest
 
 from ringleader.api.schema import StatsResponse
-from ringleader.core.stats import StatsSampler
+from ringleader.features.stats import StatsSampler
 from ringleader.testing import run_async
 
 MB = 1 << 20
@@ -177,5 +177,5 @@ def test_repeated_samples_reuse_the_cache_and_a_reused_pid_starts_over(start: St
 
 
 def test_importing_the_sampler_does_not_import_psutil() -> None:
-    code = "import sys, ringleader.core.stats; sys.exit('psutil' in sys.modules)"
+    code = "import sys, ringleader.features.stats; sys.exit('psutil' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], timeout=30).returncode == 0

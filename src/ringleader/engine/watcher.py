@@ -7,30 +7,26 @@ import asyncio
 import logging
 import signal
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import msgspec
 
+from ringleader.config.features import HookName
 from ringleader.config.load import watcher_from_dict
 from ringleader.config.model import WatcherConfig
-from ringleader.core.process import Process, Services
-from ringleader.core.watcher_features import WatcherFeatures
+from ringleader.engine import readiness
+from ringleader.engine.features import Features
+from ringleader.engine.process import Process
+from ringleader.engine.services import Services
 from ringleader.errors import HookFailed, ReloadFailed
-from ringleader.lifecycle.events import Event, ProcessStateChanged, WatcherChanged
+from ringleader.lifecycle.events import EventBus, WatcherChanged
 from ringleader.lifecycle.states import ProcessState, WatcherState
-from ringleader.proc.spawn import build_template
-
-if TYPE_CHECKING:
-    pass
-
+from ringleader.proc.spawn import SpawnSpec, build_template
 
 log = logging.getLogger("ringleader.watcher")
 WS = WatcherState
 _SPAWN_BATCH = 32
 PS = ProcessState
-# Slot states in which a process is not about to become ready: it died (and may be
-# respawned later), gave up, or was stopped.
-_GAVE_UP = frozenset({PS.BACKOFF, PS.EXITED, PS.FAILED, PS.FLAPPING, PS.STOPPED})
 
 # Options that running processes pick up without being replaced (they are read from
 # the watcher's config when used). Any other change replaces the processes.
@@ -58,9 +54,9 @@ def watcher_to_dict(config: WatcherConfig, *, changed_only: bool = False) -> dic
     return result
 
 
-class Watcher(WatcherFeatures):
-    __slots__ = ("_services", "config", "lock", "name", "numprocesses", "processes", "retiring",
-                 "state", "template")
+class Watcher:
+    __slots__ = ("_services", "config", "features", "lock", "name", "numprocesses", "processes",
+                 "retiring", "state", "template")
 
     def __init__(self, config: WatcherConfig, services: Services) -> None:
         self.name = config.name
@@ -75,11 +71,27 @@ class Watcher(WatcherFeatures):
         # Serialises mutations of this watcher (start/stop/scale/restart).
         self.lock = asyncio.Lock()
         self._services = services
-        self._init_features(config)
+        self.features = Features(self, services)
 
     @property
     def is_active(self) -> bool:
         return self.state in (WS.STARTING, WS.ACTIVE)
+
+    @property
+    def is_busy(self) -> bool:
+        """A start, stop, scale or reload holds the lock: processes are in flux."""
+        return self.lock.locked()
+
+    @property
+    def bus(self) -> EventBus:
+        return self._services.bus
+
+    # What a Process asks of its watcher (process.Owner).
+    def spec_for(self, wid: int) -> SpawnSpec:
+        return self.features.spec_for(wid)
+
+    def hook_in_background(self, name: HookName, **extra: object) -> None:
+        self.features.hook_in_background(name, **extra)
 
     def wants(self, wid: int) -> bool:
         return self.is_active and wid <= self.numprocesses
@@ -106,7 +118,7 @@ class Watcher(WatcherFeatures):
                 # Let the loop breathe during a large start: signals, API calls and a stop
                 # request are served between batches.
                 await asyncio.sleep(0)
-            if not await self.run_hook("before_spawn", wid=wid):
+            if not await self.features.run_hook("before_spawn", wid=wid):
                 log.error("%s.%d: before_spawn hook failed: not started", self.name, wid)
                 continue
             self._slot(wid).start()
@@ -122,55 +134,32 @@ class Watcher(WatcherFeatures):
                     proc.start()
                 await self.wait_ready(parked)
                 return
-            if not await self.run_hook("before_start"):
+            if not await self.features.run_hook("before_start"):
                 raise HookFailed(f"watcher {self.name!r}: before_start hook failed")
             log.info("starting watcher %s (numprocesses=%d)", self.name, self.numprocesses)
             self._set_state(WS.STARTING)
             # Before the spawns: with readiness = "health", the monitor tells readiness.
-            self._start_health()
+            self.features.start_health()
             await self._start_slots(range(1, self.numprocesses + 1))
             await self.wait_ready(list(self.processes.values()))
             if self.state is WS.STARTING:
                 self._set_state(WS.ACTIVE)
-                self._start_drivers()
-                await self.run_hook("after_start")
+                self.features.start_drivers()
+                await self.features.run_hook("after_start")
 
     async def wait_ready(self, procs: list[Process], timeout: float | None = None) -> bool:
         """Wait until every process of `procs` is running; False if one gave up (exited,
         failed) or `timeout` (default: the watcher's ready_timeout; 0 = none) passed."""
-        if all(p.state is PS.RUNNING for p in procs):
-            return True
         timeout = self.config.ready_timeout if timeout is None else timeout
-        changed = asyncio.Event()
-
-        def on_event(event: Event) -> None:
-            if isinstance(event, ProcessStateChanged) and event.watcher == self.name:
-                changed.set()
-
-        unsubscribe = self._services.bus.subscribe(on_event)
-        try:
-            async with asyncio.timeout(timeout or None):
-                while True:
-                    if any(p.state in _GAVE_UP for p in procs) or not self.is_active:
-                        return False
-                    if all(p.state is PS.RUNNING for p in procs):
-                        return True
-                    changed.clear()
-                    await changed.wait()
-        except TimeoutError:
-            late = [p.name for p in procs if p.state is not PS.RUNNING]
-            log.warning("%s: not ready after %gs: %s", self.name, timeout, ", ".join(late))
-            return False
-        finally:
-            unsubscribe()
+        return await readiness.wait_ready(self, procs, timeout)
 
     async def stop(self) -> None:
         """Stop every process gracefully (concurrently) and wait until all are reaped.
         A start or scale-up in progress is interrupted rather than waited for."""
         if self.is_active:
             self._set_state(WS.STOPPING)
-        await self._stop_drivers()
-        await self._stop_health()
+        await self.features.stop_drivers()
+        await self.features.stop_health()
         async with self.lock:
             await self._stop_locked()
 
@@ -179,28 +168,28 @@ class Watcher(WatcherFeatures):
             return
         log.info("stopping watcher %s", self.name)
         self._set_state(WS.STOPPING)
-        await self.run_hook("before_stop")
+        await self.features.run_hook("before_stop")
         await asyncio.gather(*(p.stop() for p in self.all_processes()))
-        await self._contain()
+        await self.features.contain()
         self.retiring.clear()
         self._set_state(WS.STOPPED)
-        await self.run_hook("after_stop")
+        await self.features.run_hook("after_stop")
 
     def all_processes(self) -> list[Process]:
         """The current slots and the retiring processes a reload has not yet stopped."""
         return [*self.processes.values(), *self.retiring]
 
     async def restart(self) -> None:
-        await self._stop_drivers()
+        await self.features.stop_drivers()
         async with self.lock:
             await self._stop_locked()
             self._set_state(WS.STARTING, "restart")
-            self._start_health()
+            self.features.start_health()
             await self._start_slots(range(1, self.numprocesses + 1))
             await self.wait_ready(list(self.processes.values()))
             if self.state is WS.STARTING:
                 self._set_state(WS.ACTIVE)
-                self._start_drivers()
+                self.features.start_drivers()
 
     async def restart_process(self, wid: int, reason: str) -> bool:
         """Replace one process (watchdog, failed health check, ...): graceful stop, then a
@@ -237,39 +226,13 @@ class Watcher(WatcherFeatures):
                 new = self.processes[old.wid] = Process(self, old.wid, self._services)
                 new.start()
                 news.append(new)
-            if not await self.wait_ready(news) or not await self._settled(news):
+            if not await self.wait_ready(news) or not await readiness.settled(self, news):
                 await self._roll_back(olds, news)
                 raise ReloadFailed(f"watcher {self.name!r}: new processes were not ready; "
                                    "the old ones keep running")
             await asyncio.gather(*(old.stop("replaced by reload") for old in olds))
             for old in olds:
                 self.retiring.remove(old)
-
-    async def _settled(self, procs: list[Process]) -> bool:
-        """Processes ready by warm-up alone must also live `backoff.min_uptime` before a
-        reload stops their predecessors: a new version that crashes at once is caught.
-        (Processes that said they are ready, by sd_notify or a health check, are trusted.)"""
-        if self.config.readiness != "warmup":
-            return True
-        settle = self.config.backoff.min_uptime - min(p.uptime() for p in procs)
-        if settle <= 0:
-            return all(p.state is PS.RUNNING for p in procs)
-        left = asyncio.Event()
-
-        def on_event(event: Event) -> None:
-            if (isinstance(event, ProcessStateChanged) and event.watcher == self.name
-                    and any(p.state is not PS.RUNNING for p in procs)):
-                left.set()
-
-        unsubscribe = self._services.bus.subscribe(on_event)
-        try:
-            async with asyncio.timeout(settle):
-                await left.wait()
-            return False
-        except TimeoutError:
-            return True  # all lived long enough
-        finally:
-            unsubscribe()
 
     async def _roll_back(self, olds: list[Process], news: list[Process]) -> None:
         for new in news:
@@ -299,7 +262,7 @@ class Watcher(WatcherFeatures):
         renew_drivers = bool(changed & {"autoscale", "watchdog"})
         if renew_drivers:
             # Before taking the lock: a driver's round may be waiting for it to scale.
-            await self._stop_drivers()
+            await self.features.stop_drivers()
         async with self.lock:
             old = self.config
             changed = {f for f in new.__struct_fields__ if getattr(new, f) != getattr(old, f)}
@@ -307,19 +270,17 @@ class Watcher(WatcherFeatures):
             if changed - LIVE_OPTIONS:
                 self.template = build_template(new)
             if "cgroup" in changed:
-                self._apply_cgroup(new.cgroup)
+                self.features.apply_cgroup(new.cgroup)
             if changed & {"flapping", "backoff"}:
                 for proc in self.processes.values():
                     proc.renew_policy()
             if renew_drivers and self.state is WS.ACTIVE:
-                self._start_drivers()
+                self.features.start_drivers()
             if "hooks" in changed:
-                from ringleader.core.hooks import HookRunner
-
-                self.hooks = HookRunner(self.name, {str(k): v for k, v in new.hooks.items()})
+                self.features.renew_hooks(new)
             if "health" in changed and self.is_active:
-                await self._stop_health()
-                self._start_health()
+                await self.features.stop_health()
+                self.features.start_health()
             self._services.bus.publish(WatcherChanged(
                 watcher=self.name, action="options", detail=", ".join(sorted(changed))))
             log.info("watcher %s options changed: %s", self.name, ", ".join(sorted(changed)))
@@ -333,6 +294,15 @@ class Watcher(WatcherFeatures):
         if (scale and new.numprocesses != self.numprocesses) or "singleton" in changed:
             await self.set_numprocesses(new.numprocesses)
         return new
+
+    def replace_config(self, new: WatcherConfig) -> None:
+        """reloadconfig of a stopped watcher: its next start uses `new`."""
+        self.config, self.template = new, build_template(new)
+
+    async def rescale(self, new: WatcherConfig) -> None:
+        """reloadconfig where only numprocesses changed: the processes stay."""
+        self.config = new
+        await self.set_numprocesses(new.numprocesses)
 
     async def set_numprocesses(self, count: int) -> int:
         """Scale to `count` processes (started or stopped now if the watcher is active)."""
@@ -364,11 +334,11 @@ class Watcher(WatcherFeatures):
         """An operator's signal, between the before_signal and after_signal hooks (a failed
         before_signal cancels it, except SIGKILL)."""
         pids = self.pids() if wid is None else [p for p in [self.processes[wid].pid] if p]
-        if (not await self.run_hook("before_signal", signum=signum, pids=pids)
+        if (not await self.features.run_hook("before_signal", signum=signum, pids=pids)
                 and signum != signal.SIGKILL):
             raise HookFailed(f"watcher {self.name!r}: before_signal hook refused the signal")
         count = self.send_signal(signum, wid=wid, children=children)
-        await self.run_hook("after_signal", signum=signum, pids=pids)
+        await self.features.run_hook("after_signal", signum=signum, pids=pids)
         return count
 
     def send_signal(self, signum: int, *, wid: int | None = None, children: bool = False) -> int:
@@ -416,6 +386,10 @@ class Watcher(WatcherFeatures):
     def close_output(self) -> None:
         for p in self.processes.values():
             p.close_output()
+
+    async def close(self) -> None:
+        """The watcher is gone for good (rm, controller stop): release its cgroup."""
+        await self.features.close()
 
 
 def _clamp(config: WatcherConfig, count: int) -> int:

@@ -10,10 +10,10 @@ import time
 from collections.abc import Callable
 from typing import final
 
-from ringleader.core.autoscaler import PeriodicDriver, watcher_samples
-from ringleader.core.stats import StatsSampler
-from ringleader.core.watcher import Watcher
+from ringleader.features.drivers.base import PeriodicDriver, watcher_samples
+from ringleader.features.stats import StatsSampler
 from ringleader.lifecycle.events import WatcherChanged
+from ringleader.lifecycle.views import WatcherView
 from ringleader.policy.watchdog import ResourceWatchdog
 
 __all__ = ["ResourceWatchdogDriver"]
@@ -29,7 +29,7 @@ class ResourceWatchdogDriver(PeriodicDriver):
     __slots__ = ("_policy",)
     kind = "watchdog"
 
-    def __init__(self, watcher: Watcher, sampler: StatsSampler,
+    def __init__(self, watcher: WatcherView, sampler: StatsSampler,
                  clock: Callable[[], float] = time.monotonic) -> None:
         super().__init__(watcher, sampler, clock)
         self._policy: ResourceWatchdog | None = None
@@ -45,7 +45,7 @@ class ResourceWatchdogDriver(PeriodicDriver):
         if config is None or not watcher.is_active:
             self._policy = None
             return
-        if watcher.lock.locked():
+        if watcher.is_busy:
             return  # processes in flux (a reload replacing them): skip this round
         if self._policy is None or self._policy.config != config:
             self._policy = ResourceWatchdog(config)
@@ -62,6 +62,5 @@ class ResourceWatchdogDriver(PeriodicDriver):
             detail = f"{watcher.name}.{wid} pid {pid}: {reason}"
             log.warning("watchdog: restarting %s", detail)
             await watcher.restart_process(wid, f"watchdog: {reason}")
-            # TODO(lead): a public accessor for the watcher's bus.
-            watcher._services.bus.publish(WatcherChanged(
+            watcher.bus.publish(WatcherChanged(
                 watcher=watcher.name, action="watchdog", detail=detail))

@@ -39,9 +39,10 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Protocol
+from typing import Any
 
 from ringleader.config.features import HookConfig, HookName
+from ringleader.lifecycle.views import WatcherView
 from ringleader.proc.command import run_command
 from ringleader.proc.signals import signal_name
 
@@ -69,14 +70,7 @@ class HookContext:
     env: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
 
-class _WatcherLike(Protocol):
-    name: str
-    numprocesses: int
-
-    def pids(self) -> list[int]: ...
-
-
-def watcher_context(watcher: _WatcherLike, env: Mapping[str, str] | None = None,
+def watcher_context(watcher: WatcherView, env: Mapping[str, str] | None = None,
                     **extra: object) -> dict[str, object]:
     """The context of a hook call for `watcher`, plus per-hook values (``pid=``,
     ``signum=``, ``exit_code=`` ...). `env` is the processes' environment (e.g. the

@@ -1,137 +1,24 @@
-"""Health checks: one probe (http, tcp or command) and the per-watcher monitor that probes
-every live process each `interval`, tells readiness on the first pass and restarts a
-process after `failures` failed probes in a row.
-
-Everything runs on the controller's event loop without blocking it: the HTTP probe is a
-minimal HTTP/1.1 GET over asyncio streams, and commands run through ``proc.command``.
-"""
+"""The health monitor of one watcher: it probes every live process each `interval`, tells
+readiness on the first pass and restarts a process after `failures` failed probes in a row.
+It sees the watcher through ``lifecycle.views.WatcherView``."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-import shlex
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
 
 from ringleader.config.features import HealthCheckConfig
-from ringleader.config.substitute import expand
+from ringleader.features.health.probes import probe
 from ringleader.lifecycle.events import Event, ProcessStateChanged, WatcherChanged
 from ringleader.lifecycle.states import ProcessState
-from ringleader.proc.command import one_line, run_command
-
-if TYPE_CHECKING:
-    from ringleader.core.process import Process
-    from ringleader.core.watcher import Watcher
+from ringleader.lifecycle.views import ProcessView, WatcherView
 
 log = logging.getLogger("ringleader.health")
 PS = ProcessState
-
-
-# -- probes -----------------------------------------------------------------------------
-
-
-async def probe(cfg: HealthCheckConfig, *, wid: int, env: Mapping[str, str],
-                cwd: str | None = None) -> tuple[bool, str]:
-    """One probe, bounded by `cfg.timeout`. Returns (healthy, one-line detail); never
-    raises (but for cancellation)."""
-    try:
-        if cfg.kind == "http":
-            return await _probe_http(cfg, wid, env)
-        if cfg.kind == "tcp":
-            return await _probe_tcp(cfg)
-        return await _probe_command(cfg, wid, env, cwd)
-    except Exception as exc:  # a probe must never take the monitor down
-        log.debug("health probe error", exc_info=True)
-        return False, one_line(f"probe error: {type(exc).__name__}: {exc}")
-
-
-def _connect_error(exc: BaseException, where: str, timeout: float) -> str:
-    if isinstance(exc, TimeoutError):
-        return f"{where}: no answer within {timeout:g}s"
-    if isinstance(exc, ConnectionRefusedError):
-        return f"{where}: connection refused"
-    if isinstance(exc, OSError) and exc.strerror:
-        return one_line(f"{where}: {exc.strerror}")
-    return one_line(f"{where}: {type(exc).__name__}: {exc}")
-
-
-async def _probe_tcp(cfg: HealthCheckConfig) -> tuple[bool, str]:
-    if cfg.port is None:
-        return False, "tcp check without a port"
-    where = f"{cfg.host}:{cfg.port}"
-    try:
-        async with asyncio.timeout(cfg.timeout):
-            _, writer = await asyncio.open_connection(cfg.host, cfg.port)
-    except (OSError, TimeoutError) as exc:
-        return False, _connect_error(exc, where, cfg.timeout)
-    writer.close()
-    return True, f"{where}: connected"
-
-
-async def _probe_http(cfg: HealthCheckConfig, wid: int,
-                      env: Mapping[str, str]) -> tuple[bool, str]:
-    if not cfg.url:
-        return False, "http check without a url"
-    url = expand(cfg.url, wid=wid, env=env)
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return False, one_line(f"{url}: not an http:// or https:// URL")
-    tls = parts.scheme == "https"
-    port = parts.port or (443 if tls else 80)
-    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    request = (
-        f"GET {target} HTTP/1.1\r\nHost: {parts.netloc.rpartition('@')[2]}\r\n"
-        "User-Agent: ringleader-health\r\nAccept: */*\r\nConnection: close\r\n\r\n"
-    ).encode("latin-1", errors="replace")
-    writer: asyncio.StreamWriter | None = None
-    try:
-        async with asyncio.timeout(cfg.timeout):
-            context = None
-            if tls:
-                import ssl  # https only: ssl costs the controller about 4 MB
-
-                context = ssl.create_default_context()
-            reader, writer = await asyncio.open_connection(
-                parts.hostname, port, ssl=context)
-            writer.write(request)
-            await writer.drain()
-            line = await reader.readline()
-    except (OSError, TimeoutError, ValueError) as exc:
-        return False, _connect_error(exc, url, cfg.timeout)
-    finally:
-        if writer is not None:
-            writer.close()
-    fields = line.decode("latin-1").split(None, 2)
-    if len(fields) < 2 or not fields[0].startswith("HTTP/") or not fields[1].isdigit():
-        shown = line[:60].decode("latin-1").strip() or "nothing"
-        return False, one_line(f"{url}: not an HTTP response ({shown!r})")
-    code = int(fields[1])
-    reason = fields[2].strip() if len(fields) > 2 else ""
-    return 200 <= code < 400, one_line(f"{url}: HTTP {code} {reason}".rstrip())
-
-
-async def _probe_command(cfg: HealthCheckConfig, wid: int, env: Mapping[str, str],
-                         cwd: str | None) -> tuple[bool, str]:
-    if not cfg.command:
-        return False, "command check without a command"
-    try:
-        argv = shlex.split(expand(cfg.command, wid=wid, env=env))
-    except ValueError as exc:
-        return False, one_line(f"bad command: {exc}")
-    if not argv:
-        return False, "command check with an empty command"
-    result = await run_command(argv, env=env, cwd=cwd, timeout=cfg.timeout, limit=4096)
-    if result.timed_out:
-        return False, f"no result within {cfg.timeout:g}s (killed)"
-    return result.ok, result.describe()
-
-
-# -- monitor ----------------------------------------------------------------------------
 
 # How often a process that is still STARTING is probed (when `interval` is longer): its
 # first pass is what makes it ready when readiness is "health".
@@ -162,7 +49,7 @@ class HealthMonitor:
     Start it before the watcher itself when readiness is "health": ``Watcher.start``
     waits for its processes to be ready, which only the monitor can tell."""
 
-    def __init__(self, watcher: Watcher, cfg: HealthCheckConfig,
+    def __init__(self, watcher: WatcherView, cfg: HealthCheckConfig,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.watcher = watcher
         self.cfg = cfg
@@ -200,7 +87,7 @@ class HealthMonitor:
             self._wake.set()  # a new process: probe it now rather than at the next round
 
     async def _run(self, wake: asyncio.Event) -> None:
-        unsubscribe = self.watcher._services.bus.subscribe(self._on_event)
+        unsubscribe = self.watcher.bus.subscribe(self._on_event)
         try:
             while True:
                 wake.clear()
@@ -245,13 +132,13 @@ class HealthMonitor:
         if targets:
             await asyncio.gather(*(self._check_safely(p) for p in targets))
 
-    async def _check_safely(self, proc: Process) -> None:
+    async def _check_safely(self, proc: ProcessView) -> None:
         try:
             await self._check(proc)
         except Exception:  # one process's trouble must not cost the others their check
             log.exception("health check of %s failed", proc.name)
 
-    async def _check(self, proc: Process) -> None:
+    async def _check(self, proc: ProcessView) -> None:
         pid = proc.pid
         assert pid is not None
         key = (proc.wid, pid)
@@ -284,7 +171,7 @@ class HealthMonitor:
                 track.failures, self.cfg.failures, detail)
         if track.failures >= self.cfg.failures and key not in self._restarts:
             reason = f"{track.failures} failed health checks in a row: {detail}"
-            watcher._services.bus.publish(WatcherChanged(
+            watcher.bus.publish(WatcherChanged(
                 watcher=watcher.name, action="unhealthy",
                 detail=f"{proc.name} pid {pid}: {reason}"))
             task = asyncio.get_running_loop().create_task(self._restart(key, reason))

@@ -1,0 +1,71 @@
+"""What every watcher and process of one Arbiter shares, and how the Arbiter builds it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import resource
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from ringleader.config.model import WatcherConfig
+from ringleader.errors import LimitExceeded
+from ringleader.lifecycle.events import EventBus
+from ringleader.output.streams import StreamHub
+from ringleader.proc.guardian import Guardian
+from ringleader.proc.reaper import Reaper
+
+if TYPE_CHECKING:
+    from ringleader.features.notify import NotifySocket
+    from ringleader.features.sockets import SocketSet
+    from ringleader.features.stats import StatsSampler
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    """What every process of an arbiter shares (built once by the Arbiter)."""
+
+    loop: asyncio.AbstractEventLoop
+    bus: EventBus
+    reaper: Reaper
+    guardian: Guardian | None
+    hub: StreamHub
+    clock: Callable[[], float] = time.monotonic
+    # Raises LimitExceeded when watcher `name` may not grow to `count` processes.
+    capacity: Callable[[str, int], None] = lambda name, count: None
+    sampler: StatsSampler | None = None
+    sockets: SocketSet | None = None
+    notify: NotifySocket | None = None
+    cgroup_instance: str = ""
+
+
+def check_total(configs: Iterable[WatcherConfig], limit: int) -> None:
+    """LimitExceeded when the watchers together ask for more than `limit` processes."""
+    total = sum(min(c.numprocesses, 1) if c.singleton else c.numprocesses for c in configs)
+    if total > limit:
+        raise LimitExceeded(f"the watchers ask for {total} processes, more than "
+                            f"max_processes = {limit}")
+
+
+def cgroup_instance(configs: Iterable[WatcherConfig]) -> str:
+    """This controller's level in the cgroup tree, so that two never share a cgroup."""
+    if not any(c.cgroup is not None for c in configs):
+        return ""
+    from ringleader.features.cgroups.group import new_instance
+
+    return new_instance()
+
+
+_NOFILE_WANTED = 65536
+
+
+def raise_nofile_limit() -> None:
+    # Each worker costs the controller up to three fds (pidfd + two pipes). Capped, as
+    # children inherit it and some programs still close every fd up to the limit.
+    with contextlib.suppress(ValueError, OSError):
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        want = _NOFILE_WANTED if hard == resource.RLIM_INFINITY else min(hard, _NOFILE_WANTED)
+        if soft != resource.RLIM_INFINITY and soft < want:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
