@@ -21,16 +21,12 @@ from ringleader.api.listeners import ApiServer, build_server
 from ringleader.config.diff import ReloadPlan
 from ringleader.config.load import load_config
 from ringleader.config.model import Config
-from ringleader.core.statefile import (
-    StateRecorder,
-    StateWriter,
-    apply_state,
-    load_state,
-    start_overrides,
-)
 from ringleader.engine.arbiter import Arbiter
 from ringleader.errors import ConfigError, RingleaderError
 from ringleader.proc.signals import SignalQueue
+from ringleader.state.file import StateWriter, load_state
+from ringleader.state.merge import Restored, resolve
+from ringleader.state.recorder import StateRecorder
 
 log = logging.getLogger("ringleader.daemon")
 
@@ -55,20 +51,18 @@ class Daemon:
                  reload: Callable[[], Config] | None = None, init: bool = False) -> None:
         self.config = config
         self.socket_path = socket_path(config)
-        # Runtime changes of a previous run, laid over the file (rules: core/statefile.py).
+        # Runtime changes of a previous run, laid over the file (rules: state/merge.py).
         self.state_path = config.controller.statefile or os.path.join(
             os.path.dirname(self.socket_path), STATE_NAME)
         state = load_state(self.state_path)
-        effective, starts = config, {}
-        if state is not None:
-            effective, notes = apply_state(config, state)
-            starts = start_overrides(config, state)
-            for note in notes:
-                log.info("state file %s: %s", self.state_path, note)
-        self.recorder = StateRecorder(config, state)
+        restored = Restored(config, [], {}) if state is None else resolve(config, state)
+        for note in restored.notes:
+            log.info("state file %s: %s", self.state_path, note)
+        self.recorder = StateRecorder(config, state, restored)
         self.writer = StateWriter(self.state_path, self.recorder)
-        self.arbiter = Arbiter(effective.watchers, config.controller, console_fd=console_fd,
-                               source=config.source, sockets=config.sockets, start=starts)
+        self.arbiter = Arbiter(restored.config.watchers, config.controller,
+                               console_fd=console_fd, source=config.source,
+                               sockets=config.sockets, start=restored.start)
         self._init = init or os.getpid() == 1
         self._stop_signal: int | None = None
         self._forced = False

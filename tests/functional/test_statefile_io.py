@@ -15,8 +15,8 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from ringleader.core import statefile
-from ringleader.core.statefile import RuntimeState, load_state, save_state
+from ringleader.state import file as statefile
+from ringleader.state.file import RuntimeState, load_state, save_state
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -133,7 +133,7 @@ def test_disk_full_raises_and_leaves_the_good_file(tiny_fs: Path) -> None:
 
 WRITER = textwrap.dedent("""
     import sys
-    from ringleader.core.statefile import RuntimeState, save_state
+    from ringleader.state.file import RuntimeState, save_state
     path = sys.argv[1]
     def state(n, pad):
         return RuntimeState(overrides={"web": {"numprocesses": n, "env": {"PAD": "x" * pad}}})
@@ -172,7 +172,8 @@ def test_writer_coalesces_saves_off_the_loop(tmp_path: Path) -> None:
     import asyncio
 
     from ringleader.config.load import config_from_dicts
-    from ringleader.core.statefile import StateRecorder, StateWriter
+    from ringleader.state.file import StateWriter
+    from ringleader.state.recorder import StateRecorder
     from ringleader.testing import run_async
 
     path = tmp_path / "ringleader.state"
@@ -195,7 +196,8 @@ def test_writer_coalesces_saves_off_the_loop(tmp_path: Path) -> None:
 def test_writer_keeps_the_change_when_a_save_fails(tmp_path: Path,
                                                     caplog: pytest.LogCaptureFixture) -> None:
     from ringleader.config.load import config_from_dicts
-    from ringleader.core.statefile import StateRecorder, StateWriter
+    from ringleader.state.file import StateWriter
+    from ringleader.state.recorder import StateRecorder
     from ringleader.testing import run_async
 
     recorder = StateRecorder(config_from_dicts([{"name": "web", "cmd": "sleep 1"}]))

@@ -11,19 +11,15 @@ from collections.abc import Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from ringleader.config import options
 from ringleader.config.deps import start_order, stop_order
 from ringleader.config.diff import ReloadPlan, plan_reload
 from ringleader.config.features import SocketConfig
 from ringleader.config.load import as_watcher_configs
 from ringleader.config.model import Config, ControllerConfig, WatcherConfig
 from ringleader.engine.reload import carry_out
-from ringleader.engine.services import (
-    Services,
-    cgroup_instance,
-    check_total,
-    raise_nofile_limit,
-)
-from ringleader.engine.watcher import Watcher, watcher_to_dict
+from ringleader.engine.services import Services, cgroup_instance, check_total, raise_nofile_limit
+from ringleader.engine.watcher import Watcher
 from ringleader.errors import AlreadyExists, LimitExceeded, NotFound
 from ringleader.features.stats import StatsSampler
 from ringleader.lifecycle.events import (
@@ -358,9 +354,9 @@ class Arbiter:
     def options(self, name: str) -> dict[str, Any]:
         """A watcher's effective options (numprocesses as it is now)."""
         watcher = self.watcher(name)
-        options = watcher_to_dict(watcher.config)
-        options["numprocesses"] = watcher.numprocesses
-        return options
+        current = options.dump(watcher.config)
+        current["numprocesses"] = watcher.numprocesses
+        return current
 
     async def incr(self, name: str, count: int = 1) -> int:
         return await self.watcher(name).incr(count)

@@ -9,10 +9,8 @@ import signal
 from collections.abc import Mapping
 from typing import Any
 
-import msgspec
-
+from ringleader.config import options
 from ringleader.config.features import HookName
-from ringleader.config.load import watcher_from_dict
 from ringleader.config.model import WatcherConfig
 from ringleader.engine import readiness
 from ringleader.engine.features import Features
@@ -37,21 +35,6 @@ LIVE_OPTIONS = frozenset({
     "flapping", "backoff", "autoscale", "watchdog", "health", "hooks", "cgroup",
     "readiness", "ready_timeout", "watchdog_sec", "after", "requires", "reload_batch",
 })
-
-
-def watcher_to_dict(config: WatcherConfig, *, changed_only: bool = False) -> dict[str, Any]:
-    """A config as the dict the loader takes back (unset options left out; with
-    `changed_only`, also those left at their defaults)."""
-    def strip(value: Any) -> Any:
-        if isinstance(value, dict):
-            return {k: strip(v) for k, v in value.items() if v is not None}
-        return value
-
-    result: dict[str, Any] = strip(msgspec.to_builtins(config))
-    if changed_only:
-        defaults = msgspec.to_builtins(WatcherConfig(name=config.name, cmd=config.cmd))
-        result = {k: v for k, v in result.items() if k in ("name", "cmd") or defaults.get(k) != v}
-    return result
 
 
 class Watcher:
@@ -249,9 +232,7 @@ class Watcher:
         """Change options (file option names and values); raises ConfigError and changes
         nothing when the result is invalid. Live options apply at once; others replace
         the processes one at a time."""
-        merged = {**watcher_to_dict(self.config, changed_only=True), **changes,
-                  "name": self.name}
-        new = watcher_from_dict(merged, where=f"watcher {self.name}")
+        new = options.apply(self.config, changes, where=f"watcher {self.name}")
         return await self.apply_config(new, scale="numprocesses" in changes)
 
     async def apply_config(self, new: WatcherConfig, *, scale: bool = True) -> WatcherConfig:

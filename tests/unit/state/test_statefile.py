@@ -9,13 +9,9 @@ import pytest
 
 from ringleader.config.load import config_from_dicts, watcher_from_dict
 from ringleader.config.model import Config
-from ringleader.core.statefile import (
-    RuntimeState,
-    StateRecorder,
-    apply_state,
-    start_overrides,
-    watcher_digest,
-)
+from ringleader.state.file import RuntimeState
+from ringleader.state.merge import apply_state, start_overrides, watcher_digest
+from ringleader.state.recorder import StateRecorder
 
 pytestmark = pytest.mark.timeout(10)
 
@@ -64,10 +60,10 @@ def test_numprocesses_and_options_are_restored_with_notes() -> None:
 
 
 def test_whole_options_dict_keeps_only_the_difference() -> None:
-    from ringleader.engine.watcher import watcher_to_dict
+    from ringleader.config.options import dump
 
     rec = StateRecorder(BASE)
-    full = watcher_to_dict(by_name(BASE)["web"])
+    full = dump(by_name(BASE)["web"])
     rec.changed("web", {**full, "numprocesses": 7})
     assert rec.snapshot().overrides == {"web": {"numprocesses": 7}}
 
