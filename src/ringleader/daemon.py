@@ -18,9 +18,9 @@ from ringleader.api.app import ControlApp
 from ringleader.api.audit import AuditLog
 from ringleader.api.commands import Commands
 from ringleader.api.listeners import ApiServer, build_server
-from ringleader.config.diff import ReloadPlan
 from ringleader.config.load import load_config
 from ringleader.config.model import Config
+from ringleader.config.plan import ReloadPlan
 from ringleader.engine.arbiter import Arbiter
 from ringleader.errors import ConfigError, RingleaderError
 from ringleader.proc.signals import SignalQueue
@@ -81,7 +81,7 @@ class Daemon:
                                               default_unix_path=self.socket_path)
 
     async def run(self) -> int:
-        """Run until told to stop; returns the exit code (core/pid1.exit_code_for)."""
+        """Run until told to stop; returns the exit code (proc/pid1.exit_code_for)."""
         from ringleader.proc.pid1 import exit_code_for
 
         self.signals.install(HANDLED)

@@ -38,7 +38,7 @@ from ringleader.api.schema import (
     WatcherInfo,
     WatcherList,
 )
-from ringleader.config.diff import ReloadPlan
+from ringleader.config.plan import ReloadPlan
 from ringleader.engine.arbiter import Arbiter
 from ringleader.engine.watcher import Watcher
 from ringleader.errors import Conflict, NotFound, RingleaderError

@@ -14,11 +14,13 @@ from fnmatch import fnmatchcase
 from typing import Any
 
 from ringleader.config.features import FlappingConfig, SocketConfig
-from ringleader.config.features_section import flapping_plugin
 from ringleader.config.model import Config, ControllerConfig, WatcherConfig
-from ringleader.config.normalise import Dialect, Report, build_controller, build_watcher
 from ringleader.config.references import check_references
-from ringleader.config.sockets_section import build_socket, check_socket_clashes
+from ringleader.config.report import Dialect, Report
+from ringleader.config.sections.controller import build_controller
+from ringleader.config.sections.features import flapping_plugin
+from ringleader.config.sections.sockets import build_socket, check_socket_clashes
+from ringleader.config.sections.watcher import build_watcher
 from ringleader.config.substitute import expand_dollar_vars, expand_env_refs
 from ringleader.config.values import BadValue, show, to_env
 

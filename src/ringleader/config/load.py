@@ -12,7 +12,6 @@ import shlex
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ringleader.config.circus_ini import read_ini
 from ringleader.config.collect import (
     Collector,
     PendingSection,
@@ -86,7 +85,7 @@ def _read_into(c: Collector, path: str, display: str) -> None:
     if _is_toml(path, text):
         import tomllib
 
-        from ringleader.config.toml_file import read_toml, syntax_problem
+        from ringleader.config.dialects.toml import read_toml, syntax_problem
 
         try:
             data = tomllib.loads(text)
@@ -95,6 +94,8 @@ def _read_into(c: Collector, path: str, display: str) -> None:
             return
         includes = read_toml(c, path, display, data)
     else:
+        from ringleader.config.dialects.circus_ini import read_ini
+
         includes = read_ini(c, path, display, text)
     for inc in includes:
         _read_into(c, inc, _display(inc))

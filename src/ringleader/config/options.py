@@ -16,9 +16,10 @@ from typing import Any
 
 import msgspec
 
-from ringleader.config.features_section import FLAPPING_FLAT
 from ringleader.config.model import WatcherConfig
-from ringleader.config.normalise import Report, build_watcher
+from ringleader.config.report import Report
+from ringleader.config.sections.features import FLAPPING_FLAT
+from ringleader.config.sections.watcher import build_watcher
 from ringleader.errors import ConfigError
 
 __all__ = ["apply", "dump"]

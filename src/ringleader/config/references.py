@@ -4,14 +4,11 @@ name known watchers and form no cycle, ``sockets`` name known sockets."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
 
-from ringleader.config.deps import find_cycle
 from ringleader.config.model import WatcherConfig
+from ringleader.config.plan import find_cycle
+from ringleader.config.report import Report
 from ringleader.config.values import show
-
-if TYPE_CHECKING:
-    from ringleader.config.normalise import Report
 
 
 def _unknown(what: str, name: str, known: Iterable[str]) -> str:

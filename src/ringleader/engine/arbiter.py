@@ -12,11 +12,10 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from ringleader.config import options
-from ringleader.config.deps import start_order, stop_order
-from ringleader.config.diff import ReloadPlan, plan_reload
 from ringleader.config.features import SocketConfig
 from ringleader.config.load import as_watcher_configs
 from ringleader.config.model import Config, ControllerConfig, WatcherConfig
+from ringleader.config.plan import ReloadPlan, plan_reload, start_order, stop_order
 from ringleader.engine.reload import carry_out
 from ringleader.engine.services import Services, cgroup_instance, check_total, raise_nofile_limit
 from ringleader.engine.watcher import Watcher

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 
-from ringleader.config.diff import ReloadPlan
 from ringleader.config.model import WatcherConfig
+from ringleader.config.plan import ReloadPlan
 from ringleader.engine.watcher import Watcher
 
 

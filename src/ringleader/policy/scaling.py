@@ -1,8 +1,8 @@
 """Auto-scaling: grow a watcher whose processes all stay busy, shrink one whose processes
 all stay idle.
 
-Pure: fed monotonic times and CPU samples by the caller (``core.autoscaler``); no clock,
-no asyncio, no I/O.
+Pure: fed monotonic times and CPU samples by the caller (``features.drivers.autoscale``);
+no clock, no asyncio, no I/O.
 """
 
 from __future__ import annotations

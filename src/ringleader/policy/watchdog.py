@@ -1,7 +1,7 @@
 """Resource watchdog: which processes stayed over their memory or CPU limit for `checks`
 consecutive checks, and so should be restarted.
 
-Pure: fed samples by the caller (``core.resource_watchdog``); no clock, no I/O.
+Pure: fed samples by the caller (``features.drivers.resources``); no clock, no I/O.
 """
 
 from __future__ import annotations

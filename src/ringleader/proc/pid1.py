@@ -5,7 +5,7 @@ before its own children, leaves them to PID 1, and their zombies stay in the pro
 table until PID 1 waits for them. A child subreaper (prctl PR_SET_CHILD_SUBREAPER)
 inherits the orphans of its descendants in the same way, outside a container.
 
-The engine reaps its own children through pidfds (core/reaper.py) and must keep their
+The engine reaps its own children through pidfds (proc/reaper.py) and must keep their
 exit statuses, so orphans are never reaped with ``waitpid(-1)``: on SIGCHLD the
 OrphanReaper lists our children in /proc, and reaps only zombies that are not ours
 (``own_pids()``), each by pid. As a second safety for children that something else

@@ -15,8 +15,8 @@ from ringleader.api.app import ControlApp
 from ringleader.api.audit import AuditLog
 from ringleader.api.commands import Commands
 from ringleader.api.http import EventStream, Identity, Peer, Request, Response
-from ringleader.config.diff import ReloadPlan
 from ringleader.config.model import Config
+from ringleader.config.plan import ReloadPlan
 from ringleader.engine.arbiter import Arbiter
 from ringleader.errors import ConfigError
 from ringleader.testing import pid_exists

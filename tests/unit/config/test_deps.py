@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from ringleader.config.deps import DependencyCycle, find_cycle, start_order, stop_order
 from ringleader.config.load import config_from_dicts, load_config
 from ringleader.config.model import WatcherConfig
+from ringleader.config.plan import DependencyCycle, find_cycle, start_order, stop_order
 from ringleader.errors import ConfigError
 
 Write = Callable[[str, str], Path]

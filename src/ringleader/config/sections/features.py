@@ -1,5 +1,5 @@
 """Normalisation of a watcher's feature sub-tables: ``flapping``, ``backoff``, ``autoscale``,
-``cgroup``, ``watchdog``, ``health`` and ``hooks`` (the latter in ``hooks_section``).
+``cgroup``, ``watchdog``, ``health`` and ``hooks`` (the latter in ``sections.hooks``).
 
 Each front end hands them over in its own shape -- TOML and dicts as nested tables
 (``[watchers.web.flapping]``), circus INI as dotted keys (``flapping.attempts = 3``) -- and
@@ -11,7 +11,7 @@ the ``[plugin:flapping]`` defaults are merged here too, so every dialect gives t
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ringleader.config.features import (
     AutoscaleConfig,
@@ -21,7 +21,8 @@ from ringleader.config.features import (
     HealthCheckConfig,
     WatchdogConfig,
 )
-from ringleader.config.hooks_section import build_hooks
+from ringleader.config.report import Dialect, Report, convert
+from ringleader.config.sections.hooks import build_hooks
 from ringleader.config.values import (
     BadValue,
     to_bool,
@@ -31,9 +32,6 @@ from ringleader.config.values import (
     to_size,
     to_str,
 )
-
-if TYPE_CHECKING:
-    from ringleader.config.normalise import Dialect, Report
 
 Normaliser = Callable[[Any], Any]
 
@@ -223,8 +221,6 @@ def build_flapping(raw: Any, flat: dict[str, Any], default: FlappingConfig | Non
 
 
 def _convert_model(data: dict[str, Any], name: str, where: str, report: Report) -> Any:
-    from ringleader.config.normalise import convert
-
     result = convert(data, _MODELS[name], where, f"{name}.", report)
     return False if result is None else result
 

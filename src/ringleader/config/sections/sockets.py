@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ringleader.config.features import SocketConfig
+from ringleader.config.report import Dialect, Report, convert
 from ringleader.config.values import (
     BadValue,
     to_bool,
@@ -23,9 +24,6 @@ from ringleader.config.values import (
     to_uid,
     to_umask,
 )
-
-if TYPE_CHECKING:
-    from ringleader.config.normalise import Dialect, Report
 
 Normaliser = Callable[[Any], Any]
 
@@ -76,8 +74,6 @@ def build_socket(name: str, options: Mapping[str, Any], where: str, report: Repo
                  dialect: Dialect, base_dir: str | None) -> SocketConfig | None:
     """Normalise one socket section; a relative unix path is relative to *base_dir* (the
     config file's directory; None: as given)."""
-    from ringleader.config.normalise import convert
-
     before = len(report.problems)
     out: dict[str, Any] = {"name": name}
     ignored: list[str] = []

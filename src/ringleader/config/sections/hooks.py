@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, get_args
+from typing import Any, get_args
 
 from ringleader.config.features import HookConfig, HookName
+from ringleader.config.report import Dialect, Report, convert
 from ringleader.config.values import BadValue, show, to_bool, to_float, to_str
-
-if TYPE_CHECKING:
-    from ringleader.config.normalise import Dialect, Report
 
 HOOK_NAMES: tuple[str, ...] = get_args(HookName)
 # circus Watcher.ignore_hook_failure: failures of these hooks never cancel anything there, so
@@ -103,8 +101,6 @@ def _build_hook(name: str, spec: Any, fields: dict[str, Any], where: str, report
 
 def _convert_model_hook(data: dict[str, Any], field: str, where: str,
                         report: Report) -> HookConfig | None:
-    from ringleader.config.normalise import convert
-
     return convert(data, HookConfig, where, f"{field}.", report)
 
 

@@ -1,37 +1,25 @@
-"""Option tables and the normalisation of one watcher / controller section into the models.
+"""A watcher section: its option table, its output streams, and its normalisation into
+the model (the feature sub-tables: ``sections.features``).
 
-Every front end (TOML, circus INI, plain dicts) ends here with a flat ``dict[str, Any]`` per
-section, so option names, aliases, warnings and error messages are the same everywhere.
-Problems are collected, never raised one at a time: the user sees every mistake at once.
+Every front end (TOML, circus INI, plain dicts, ``set``) ends here with a flat
+``dict[str, Any]`` per section, so option names, aliases, warnings and error messages are
+the same everywhere. Problems are collected in a ``Report``, never raised one at a time.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, Literal, TypeVar
+from typing import Any
 
-import msgspec
-
-from ringleader.config.api_section import (
-    API_FIELDS,
-    TCP_FIELDS,
-    api_table,
-    api_table_list,
-    check_api,
-)
 from ringleader.config.features import FlappingConfig
-from ringleader.config.features_section import (
+from ringleader.config.model import RLIMIT_NAMES, StreamConfig, WatcherConfig
+from ringleader.config.report import Dialect, Report, convert
+from ringleader.config.sections.features import (
     FEATURE_TABLES,
     FLAPPING_FLAT,
     TABLE_FIELDS,
     build_features,
     split_features,
-)
-from ringleader.config.model import (
-    RLIMIT_NAMES,
-    ControllerConfig,
-    StreamConfig,
-    WatcherConfig,
 )
 from ringleader.config.values import (
     BadValue,
@@ -50,9 +38,7 @@ from ringleader.config.values import (
     to_umask,
 )
 
-Dialect = Literal["toml", "ini", "dict"]
 Normaliser = Callable[[Any], Any]
-_T = TypeVar("_T")
 
 
 def _nonneg_int(v: Any) -> int:
@@ -104,44 +90,6 @@ STREAM_CLASSES: dict[str, str] = {
     "queuestream": "null", "nullstream": "null",
     "file": "file", "console": "console", "null": "null",
 }
-
-CONTROLLER_FIELDS: dict[str, Normaliser] = {
-    "pidfile": to_str, "logoutput": to_str, "warmup_delay": to_float, "umask": to_umask,
-    "max_processes": lambda v: to_int(v, minimum=1),
-    **API_FIELDS,
-}
-# circus [circus] options without an equivalent yet (circus/config.py get_config).
-CONTROLLER_LATER: frozenset[str] = frozenset({
-    "check_delay", "endpoint_owner", "pubsub_endpoint", "multicast_endpoint",
-    "stats_endpoint", "statsd", "statsd_close_outputs", "httpd", "httpd_host", "httpd_port",
-    "debug", "debug_gc", "loggerconfig", "fqdn_prefix", "stream_backend", "papa_endpoint",
-})
-_LOGLEVELS = ("debug", "info", "warning", "error", "critical")
-
-
-class Report:
-    """Collects problems (errors) and warnings, each one finished line."""
-
-    def __init__(self) -> None:
-        self.problems: list[str] = []
-        self.warnings: list[str] = []
-
-    def bad(self, where: str, field: str, value: Any, exc: BadValue) -> None:
-        if exc.detail:
-            self.problems.append(f"{where} {field}: {exc.detail} (expected {exc.expected})")
-        else:
-            self.problems.append(f"{where} {field}: expected {exc.expected}, got {show(value)}")
-
-    def error(self, where: str, field: str, message: str) -> None:
-        self.problems.append(f"{where} {field}: {message}" if field else f"{where}: {message}")
-
-    def unknown(self, where: str, key: str, candidates: list[str]) -> None:
-        import difflib  # only on the error path
-
-        close = difflib.get_close_matches(key, candidates, n=1, cutoff=0.7)
-        hint = f' (did you mean "{close[0]}"?)' if close else ""
-        self.problems.append(f"{where} {key}: unknown option{hint}")
-
 
 def _flatten_streams(options: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """Split out ``stdout_stream.X`` / ``stderr_stream.X`` keys (INI style) and stream tables
@@ -208,21 +156,6 @@ def build_stream(raw: Any, where: str, field: str, report: Report,
     if len(report.problems) > before:
         return None
     return convert(out, StreamConfig, where, field + ".", report)
-
-
-def convert(data: dict[str, Any], model: type[_T], where: str, prefix: str,
-             report: Report) -> _T | None:
-    """Last guard: the model's own constraints, with its error path mapped back to a field."""
-    try:
-        return msgspec.convert(data, model)
-    except msgspec.ValidationError as exc:
-        msg = str(exc)
-        field = ""
-        if " - at `$." in msg:
-            msg, _, path = msg.partition(" - at `$.")
-            field = path.rstrip("`").replace("[", ".").replace("]", "").replace("'", "")
-        report.error(where, prefix + field if field else prefix.rstrip("."), msg)
-        return None
 
 
 def build_watcher(name: str, options: Mapping[str, Any], where: str, report: Report,
@@ -312,42 +245,3 @@ def _check_watcher(out: dict[str, Any], given: Mapping[str, Any], where: str, re
     if out.get("readiness") == "health" and "health" not in out and "health" not in given:
         report.error(where, "readiness", 'is "health" but the watcher has no health check '
                      "(expected a [health] table, or readiness = warmup or notify)")
-
-
-def build_controller(options: Mapping[str, Any], endpoint: str | None, where: str,
-                     report: Report) -> ControllerConfig | None:
-    """*endpoint* is already resolved by the dialect (its rules differ between TOML and INI)."""
-    before = len(report.problems)
-    out: dict[str, Any] = {"endpoint": endpoint}
-    later: list[str] = []
-    for key, value in options.items():
-        try:
-            if key in CONTROLLER_FIELDS:
-                out[key] = CONTROLLER_FIELDS[key](value)
-            elif key == "loglevel":
-                level = to_str(value).strip().lower()
-                level = "warning" if level == "warn" else level
-                if level not in _LOGLEVELS:
-                    raise BadValue("one of " + ", ".join(_LOGLEVELS))
-                out[key] = level
-            elif key == "tcp":
-                out[key] = api_table(value, TCP_FIELDS, where, "tcp", report)
-            elif key in ("tokens", "client_certs"):
-                out[key] = api_table_list(value, where, key, report)
-            elif key in ("endpoint", "include", "include_dir"):
-                continue  # handled by the dialect
-            elif key in CONTROLLER_LATER:
-                later.append(key)
-            else:
-                report.unknown(where, key, [*CONTROLLER_FIELDS, "loglevel", "endpoint",
-                                            "include", "include_dir", "tcp", "tokens",
-                                            "client_certs", *CONTROLLER_LATER])
-        except BadValue as exc:
-            report.bad(where, key, value, exc)
-    check_api(out, where, report)
-    if later:
-        report.warnings.append(f"{where} options not supported yet, ignored: "
-                               + ", ".join(later))
-    if len(report.problems) > before:
-        return None
-    return convert(out, ControllerConfig, where, "", report)

@@ -1,5 +1,5 @@
-from ringleader.config.diff import plan_reload
 from ringleader.config.model import WatcherConfig
+from ringleader.config.plan import plan_reload
 
 
 def w(name: str, **kw: object) -> WatcherConfig:

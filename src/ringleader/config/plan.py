@@ -1,7 +1,9 @@
-"""Start and stop order of watchers: dependencies (``after``, ``requires``) and circus priority.
+"""Plans the engine carries out, computed purely from configs: the start and stop order of
+watchers (dependencies ``after``/``requires``, then circus priority) and the reload diff
+between two configurations (a ``ReloadPlan``).
 
-Pure and stdlib-only: it takes anything with ``name``, ``after``, ``requires`` and ``priority``
-(``WatcherConfig`` does), so the engine and the loader share one definition of the order.
+The order takes anything with ``name``, ``after``, ``requires`` and ``priority``
+(``WatcherConfig`` does), so the engine and the loader share one definition of it.
 """
 
 from __future__ import annotations
@@ -9,7 +11,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-__all__ = ["DependencyCycle", "HasDeps", "find_cycle", "start_order", "stop_order"]
+import msgspec
+
+from ringleader.config.model import WatcherConfig
+
+__all__ = ["DependencyCycle", "HasDeps", "ReloadPlan", "find_cycle", "plan_reload", "start_order",
+           "stop_order"]
 
 
 class HasDeps(Protocol):
@@ -127,3 +134,37 @@ def _topological(graph: dict[str, list[str]]) -> list[str]:
         if name not in seen:
             visit(name)
     return post[::-1]  # post-order lists dependencies first; reversed: dependents first
+
+
+# -- the reload diff ----------------------------------------------------------------------
+
+class ReloadPlan(msgspec.Struct, frozen=True, kw_only=True):
+    added: tuple[WatcherConfig, ...] = ()
+    removed: tuple[str, ...] = ()
+    # Watchers whose options changed: their processes are replaced.
+    changed: tuple[WatcherConfig, ...] = ()
+    # Watchers where only numprocesses changed: scaled in place, processes kept.
+    rescaled: tuple[WatcherConfig, ...] = ()
+
+    @property
+    def is_empty(self) -> bool:
+        return not (self.added or self.removed or self.changed or self.rescaled)
+
+
+def plan_reload(old: list[WatcherConfig], new: list[WatcherConfig]) -> ReloadPlan:
+    before = {w.name: w for w in old}
+    after = {w.name: w for w in new}
+    added = tuple(w for name, w in after.items() if name not in before)
+    removed = tuple(name for name in before if name not in after)
+    changed: list[WatcherConfig] = []
+    rescaled: list[WatcherConfig] = []
+    for name, w in after.items():
+        prev = before.get(name)
+        if prev is None or prev == w:
+            continue
+        if msgspec.structs.replace(prev, numprocesses=w.numprocesses) == w:
+            rescaled.append(w)
+        else:
+            changed.append(w)
+    return ReloadPlan(added=added, removed=removed, changed=tuple(changed),
+                      rescaled=tuple(rescaled))

@@ -1,21 +1,19 @@
 """Normalisers of the control API options of the [ringleader] section: who may use the unix
 socket, the TLS TCP listener, its tokens and client certificates, and the API limits.
 
-Kept apart from ``normalise`` (which merges ``API_FIELDS`` into the controller fields and
-calls these for the sub-tables) so that each module stays small.
+Kept apart from ``sections.controller`` (which merges ``API_FIELDS`` into the controller
+fields and calls these for the sub-tables) so that each module stays small.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ringleader.config.model import TCP_NEEDS_AUTH, TOKEN_HASH_PATTERN, parse_listen
+from ringleader.config.report import Report
 from ringleader.config.values import BadValue, to_bool, to_gid, to_int, to_str, to_uid
-
-if TYPE_CHECKING:
-    from ringleader.config.normalise import Report
 
 Normaliser = Callable[[Any], Any]
 

@@ -1,0 +1,72 @@
+"""The controller section (``[ringleader]``, circus ``[circus]``, the library's dict):
+its options, the circus ones not supported yet, and its normalisation into the model."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from ringleader.config.model import ControllerConfig
+from ringleader.config.report import Report, convert
+from ringleader.config.sections.api import (
+    API_FIELDS,
+    TCP_FIELDS,
+    api_table,
+    api_table_list,
+    check_api,
+)
+from ringleader.config.values import BadValue, to_float, to_int, to_str, to_umask
+
+Normaliser = Callable[[Any], Any]
+
+CONTROLLER_FIELDS: dict[str, Normaliser] = {
+    "pidfile": to_str, "logoutput": to_str, "warmup_delay": to_float, "umask": to_umask,
+    "max_processes": lambda v: to_int(v, minimum=1),
+    **API_FIELDS,
+}
+# circus [circus] options without an equivalent yet (circus/config.py get_config).
+CONTROLLER_LATER: frozenset[str] = frozenset({
+    "check_delay", "endpoint_owner", "pubsub_endpoint", "multicast_endpoint",
+    "stats_endpoint", "statsd", "statsd_close_outputs", "httpd", "httpd_host", "httpd_port",
+    "debug", "debug_gc", "loggerconfig", "fqdn_prefix", "stream_backend", "papa_endpoint",
+})
+_LOGLEVELS = ("debug", "info", "warning", "error", "critical")
+
+
+def build_controller(options: Mapping[str, Any], endpoint: str | None, where: str,
+                     report: Report) -> ControllerConfig | None:
+    """*endpoint* is already resolved by the dialect (its rules differ between TOML and INI)."""
+    before = len(report.problems)
+    out: dict[str, Any] = {"endpoint": endpoint}
+    later: list[str] = []
+    for key, value in options.items():
+        try:
+            if key in CONTROLLER_FIELDS:
+                out[key] = CONTROLLER_FIELDS[key](value)
+            elif key == "loglevel":
+                level = to_str(value).strip().lower()
+                level = "warning" if level == "warn" else level
+                if level not in _LOGLEVELS:
+                    raise BadValue("one of " + ", ".join(_LOGLEVELS))
+                out[key] = level
+            elif key == "tcp":
+                out[key] = api_table(value, TCP_FIELDS, where, "tcp", report)
+            elif key in ("tokens", "client_certs"):
+                out[key] = api_table_list(value, where, key, report)
+            elif key in ("endpoint", "include", "include_dir"):
+                continue  # handled by the dialect
+            elif key in CONTROLLER_LATER:
+                later.append(key)
+            else:
+                report.unknown(where, key, [*CONTROLLER_FIELDS, "loglevel", "endpoint",
+                                            "include", "include_dir", "tcp", "tokens",
+                                            "client_certs", *CONTROLLER_LATER])
+        except BadValue as exc:
+            report.bad(where, key, value, exc)
+    check_api(out, where, report)
+    if later:
+        report.warnings.append(f"{where} options not supported yet, ignored: "
+                               + ", ".join(later))
+    if len(report.problems) > before:
+        return None
+    return convert(out, ControllerConfig, where, "", report)
