@@ -17,7 +17,7 @@ from collections.abc import Callable
 from ringleader.api.app import ControlApp
 from ringleader.api.audit import AuditLog
 from ringleader.api.commands import Commands
-from ringleader.api.listeners import ApiServer, build_server
+from ringleader.api.runner import ApiServer, build_server
 from ringleader.config.load import load_config
 from ringleader.config.model import Config
 from ringleader.config.plan import ReloadPlan

@@ -1,8 +1,9 @@
 """A light, synchronous client of the control API, for the console.
 
-A minimal HTTP/1.1 client over a plain `socket`: `http.client` costs ~27 ms of import and
-`ssl` ~15 ms, so a console command talking to the local unix socket pays for neither
-(`ssl` is imported only for https endpoints). JSON with the stdlib; no msgspec.
+A minimal HTTP/1.1 client over a plain `socket` (its framing: ``api.client_http``):
+`http.client` costs ~27 ms of import and `ssl` ~15 ms, so a console command talking to the
+local unix socket pays for neither (`ssl` is imported only for https endpoints). JSON with
+the stdlib; no msgspec.
 
     with Client("unix:/run/ringleader.sock") as client:
         client.call("incr", name="web", body={"count": 2})
@@ -16,6 +17,15 @@ import _socket  # the C module: socket.py's enum conversions and selectors cost 
 import json
 import os
 
+from ringleader.api.client_http import (
+    Closed,
+    Reader,
+    Response,
+    connect_unix,
+    quote,
+    read_head,
+    reason,
+)
 from ringleader.api.routes import ROUTES_BY_OP, Route
 
 TYPE_CHECKING = False  # not typing's: importing typing costs ~5 ms of the console's start-up
@@ -26,9 +36,6 @@ if TYPE_CHECKING:
 
 DEFAULT_ENDPOINT = "unix:ringleader.sock"
 DEFAULT_SOCKET_NAME = "ringleader.sock"
-MAX_LINE = 65_536  # a status or header line longer than this is not HTTP we speak
-MAX_HEADERS = 100
-_UNRESERVED = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
 
 
 class ApiError(Exception):
@@ -52,11 +59,6 @@ class Unreachable(Exception):
 
 class EndpointError(ValueError):
     """An endpoint or TLS file the client cannot use: a usage error, not a network one."""
-
-
-def quote(text: str) -> str:
-    """Percent-encode everything but RFC 3986 unreserved characters (no urllib: import cost)."""
-    return "".join(chr(b) if b in _UNRESERVED else f"%{b:02X}" for b in text.encode())
 
 
 def parse_endpoint(endpoint: str) -> tuple[str, str, int]:
@@ -88,142 +90,6 @@ def parse_endpoint(endpoint: str) -> tuple[str, str, int]:
     return "unix", os.path.expanduser(path), 0
 
 
-def _connect_unix(path: str, timeout: float) -> _socket.socket:
-    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
-    sock.settimeout(timeout)
-    try:
-        if len(os.fsencode(path)) < 108:
-            sock.connect(path)
-        else:
-            # sun_path holds 107 bytes: reach a deeper socket through its directory's fd
-            directory, base = os.path.split(os.path.abspath(path))
-            dfd = os.open(directory, os.O_PATH | os.O_DIRECTORY)
-            try:
-                sock.connect(f"/proc/self/fd/{dfd}/{base}")
-            finally:
-                os.close(dfd)
-    except BaseException:
-        sock.close()
-        raise
-    return sock
-
-
-def _reason(exc: BaseException) -> str:
-    if isinstance(exc, TimeoutError):
-        return "timed out"
-    if isinstance(exc, FileNotFoundError):
-        return "no such socket (is it running?)"
-    if isinstance(exc, ConnectionRefusedError):
-        return "connection refused (is it running?)"
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror[:1].lower() + exc.strerror[1:]
-    return str(exc) or type(exc).__name__
-
-
-class _Closed(Exception):
-    """The peer closed the connection before a whole response arrived."""
-
-
-class _Reader:
-    """Buffered reads off a socket (socket.makefile would need socket.py)."""
-
-    __slots__ = ("_buf", "_sock")
-
-    def __init__(self, sock: _socket.socket) -> None:
-        self._sock = sock
-        self._buf = bytearray()  # deleting from its front is cheap in CPython
-
-    def _fill(self) -> bool:
-        data = self._sock.recv(65_536)
-        self._buf += data
-        return bool(data)
-
-    def _take(self, n: int) -> bytes:
-        out = bytes(self._buf[:n])
-        del self._buf[:n]
-        return out
-
-    def readline(self, limit: int) -> bytes:
-        """Up to and including b"\n", at most `limit` bytes; short at EOF."""
-        start = 0
-        while True:
-            end = self._buf.find(b"\n", start, limit)
-            if end >= 0:
-                return self._take(end + 1)
-            start = len(self._buf)
-            if start >= limit or not self._fill():
-                return self._take(limit)
-
-    def read(self, n: int) -> bytes:
-        """Exactly `n` bytes, fewer only at EOF."""
-        while len(self._buf) < n and self._fill():
-            pass
-        return self._take(n)
-
-    def read1(self, n: int) -> bytes:
-        """What is buffered or arrives next, at most `n` bytes; b"" at EOF."""
-        if not self._buf:
-            self._fill()
-        return self._take(n)
-
-
-class Response:
-    __slots__ = ("headers", "reader", "status")
-
-    def __init__(self, status: int, headers: dict[str, str], reader: _Reader) -> None:
-        self.status = status
-        self.headers = headers  # lower-cased names; a repeated header keeps the last value
-        self.reader = reader
-
-    @property
-    def is_chunked(self) -> bool:
-        return "chunked" in self.headers.get("transfer-encoding", "").lower()
-
-    @property
-    def keeps_alive(self) -> bool:
-        if "close" in self.headers.get("connection", "").lower():
-            return False
-        return self.status in (204, 304) or self.is_chunked or "content-length" in self.headers
-
-    def chunks(self) -> Iterator[bytes]:
-        """The body as it arrives: chunked, Content-Length, or up to EOF."""
-        rfile = self.reader
-        if self.status in (204, 304):
-            return
-        if self.is_chunked:
-            while True:
-                size_line = rfile.readline(MAX_LINE)
-                if not size_line.endswith(b"\n"):
-                    raise _Closed()
-                try:
-                    size = int(size_line.split(b";", 1)[0].strip(), 16)
-                except ValueError:
-                    raise _Closed() from None
-                if size == 0:
-                    while rfile.readline(MAX_LINE).strip():  # trailers, up to a blank line
-                        pass
-                    return
-                data = rfile.read(size)
-                if len(data) < size:
-                    raise _Closed()
-                rfile.readline(MAX_LINE)  # the CRLF after each chunk
-                yield data
-        elif "content-length" in self.headers:
-            left = int(self.headers["content-length"])
-            while left > 0:
-                data = rfile.read1(min(left, 65_536))
-                if not data:
-                    raise _Closed()
-                left -= len(data)
-                yield data
-        else:
-            while data := rfile.read1(65_536):
-                yield data
-
-    def read(self) -> bytes:
-        return b"".join(self.chunks())
-
-
 class Client:
     """A connection to one controller, kept alive across calls. Not thread-safe."""
 
@@ -240,7 +106,7 @@ class Client:
         elif certfile or keyfile:
             raise EndpointError("--certfile/--keyfile need an https:// endpoint")
         self._sock: _socket.socket | None = None
-        self._rfile: _Reader | None = None
+        self._rfile: Reader | None = None
 
     # -- public -------------------------------------------------------------------------
 
@@ -253,7 +119,7 @@ class Client:
         resp = self._exchange(route.method, target, payload, stream=False)
         try:
             data = resp.read()
-        except (_Closed, OSError) as exc:
+        except (Closed, OSError) as exc:
             self.close()
             raise Unreachable(self.endpoint, "the connection was cut off mid-answer") from exc
         if not resp.keeps_alive:
@@ -296,7 +162,7 @@ class Client:
     def _connect(self) -> None:
         try:
             if self.scheme == "unix":
-                sock = _connect_unix(self.address, self.timeout)
+                sock = connect_unix(self.address, self.timeout)
             else:
                 import socket
 
@@ -308,9 +174,9 @@ class Client:
                     raw.close()
                     raise
         except OSError as exc:  # ssl.SSLError is an OSError too
-            raise Unreachable(self.endpoint, _reason(exc)) from exc
+            raise Unreachable(self.endpoint, reason(exc)) from exc
         self._sock = sock
-        self._rfile = _Reader(sock)
+        self._rfile = Reader(sock)
 
     def _request_bytes(self, method: str, target: str, payload: bytes | None,
                        stream: bool) -> bytes:
@@ -337,8 +203,8 @@ class Client:
             assert self._sock is not None and self._rfile is not None
             try:
                 self._sock.sendall(request)
-                return _read_head(self._rfile)
-            except (_Closed, ConnectionError) as exc:
+                return read_head(self._rfile)
+            except (Closed, ConnectionError) as exc:
                 self.close()
                 # a kept-alive connection the server closed while idle: one retry, fresh
                 if reused and attempt == 0:
@@ -347,7 +213,7 @@ class Client:
                                   "answer") from exc
             except OSError as exc:
                 self.close()
-                raise Unreachable(self.endpoint, _reason(exc)) from exc
+                raise Unreachable(self.endpoint, reason(exc)) from exc
         raise AssertionError("unreachable")
 
 
@@ -360,7 +226,7 @@ def _tls_context(cafile: str | None, certfile: str | None,
         if certfile:
             ctx.load_cert_chain(certfile, keyfile)
     except (OSError, ssl.SSLError) as exc:
-        raise EndpointError(f"cannot load the TLS files: {_reason(exc)}") from exc
+        raise EndpointError(f"cannot load the TLS files: {reason(exc)}") from exc
     return ctx
 
 
@@ -376,29 +242,6 @@ def _target(route: Route, name: str | None, query: dict[str, str | list[str]] | 
         if pairs:
             path += "?" + "&".join(f"{quote(k)}={quote(v)}" for k, v in pairs)
     return path
-
-
-def _read_head(rfile: _Reader) -> Response:
-    while True:
-        line = rfile.readline(MAX_LINE)
-        if not line.endswith(b"\n"):
-            raise _Closed()
-        parts = line.decode("latin-1").split(None, 2)
-        if len(parts) < 2 or not parts[0].startswith("HTTP/") or not parts[1].isdigit():
-            raise _Closed()
-        status = int(parts[1])
-        headers: dict[str, str] = {}
-        for _ in range(MAX_HEADERS):
-            hline = rfile.readline(MAX_LINE)
-            if not hline.endswith(b"\n"):
-                raise _Closed()
-            if hline in (b"\r\n", b"\n"):
-                break
-            key, _, value = hline.decode("latin-1").partition(":")
-            headers[key.strip().lower()] = value.strip()
-        if 100 <= status < 200:
-            continue  # 100 Continue and friends: the real answer follows
-        return Response(status, headers, rfile)
 
 
 def _decode(resp: Response, data: bytes) -> Any:
@@ -444,7 +287,7 @@ def _sse_events(resp: Response, sock: _socket.socket, endpoint: str) -> Iterator
                     event = value
                 elif field == "data":
                     data.append(value)
-    except (_Closed, OSError) as exc:
+    except (Closed, OSError) as exc:
         raise Unreachable(endpoint, "the stream was cut off") from exc
     finally:
         sock.close()

@@ -5,6 +5,8 @@ Imports only the config package (never the engine), so it is fast and safe to ru
 
 from __future__ import annotations
 
+import argparse
+import sys
 from typing import Any, TextIO
 
 import msgspec
@@ -137,3 +139,7 @@ def run_check(path: str, *, as_json: bool, out: TextIO, err: TextIO) -> int:
     else:
         out.write(format_config(config))
     return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    return run_check(args.config, as_json=args.json, out=sys.stdout, err=sys.stderr)

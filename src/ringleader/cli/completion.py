@@ -8,6 +8,9 @@ being completed.
 from __future__ import annotations
 
 import argparse
+import sys
+
+from ringleader.cli.common import EXIT_OK
 
 FILE_OPTIONS = frozenset({"-c", "--config", "--cafile", "--certfile", "--keyfile",
                           "--log-output", "--pidfile"})
@@ -41,6 +44,13 @@ def _positionals(sub: argparse.ArgumentParser) -> list[argparse.Action]:
 def _takes_name(sub: argparse.ArgumentParser) -> bool:
     pos = _positionals(sub)
     return bool(pos) and pos[0].dest == "name"
+
+
+def cmd_completion(args: argparse.Namespace) -> int:
+    from ringleader.cli.commands import build_parser
+
+    sys.stdout.write(script(args.shell, build_parser()))
+    return EXIT_OK
 
 
 def script(shell: str, parser: argparse.ArgumentParser) -> str:

@@ -10,16 +10,17 @@ import json
 import os
 import sys
 
-from ringleader.api.client import (
-    DEFAULT_ENDPOINT,
-    DEFAULT_SOCKET_NAME,
-    ApiError,
-    Client,
-    EndpointError,
-    Unreachable,
-)
+from ringleader.api.client import ApiError, Client, Unreachable
 from ringleader.cli import format as fmt
-from ringleader.cli.main import EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE, UsageError
+from ringleader.cli.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_UNREACHABLE,
+    UsageError,
+    error,
+    make_client,
+    resolve_endpoint,
+)
 
 TYPE_CHECKING = False  # not typing's: importing typing costs ~5 ms of the console's start-up
 if TYPE_CHECKING:
@@ -31,57 +32,11 @@ READ_TIMEOUT = 30.0
 ACTION_TIMEOUT = 600.0  # stopping a watcher may take its graceful_timeout, and more than one
 
 
-def endpoint_from_config(path: str) -> str:
-    """The endpoint a controller run with this config listens on. Loads the config (the only
-    console path that imports the config package: -c is explicit)."""
-    from ringleader.config.load import load_config
-    from ringleader.errors import ConfigError
-
-    try:
-        config = load_config(path)
-    except ConfigError as exc:
-        raise UsageError("; ".join(exc.problems)) from None
-    except OSError as exc:
-        raise UsageError(f"cannot read {path}: {exc.strerror}") from None
-    return config_endpoint(config.controller.endpoint, config.source or path)
-
-
-def config_endpoint(endpoint: str | None, source: str) -> str:
-    """The loader resolves a configured endpoint against the config's directory; without one,
-    the controller listens on ringleader.sock next to the config file."""
-    if endpoint:
-        return endpoint
-    directory = os.path.dirname(os.path.abspath(source))
-    return "unix:" + os.path.join(directory, DEFAULT_SOCKET_NAME)
-
-
-def resolve_endpoint(args: argparse.Namespace) -> str:
-    """-e, then -c CONFIG, then $RINGLEADER_ENDPOINT, then unix:ringleader.sock here."""
-    if getattr(args, "endpoint", None):
-        return str(args.endpoint)
-    if getattr(args, "config", None):
-        return endpoint_from_config(args.config)
-    return os.environ.get("RINGLEADER_ENDPOINT") or DEFAULT_ENDPOINT
-
-
-def make_client(args: argparse.Namespace, endpoint: str, timeout: float) -> Client:
-    try:
-        return Client(endpoint, token=args.token or os.environ.get("RINGLEADER_TOKEN") or None,
-                      cafile=args.cafile, certfile=args.certfile, keyfile=args.keyfile,
-                      timeout=args.timeout or timeout)
-    except EndpointError as exc:
-        raise UsageError(str(exc)) from None
-
-
-def error(message: str) -> None:
-    print(f"error: {message}", file=sys.stderr)
-
-
-def run_console(args: argparse.Namespace) -> int:
-    """Run one console command; maps failures to the exit codes, one line on stderr."""
-    command = COMMANDS[args.command]
+def run_console(args: argparse.Namespace,
+                command: Callable[[argparse.Namespace, Client], int], *, slow: bool) -> int:
+    """Run one console command (`slow`: it may wait for processes to start or stop); maps
+    failures to the exit codes, one line on stderr."""
     endpoint = resolve_endpoint(args)
-    slow = args.command in SLOW
     client = make_client(args, endpoint, ACTION_TIMEOUT if slow else READ_TIMEOUT)
     try:
         return command(args, client)
@@ -132,7 +87,8 @@ def cmd_list(args: argparse.Namespace, client: Client) -> int:
     return emit(args, client.call("list"), fmt.names)
 
 
-def _lifecycle(args: argparse.Namespace, client: Client) -> int:
+def cmd_lifecycle(args: argparse.Namespace, client: Client) -> int:
+    """start, stop, restart, reload: one watcher, or all."""
     color = use_color()
     op = args.command
     if args.name:
@@ -160,7 +116,8 @@ def cmd_rm(args: argparse.Namespace, client: Client) -> int:
                 lambda d: fmt.ok(d, f"removed {args.name}"))
 
 
-def _count(args: argparse.Namespace, client: Client) -> int:
+def cmd_count(args: argparse.Namespace, client: Client) -> int:
+    """incr, decr."""
     if args.count < 1:
         raise UsageError(f"ringleader {args.command}: N must be 1 or more")
     return emit(args, client.call(args.command, name=args.name, body={"count": args.count}),
@@ -234,17 +191,6 @@ def cmd_sockets(args: argparse.Namespace, client: Client) -> int:
     return emit(args, client.call("sockets"), fmt.sockets)
 
 
-def cmd_top(args: argparse.Namespace, client: Client) -> int:
-    from importlib import import_module
-
-    try:  # written separately, and the only command allowed to use rich
-        top = import_module("ringleader.cli.top").cmd_top
-    except ImportError as exc:
-        raise UsageError(f"ringleader top is not available: {exc}") from None
-    result: int = top(args, client)
-    return result
-
-
 def cmd_quit(args: argparse.Namespace, client: Client) -> int:
     data = client.call("quit")
     if args.no_wait:
@@ -270,17 +216,3 @@ def wait_gone(client: Client, timeout: float) -> None:
         if time.monotonic() > deadline:
             raise ApiError(0, "timeout", f"the controller still answers after {timeout:g}s")
         time.sleep(0.05)
-
-
-COMMANDS: dict[str, Callable[[argparse.Namespace, Client], int]] = {
-    "status": cmd_status, "list": cmd_list,
-    "start": _lifecycle, "stop": _lifecycle, "restart": _lifecycle, "reload": _lifecycle,
-    "reloadconfig": cmd_reloadconfig, "add": cmd_add, "rm": cmd_rm,
-    "incr": _count, "decr": _count, "numprocesses": cmd_numprocesses,
-    "signal": cmd_signal, "set": cmd_set, "get": cmd_get, "options": cmd_options,
-    "stats": cmd_stats, "logs": cmd_logs, "events": cmd_events, "sockets": cmd_sockets,
-    "top": cmd_top, "quit": cmd_quit,
-}
-# commands that wait for processes to stop or start: they get the long default timeout
-SLOW = frozenset({"start", "stop", "restart", "reload", "reloadconfig", "add", "rm", "decr",
-                  "incr", "set", "quit"})

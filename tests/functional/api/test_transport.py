@@ -20,7 +20,8 @@ import pytest
 
 from ringleader.api.auth import Authenticator, hash_token, new_token
 from ringleader.api.http import EventStream, Limits, Request, Response
-from ringleader.api.listeners import ApiServer, ListenerError, build_server
+from ringleader.api.runner import ApiServer, build_server
+from ringleader.api.sites import ListenerError
 from ringleader.config.model import ClientCertConfig, ControllerConfig, TcpConfig, TokenConfig
 from ringleader.testing import run_async as run
 

@@ -1,4 +1,5 @@
-"""The pidfile, the log tail `up` prints, and how the console finds the endpoint."""
+"""The pidfile `run` keeps, the log tail `up` prints, and how the console finds the
+endpoint."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from ringleader.cli.console import config_endpoint, resolve_endpoint
-from ringleader.cli.daemonize import PidFile, read_pidfile, tail
+from ringleader.cli.common import config_endpoint, resolve_endpoint
+from ringleader.cli.run import PidFile, read_pidfile
+from ringleader.cli.up import tail
 
 
 def test_pidfile_written_then_removed(tmp_path: Path) -> None:

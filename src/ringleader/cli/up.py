@@ -1,5 +1,4 @@
-"""`ringleader up`: start `ringleader run CONFIG` as a background daemon, and the pidfile
-that `run` keeps while it runs.
+"""`ringleader up`: start `ringleader run CONFIG` as a background daemon.
 
 `up` returns only once the daemon answers on its endpoint and every autostart watcher is
 active, so `ringleader up && ringleader status` is reliable; if the daemon dies or is not
@@ -15,61 +14,28 @@ import sys
 import time
 
 from ringleader.api.client import ApiError, Client, Unreachable
-from ringleader.cli.main import EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError
+from ringleader.cli.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    UsageError,
+    config_endpoint,
+    error,
+    find_config,
+    load_config_file,
+    make_client,
+)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
     from typing import Any
 
-    from ringleader.config.model import Config
 
 DEFAULT_LOG = "ringleader.log"
 DEFAULT_PIDFILE = "ringleader.pid"
 READY_POLL = 0.05  # seconds between two readiness checks of the starting daemon
 TAIL_LINES = 15
-
-
-class PidFile:
-    """Writes our pid to `path` (atomically) for the duration of a `with`; removes it after,
-    unless another process has written its own pid there meanwhile."""
-
-    def __init__(self, path: str | None) -> None:
-        self.path = os.path.abspath(path) if path else None
-        self.pid = os.getpid()
-
-    def write(self) -> None:
-        if self.path:
-            tmp = f"{self.path}.{self.pid}.tmp"
-            with open(tmp, "w") as f:
-                f.write(f"{self.pid}\n")
-            os.replace(tmp, self.path)
-
-    def remove(self) -> None:
-        if not self.path:
-            return
-        try:
-            with open(self.path) as f:
-                mine = f.read().strip() == str(self.pid)
-            if mine:
-                os.unlink(self.path)
-        except OSError:
-            pass
-
-    def __enter__(self) -> PidFile:
-        self.write()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.remove()
-
-
-def read_pidfile(path: str) -> int | None:
-    try:
-        with open(path) as f:
-            return int(f.read().strip())
-    except (OSError, ValueError):
-        return None
 
 
 def tail(path: str, offset: int, lines: int = TAIL_LINES) -> list[str]:
@@ -81,20 +47,6 @@ def tail(path: str, offset: int, lines: int = TAIL_LINES) -> list[str]:
     except OSError:
         return []
     return data.decode("utf-8", "replace").splitlines()[-lines:]
-
-
-def _load(path: str) -> Config:
-    from ringleader.config.load import load_config
-    from ringleader.errors import ConfigError
-
-    try:
-        return load_config(path)
-    except ConfigError as exc:
-        for problem in exc.problems:
-            print(f"error: {problem}", file=sys.stderr)
-        raise SystemExit(EXIT_USAGE) from None
-    except OSError as exc:
-        raise UsageError(f"cannot read {path}: {exc.strerror}") from None
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
@@ -125,17 +77,18 @@ def _report(message: str, logs: dict[str, int]) -> None:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    from ringleader.cli.console import config_endpoint, make_client
-    from ringleader.cli.main import _find_config
+    from ringleader.errors import ConfigError
 
-    path = args.config or _find_config()
+    path = args.config or find_config()
     if path is None:
         raise UsageError("ringleader up: no CONFIG given and none of ringleader.toml, "
                          "ringleader.ini, circus.ini here")
     try:
-        config = _load(path)
-    except SystemExit as exc:
-        return int(exc.code or EXIT_USAGE)
+        config = load_config_file(path)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            error(problem)
+        return EXIT_USAGE
     source = os.path.abspath(config.source or path)
     base = os.path.dirname(source)
     endpoint = args.endpoint or config_endpoint(config.controller.endpoint, source)

@@ -1,0 +1,162 @@
+"""The control API's listening sockets ("sites", after aiohttp's runner/site split), each
+started by ``ApiServer`` (``api.runner``) with the connection handler it serves:
+
+- a unix socket: mode 0600 (0666 when other users are allowed, the peer check deciding),
+  never in a world-writable directory without the sticky bit, peers identified by
+  SO_PEERCRED; a stale socket left by a dead controller is replaced, a live one never;
+- a TCP socket, always TLS (a client certificate gives the peer's name).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import stat
+import struct
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from ringleader.api.http import Peer
+from ringleader.config.model import TcpConfig, parse_listen
+from ringleader.errors import RingleaderError
+
+if TYPE_CHECKING:
+    import ssl
+
+__all__ = ["ListenerError", "Serve", "Site", "open_tcp_site", "open_unix_site", "tls_context"]
+
+_CRED = struct.Struct("3i")  # struct ucred: pid, uid, gid
+# Serves one connection: (reader, writer, who is on the other end).
+Serve = Callable[[asyncio.StreamReader, asyncio.StreamWriter, Callable[[], Peer]],
+                 Awaitable[None]]
+
+
+class ListenerError(RingleaderError):
+    """A listener cannot be opened: the message says which and why."""
+
+
+@dataclass(frozen=True, slots=True)
+class Site:
+    """One listening socket of the API."""
+
+    server: asyncio.Server
+    addresses: list[str]  # "unix:/path", "https://127.0.0.1:5555"
+    inode: tuple[int, int] | None = None  # (dev, ino) of a unix socket file: remove only ours
+
+
+async def open_unix_site(path: str, *, shared: bool, serve: Serve) -> Site:
+    _prepare_unix_path(path)
+    sock = _bind_unix(path, 0o666 if shared else 0o600)
+    st = os.stat(path)
+    address = "unix:" + path
+    server = await asyncio.start_unix_server(
+        lambda r, w: serve(r, w, lambda: _unix_peer(w, address)), sock=sock)
+    return Site(server, [address], (st.st_dev, st.st_ino))
+
+
+async def open_tcp_site(tcp: TcpConfig, *, serve: Serve, handshake_timeout: float) -> Site:
+    host, port = parse_listen(tcp.listen)
+    ctx = tls_context(tcp)
+    try:
+        server = await asyncio.start_server(
+            lambda r, w: serve(r, w, lambda: _tcp_peer(w)), host, port, ssl=ctx,
+            ssl_handshake_timeout=handshake_timeout, reuse_address=True)
+    except OSError as exc:
+        raise ListenerError(f"cannot listen on {tcp.listen}: "
+                            f"{exc.strerror or exc}") from None
+    addresses = []
+    for sock in server.sockets:
+        bound_host, bound_port = sock.getsockname()[:2]
+        shown = f"[{bound_host}]" if ":" in bound_host else bound_host
+        addresses.append(f"https://{shown}:{bound_port}")
+    return Site(server, addresses)
+
+
+def tls_context(tcp: TcpConfig) -> ssl.SSLContext:
+    import ssl  # only with a TCP listener: ssl costs the controller about 4 MB
+
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.set_alpn_protocols(["http/1.1"])
+    try:
+        ctx.load_cert_chain(tcp.tls_cert, tcp.tls_key)
+    except (OSError, ssl.SSLError) as exc:
+        raise ListenerError(f"cannot load the TLS certificate {tcp.tls_cert} and key "
+                            f"{tcp.tls_key}: {exc}") from None
+    if tcp.client_ca:
+        try:
+            ctx.load_verify_locations(cafile=tcp.client_ca)
+        except (OSError, ssl.SSLError) as exc:
+            raise ListenerError(f"cannot load the client CA {tcp.client_ca}: {exc}") from None
+        ctx.verify_mode = ssl.CERT_REQUIRED if tcp.client_cert_required else ssl.CERT_OPTIONAL
+    return ctx
+
+
+def _prepare_unix_path(path: str) -> None:
+    directory = os.path.dirname(path) or "."
+    try:
+        mode = os.stat(directory).st_mode
+    except OSError as exc:
+        raise ListenerError(f"cannot create the control socket in {directory}: "
+                            f"{exc.strerror}") from None
+    if mode & stat.S_IWOTH and not mode & stat.S_ISVTX:
+        raise ListenerError(f"refusing to create the control socket in {directory}: the "
+                            "directory is world-writable without the sticky bit, so anyone "
+                            "could replace the socket")
+    try:
+        existing = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return
+    if not stat.S_ISSOCK(existing):
+        raise ListenerError(f"{path} exists and is not a socket")
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    probe.settimeout(1.0)
+    try:
+        probe.connect(path)
+    except (ConnectionRefusedError, FileNotFoundError):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)  # stale: left by a controller that died
+        return
+    except OSError:
+        pass  # a timeout: something listens but is too busy to accept
+    finally:
+        probe.close()
+    raise ListenerError(f"another controller is running on {path}")
+
+
+def _bind_unix(path: str, mode: int) -> socket.socket:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    old = os.umask(0o177)  # never, even for an instant, looser than 0600
+    try:
+        sock.bind(path)
+        os.chmod(path, mode)
+        sock.listen(128)
+    except OSError as exc:
+        sock.close()
+        raise ListenerError(f"cannot listen on unix:{path}: {exc.strerror or exc}") from None
+    finally:
+        os.umask(old)
+    sock.setblocking(False)
+    return sock
+
+
+def _unix_peer(writer: asyncio.StreamWriter, address: str) -> Peer:
+    sock: socket.socket = writer.get_extra_info("socket")
+    pid, uid, gid = _CRED.unpack(sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED,
+                                                 _CRED.size))
+    return Peer("unix", uid, gid, pid, address, None)
+
+
+def _tcp_peer(writer: asyncio.StreamWriter) -> Peer:
+    host, port = writer.get_extra_info("peername")[:2]
+    address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    cert = writer.get_extra_info("peercert")  # only ever a certificate TLS verified
+    cn: str | None = None
+    for rdn in (cert or {}).get("subject", ()):
+        for key, value in rdn:
+            if key == "commonName":
+                cn = value
+    return Peer("tcp", None, None, None, address, cn)

@@ -1,0 +1,275 @@
+"""The one table of `ringleader` commands: name, help, arguments, handler, and whether it
+talks to a controller (and may wait long for it). Handlers are named by "module:function"
+and imported only when their command runs, and only the command named on the command line
+gets a parser: a console command must start in tens of milliseconds (see
+`python -X importtime -m ringleader status`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import NamedTuple
+
+from ringleader.cli.common import DEFAULT_CONFIGS, UsageError
+
+TYPE_CHECKING = False  # not typing's: importing typing costs ~5 ms of the console's start-up
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+ROLES = ("read", "operate", "admin")
+
+
+class _Formatter(argparse.HelpFormatter):
+    # argparse's default asks shutil for the terminal width, and importing shutil (with
+    # bz2, lzma, zlib) costs ~2 ms on every run; os.get_terminal_size is enough.
+    def __init__(self, prog: str) -> None:
+        try:
+            width = os.get_terminal_size(sys.stderr.fileno()).columns
+        except (OSError, ValueError):
+            width = int(os.environ.get("COLUMNS", "80") or 80)
+        super().__init__(prog, width=max(width, 40) - 2)
+
+
+class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        kwargs.setdefault("formatter_class", _Formatter)
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{self.prog}: {message}")
+
+
+# -- subcommand definitions: (help, add arguments) -------------------------------------
+
+def _run_args(p: argparse.ArgumentParser) -> None:
+    p.description = ("Run the controller in the foreground. Ctrl-C or SIGTERM stops every "
+                     "process gracefully; SIGHUP reloads the config file.")
+    p.add_argument("config", nargs="?", help="config file (TOML or circus INI); default: "
+                   + ", ".join(DEFAULT_CONFIGS) + " in the current directory")
+    p.add_argument("--cmd", help="run this command without a config file")
+    p.add_argument("-n", "--numprocesses", type=int, default=1, metavar="N",
+                   help="with --cmd: how many processes (default 1)")
+    p.add_argument("--name", help="with --cmd: the watcher's name")
+    p.add_argument("--shell", action="store_true", help="with --cmd: run it through /bin/sh")
+    p.add_argument("--log-level", choices=LOG_LEVELS, help="default: the config's, or info")
+    p.add_argument("--log-output", metavar="PATH", help="'-' for stderr (default) or a file")
+    p.add_argument("--pidfile", metavar="PATH", help="write the controller's pid there while "
+                   "it runs (default: the config's pidfile, or none)")
+    p.add_argument("--init", action="store_true", help="act as init: reap orphaned "
+                   "descendants (automatic as PID 1 of a container; a child subreaper "
+                   "otherwise)")
+
+
+def _check_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("config", help="config file (TOML or circus INI)")
+    p.add_argument("--json", action="store_true", help="print the resolved config as JSON")
+
+
+def _common(p: argparse.ArgumentParser, *, config_option: bool = True) -> None:
+    g = p.add_argument_group("controller options")
+    g.add_argument("--json", action="store_true", help="print the raw JSON answer")
+    g.add_argument("-e", "--endpoint", metavar="ENDPOINT",
+                   help="unix:PATH or https://HOST:PORT (default: $RINGLEADER_ENDPOINT, the "
+                   "CONFIG's endpoint, or unix:ringleader.sock here)")
+    if config_option:
+        g.add_argument("-c", "--config", metavar="CONFIG",
+                       help="take the endpoint from this config file")
+    g.add_argument("--token", metavar="TOKEN", help="bearer token (default: $RINGLEADER_TOKEN)")
+    g.add_argument("--cafile", metavar="PATH", help="CA bundle to verify an https controller")
+    g.add_argument("--certfile", metavar="PATH", help="client certificate (https)")
+    g.add_argument("--keyfile", metavar="PATH", help="client certificate's key (https)")
+    g.add_argument("--timeout", type=float, metavar="SECONDS",
+                   help="give up waiting for the controller after this long")
+
+
+def _console(name: str = "") -> Callable[[argparse.ArgumentParser], None]:
+    """A console command's arguments: a NAME ("one"), an optional one ("all"), or none."""
+    def add(p: argparse.ArgumentParser) -> None:
+        if name == "one":
+            p.add_argument("name", metavar="NAME", help="watcher name")
+        elif name == "all":
+            p.add_argument("name", metavar="NAME", nargs="?", help="watcher name (default: all)")
+        _common(p)
+    return add
+
+
+def _up_args(p: argparse.ArgumentParser) -> None:
+    p.description = ("Start the controller as a background daemon and return once it answers "
+                     "and every autostart watcher is active.")
+    p.add_argument("config", nargs="?", help="config file; default: "
+                   + ", ".join(DEFAULT_CONFIGS) + " in the current directory")
+    p.add_argument("--log-output", metavar="PATH",
+                   help="the daemon's output (default: ringleader.log next to the config)")
+    p.add_argument("--pidfile", metavar="PATH",
+                   help="default: the config's pidfile, or ringleader.pid next to the config")
+    _common(p, config_option=False)
+
+
+def _quit_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--no-wait", action="store_true",
+                   help="return at once instead of when the controller has stopped")
+    _common(p)
+
+
+def _add_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("name", metavar="NAME", help="the new watcher's name")
+    p.add_argument("cmd", metavar="CMD", help="its command line")
+    p.add_argument("--start", action="store_true", help="start it at once")
+    p.add_argument("-n", "--numprocesses", type=int, default=1, metavar="N",
+                   help="how many processes (default 1)")
+    _common(p)
+
+
+def _count_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("name", metavar="NAME", help="watcher name")
+    p.add_argument("count", metavar="N", nargs="?", type=int, default=1,
+                   help="how many (default 1)")
+    _common(p)
+
+
+def _signal_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("name", metavar="NAME", help="watcher name")
+    p.add_argument("signal", metavar="SIG", help="signal name (TERM, SIGHUP) or number")
+    p.add_argument("--pid", type=int, help="only this process")
+    p.add_argument("--wid", type=int, help="only this slot of the watcher")
+    p.add_argument("--children", action="store_true", help="signal the whole process group")
+    _common(p)
+
+
+def _set_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("name", metavar="NAME", help="watcher name")
+    p.add_argument("pairs", metavar="KEY VALUE", nargs="+",
+                   help="option and new value, as in the config file (repeatable)")
+    _common(p)
+
+
+def _get_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("name", metavar="NAME", help="watcher name")
+    p.add_argument("keys", metavar="KEY", nargs="+", help="option name")
+    _common(p)
+
+
+def _logs_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("name", metavar="NAME", nargs="?", help="only this watcher")
+    p.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
+    p.add_argument("-n", "--lines", type=int, metavar="LINES", help="how many recent lines")
+    _common(p)
+
+
+def _events_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--topic", action="append", metavar="T",
+                   help="only topics starting with T (repeatable)")
+    _common(p)
+
+
+def _top_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("name", metavar="NAME", nargs="?", help="only this watcher")
+    p.add_argument("--interval", type=float, default=1.0, metavar="SECONDS",
+                   help="refresh period (default 1)")
+    _common(p)
+
+
+def _token_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("action", choices=("new", "hash"),
+                   help="new: make a token and its config entry; hash: hash a token")
+    p.add_argument("token", nargs="?", metavar="TOKEN",
+                   help="with hash: the token (default: read from stdin)")
+    p.add_argument("--name", default="operator", help="with new: the token's name")
+    p.add_argument("--role", choices=ROLES, default="operate",
+                   help="with new: what the token may do (default operate)")
+
+
+def _completion_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("shell", choices=("bash", "zsh"))
+
+
+class Command(NamedTuple):
+    """One `ringleader` command."""
+
+    name: str
+    help: str
+    arguments: Callable[[argparse.ArgumentParser], None]
+    handler: str  # "module:function", imported when the command runs
+    client: bool = False  # a console command: the handler takes (args, Client)
+    slow: bool = False  # waits for processes to start or stop: the long default timeout
+
+
+_CONSOLE = "ringleader.cli.console:"
+TABLE: tuple[Command, ...] = (
+    Command("run", "run the controller in the foreground", _run_args,
+            "ringleader.cli.run:cmd_run"),
+    Command("check", "validate a config file and print what it resolves to", _check_args,
+            "ringleader.cli.check:cmd_check"),
+    Command("up", "start the controller as a background daemon", _up_args,
+            "ringleader.cli.up:cmd_up"),
+    Command("quit", "stop every watcher and the controller", _quit_args,
+            _CONSOLE + "cmd_quit", client=True, slow=True),
+    Command("status", "watchers and their states; with NAME, its processes", _console("all"),
+            _CONSOLE + "cmd_status", client=True),
+    Command("list", "watcher names", _console(), _CONSOLE + "cmd_list", client=True),
+    Command("start", "start a watcher (default: all)", _console("all"),
+            _CONSOLE + "cmd_lifecycle", client=True, slow=True),
+    Command("stop", "stop a watcher gracefully (default: all)", _console("all"),
+            _CONSOLE + "cmd_lifecycle", client=True, slow=True),
+    Command("restart", "stop then start a watcher (default: all)", _console("all"),
+            _CONSOLE + "cmd_lifecycle", client=True, slow=True),
+    Command("reload", "replace processes one at a time (default: all)", _console("all"),
+            _CONSOLE + "cmd_lifecycle", client=True, slow=True),
+    Command("reloadconfig", "re-read the config file and apply the differences", _console(),
+            _CONSOLE + "cmd_reloadconfig", client=True, slow=True),
+    Command("add", "add a watcher", _add_args, _CONSOLE + "cmd_add", client=True, slow=True),
+    Command("rm", "stop and remove a watcher", _console("one"), _CONSOLE + "cmd_rm",
+            client=True, slow=True),
+    Command("incr", "add processes to a watcher", _count_args, _CONSOLE + "cmd_count",
+            client=True, slow=True),
+    Command("decr", "remove processes from a watcher", _count_args, _CONSOLE + "cmd_count",
+            client=True, slow=True),
+    Command("numprocesses", "how many processes a watcher has", _console("one"),
+            _CONSOLE + "cmd_numprocesses", client=True),
+    Command("signal", "send a signal to a watcher's processes", _signal_args,
+            _CONSOLE + "cmd_signal", client=True),
+    Command("set", "change options of a watcher", _set_args, _CONSOLE + "cmd_set",
+            client=True, slow=True),
+    Command("get", "print options of a watcher", _get_args, _CONSOLE + "cmd_get",
+            client=True),
+    Command("options", "every option of a watcher", _console("one"),
+            _CONSOLE + "cmd_options", client=True),
+    Command("stats", "CPU, memory, fds per process", _console("all"), _CONSOLE + "cmd_stats",
+            client=True),
+    Command("top", "live view of the processes' resources", _top_args,
+            "ringleader.cli.top:cmd_top", client=True),
+    Command("logs", "recent output lines (-f: follow)", _logs_args, _CONSOLE + "cmd_logs",
+            client=True),
+    Command("events", "follow the controller's events", _events_args,
+            _CONSOLE + "cmd_events", client=True),
+    Command("sockets", "listening sockets", _console(), _CONSOLE + "cmd_sockets", client=True),
+    Command("token", "make or hash an API token for the TCP listener", _token_args,
+            "ringleader.cli.token:cmd_token"),
+    Command("completion", "print a shell completion script", _completion_args,
+            "ringleader.cli.completion:cmd_completion"),
+)
+COMMANDS: dict[str, Command] = {c.name: c for c in TABLE}
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The parser; with `only`, just that subcommand's (the others cost start-up time)."""
+    parser = _Parser(prog="ringleader", description="Run and control groups of processes.")
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for command in TABLE:
+        if only is None or command.name == only:
+            text = command.help
+            command.arguments(sub.add_parser(command.name, help=text,
+                                             description=text[:1].upper() + text[1:] + "."))
+    return parser
+
+
+def named_command(argv: Sequence[str]) -> str | None:
+    """The command named on the command line, if it is one."""
+    for arg in argv:
+        if not arg.startswith("-"):
+            return arg if arg in COMMANDS else None
+    return None

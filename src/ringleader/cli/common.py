@@ -1,0 +1,88 @@
+"""What the commands share: exit codes, usage errors, finding and loading a config file,
+finding the controller's endpoint and a client for it.
+
+On the console's fast path: stdlib and the API client only. The config package is imported
+only when a config file is actually loaded (``run``, ``up``, ``check``, or ``-c CONFIG``).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from ringleader.api.client import DEFAULT_ENDPOINT, DEFAULT_SOCKET_NAME, Client, EndpointError
+
+TYPE_CHECKING = False  # not typing's: importing typing costs ~5 ms of the console's start-up
+if TYPE_CHECKING:
+    import argparse
+
+    from ringleader.config.model import Config
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+DEFAULT_CONFIGS = ("ringleader.toml", "ringleader.ini", "circus.ini")
+
+
+class UsageError(Exception):
+    """A mistake on the command line: one line on stderr, exit code 2."""
+
+
+def error(message: str) -> None:
+    print(f"error: {message}", file=sys.stderr)
+
+
+def find_config() -> str | None:
+    """The first of DEFAULT_CONFIGS in the current directory."""
+    for name in DEFAULT_CONFIGS:
+        if os.path.isfile(name):
+            return name
+    return None
+
+
+def load_config_file(path: str) -> Config:
+    """The config in `path`. Raises ConfigError (every problem) for a bad one, UsageError
+    when it cannot be read."""
+    from ringleader.config.load import load_config
+
+    try:
+        return load_config(path)
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror}") from None
+
+
+def config_endpoint(endpoint: str | None, source: str) -> str:
+    """The loader resolves a configured endpoint against the config's directory; without one,
+    the controller listens on ringleader.sock next to the config file."""
+    if endpoint:
+        return endpoint
+    directory = os.path.dirname(os.path.abspath(source))
+    return "unix:" + os.path.join(directory, DEFAULT_SOCKET_NAME)
+
+
+def endpoint_from_config(path: str) -> str:
+    """The endpoint a controller run with this config listens on (-c is explicit: the one
+    console path that loads a config)."""
+    from ringleader.errors import ConfigError
+
+    try:
+        config = load_config_file(path)
+    except ConfigError as exc:
+        raise UsageError("; ".join(exc.problems)) from None
+    return config_endpoint(config.controller.endpoint, config.source or path)
+
+
+def resolve_endpoint(args: argparse.Namespace) -> str:
+    """-e, then -c CONFIG, then $RINGLEADER_ENDPOINT, then unix:ringleader.sock here."""
+    if getattr(args, "endpoint", None):
+        return str(args.endpoint)
+    if getattr(args, "config", None):
+        return endpoint_from_config(args.config)
+    return os.environ.get("RINGLEADER_ENDPOINT") or DEFAULT_ENDPOINT
+
+
+def make_client(args: argparse.Namespace, endpoint: str, timeout: float) -> Client:
+    try:
+        return Client(endpoint, token=args.token or os.environ.get("RINGLEADER_TOKEN") or None,
+                      cafile=args.cafile, certfile=args.certfile, keyfile=args.keyfile,
+                      timeout=args.timeout or timeout)
+    except EndpointError as exc:
+        raise UsageError(str(exc)) from None

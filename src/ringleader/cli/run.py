@@ -1,0 +1,140 @@
+"""`ringleader run`: the controller in the foreground (its engine is imported here, when
+it runs), with the pidfile it keeps while it runs."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from ringleader.cli.common import (
+    DEFAULT_CONFIGS,
+    EXIT_FAILED,
+    EXIT_USAGE,
+    UsageError,
+    find_config,
+    load_config_file,
+)
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from ringleader.config.model import Config
+
+
+class PidFile:
+    """Writes our pid to `path` (atomically) for the duration of a `with`; removes it after,
+    unless another process has written its own pid there meanwhile."""
+
+    def __init__(self, path: str | None) -> None:
+        self.path = os.path.abspath(path) if path else None
+        self.pid = os.getpid()
+
+    def write(self) -> None:
+        if self.path:
+            tmp = f"{self.path}.{self.pid}.tmp"
+            with open(tmp, "w") as f:
+                f.write(f"{self.pid}\n")
+            os.replace(tmp, self.path)
+
+    def remove(self) -> None:
+        if not self.path:
+            return
+        try:
+            with open(self.path) as f:
+                mine = f.read().strip() == str(self.pid)
+            if mine:
+                os.unlink(self.path)
+        except OSError:
+            pass
+
+    def __enter__(self) -> PidFile:
+        self.write()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.remove()
+
+
+def read_pidfile(path: str) -> int | None:
+    try:
+        with open(path) as f:
+            return int(f.read().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _load_for_run(args: argparse.Namespace) -> Config:
+    from ringleader.config.load import config_from_dicts
+
+    if args.cmd and args.config:
+        raise UsageError("ringleader run: give either a CONFIG file or --cmd, not both")
+    if args.cmd:
+        if args.numprocesses < 0:
+            raise UsageError("ringleader run: -n must be 0 or more")
+        watcher = {"cmd": args.cmd, "numprocesses": args.numprocesses, "copy_env": True,
+                   "shell": args.shell}
+        if args.name:
+            watcher["name"] = args.name
+        return config_from_dicts([watcher])
+    path = args.config or find_config()
+    if path is None:
+        raise UsageError("ringleader run: no CONFIG given and none of "
+                         + ", ".join(DEFAULT_CONFIGS) + " here (or use --cmd)")
+    return load_config_file(path)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from ringleader.errors import ConfigError
+    from ringleader.logs import setup_logging
+
+    try:
+        config = _load_for_run(args)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(f"error: {problem}", file=sys.stderr)
+        return EXIT_USAGE
+    level = args.log_level or config.controller.loglevel
+    output = args.log_output or config.controller.logoutput
+    try:
+        setup_logging(level, output)
+    except OSError as exc:
+        print(f"error: cannot open log output {output!r}: {exc.strerror}", file=sys.stderr)
+        return EXIT_USAGE
+    for warning in config.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    _skip_ssl_if_unneeded(config)
+    from ringleader.daemon import run
+
+    pidfile = PidFile(args.pidfile or config.controller.pidfile)
+    try:
+        pidfile.write()
+    except OSError as exc:
+        print(f"error: cannot write the pidfile {pidfile.path}: {exc.strerror}",
+              file=sys.stderr)
+        return EXIT_USAGE
+    from ringleader.errors import RingleaderError
+
+    try:
+        return run(config, init=args.init)
+    except RingleaderError as exc:  # e.g. more processes than max_processes
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as exc:  # e.g. the socket's directory cannot be made: one line, no trace
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    finally:
+        pidfile.remove()
+
+
+def _skip_ssl_if_unneeded(config: Config) -> None:
+    """asyncio imports ssl, which maps libssl and libcrypto: about 4 MB of the controller's
+    memory (a sixth). A controller without a TLS listener, Python hooks (user code may want
+    ssl) or https health checks never uses it, so it is kept out."""
+    if "asyncio" in sys.modules or config.controller.tcp is not None:
+        return
+    for w in config.watchers:
+        if any(h.kind == "python" for h in w.hooks.values()):
+            return
+        if w.health is not None and (w.health.url or "").startswith("https:"):
+            return
+    sys.modules.setdefault("ssl", None)  # type: ignore[arg-type]
