@@ -12,11 +12,9 @@ Children get the sockets two ways at once (both are passed):
   ``LISTEN_FDS``, ``LISTEN_FDNAMES`` and ``LISTEN_PID`` (``activation_env`` +
   ``activation_argv``).
 
-Children start through ``subprocess.Popen`` with vfork + exec and no ``preexec_fn``, so
-the parent can neither dup2 into fds 3.. in the child nor know its pid before exec
-(``LISTEN_PID`` must be the final program's own pid, sd_listen_fds(3) checks it). A tiny
-shell trampoline does both, then ``exec``s the real program under the same pid.
-"""
+Children start through ``subprocess.Popen`` (vfork + exec, no ``preexec_fn``): the parent
+can neither dup2 into fds 3.. nor know the pid before exec (``LISTEN_PID`` must be the
+program's own pid). A tiny shell trampoline does both, then ``exec``s the program."""
 
 from __future__ import annotations
 
