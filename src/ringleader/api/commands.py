@@ -43,6 +43,7 @@ from ringleader.engine.arbiter import Arbiter
 from ringleader.engine.watcher import Watcher
 from ringleader.errors import Conflict, NotFound, RingleaderError
 from ringleader.lifecycle.events import Event
+from ringleader.output.logbuffer import LineFilter
 
 Query = dict[str, list[str]]
 _SECRET = re.compile(r"pass|secret|token|key|credential|auth|private|cookie|session", re.I)
@@ -102,6 +103,22 @@ def _number(query: Query, key: str, default: float, low: float, high: float) -> 
     if not low <= value <= high:
         raise BadArgument(f"{key} must be between {low:g} and {high:g}, got {raw}")
     return value
+
+
+def _line_filter(query: Query) -> LineFilter | None:
+    """?stream=, ?wid=, ?since= of the logs routes (None: no filter)."""
+    stream = _one(query, "stream")
+    if stream not in (None, "stdout", "stderr"):
+        raise BadArgument(f"stream must be stdout or stderr, got {stream!r}")
+    wid = _one(query, "wid")
+    if wid is not None and not (wid.isascii() and wid.isdigit() and len(wid) <= 9):
+        raise BadArgument(f"wid must be a process slot number, got {wid!r}")
+    raw_since = _one(query, "since")
+    since = None if raw_since is None else _number(query, "since", 0, 0, 1e11)
+    if stream is None and wid is None and since is None:
+        return None
+    return LineFilter(stream=stream, wid=None if wid is None else int(wid),  # type: ignore[arg-type]
+                      since=since)
 
 
 def parse_signal(value: str | int) -> int:
@@ -224,7 +241,7 @@ class Commands:
         if only is not None:
             self.arbiter.watcher(only)
         lines = int(_number(query, "lines", 100, 0, MAX_LOG_LINES))
-        recent = self.arbiter.recent_output(only, lines)
+        recent = self.arbiter.logbuffer.recent(only, lines, _line_filter(query))
         return LogsResponse(lines=[msgspec.convert(line, LogLine) for line in recent])
 
     async def op_logs_stream(self, *, query: Query) -> EventStream:
@@ -232,16 +249,18 @@ class Commands:
         if only is not None:
             self.arbiter.watcher(only)
         lines = int(_number(query, "lines", 0, 0, MAX_LOG_LINES))
+        keep = _line_filter(query)
         # Follow first: no line can fall between the backlog and the stream.
         follow = self.arbiter.follow_output(only)
-        backlog = self.arbiter.recent_output(only, lines) if lines else []
+        backlog = self.arbiter.logbuffer.recent(only, lines, keep) if lines else []
 
         async def events() -> AsyncIterator[tuple[str, bytes]]:
             try:
                 for line in backlog:
                     yield "log", _encode(line)
                 async for line in follow:
-                    yield "log", _encode(line)
+                    if keep is None or keep.keeps_line(line):
+                        yield "log", _encode(line)
             finally:
                 await follow.aclose()
 

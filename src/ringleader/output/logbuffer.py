@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Final, Literal, final
 
-__all__ = ["Follower", "LogBuffer", "Tap"]
+__all__ = ["Follower", "LineFilter", "LogBuffer", "Tap"]
 
 Stream = Literal["stdout", "stderr"]
 # (wall time, watcher, wid, stream, line without its newline)
@@ -69,10 +69,15 @@ class _Ring:
                                    or self.size - len(blocks[0][3]) >= max_bytes):
             self.size -= len(blocks.popleft()[3])
 
-    def last(self, watcher: str, n: int, max_bytes: int, max_line: int) -> list[Entry]:
+    def last(self, watcher: str, n: int, max_bytes: int, max_line: int,
+             only: LineFilter | None = None) -> list[Entry]:
         out: list[Entry] = []
         budget = max_bytes
         for at, wid, stream, block in reversed(self.blocks):
+            if only is not None and not only.keeps(at, wid, stream):
+                if only.since is not None and at < only.since:
+                    break  # blocks are in time order: the older ones are older still
+                continue
             for line in reversed(block.split(b"\n")):
                 line = line[:max_line]
                 budget -= len(line)
@@ -82,6 +87,24 @@ class _Ring:
                 out.append((at, watcher, wid, stream, line))
         out.reverse()
         return out
+
+
+@dataclass(frozen=True, slots=True)
+class LineFilter:
+    """Which lines `logs` asks for: one stream, one slot, from a wall time on (None: any)."""
+
+    stream: Stream | None = None
+    wid: int | None = None
+    since: float | None = None
+
+    def keeps(self, at: float, wid: int, stream: Stream) -> bool:
+        return ((self.stream is None or stream == self.stream)
+                and (self.wid is None or wid == self.wid)
+                and (self.since is None or at >= self.since))
+
+    def keeps_line(self, line: dict[str, Any]) -> bool:
+        """The same test on a LogLine-shaped dict (a followed line)."""
+        return self.keeps(line["at"], line["wid"], line["stream"])
 
 
 @final
@@ -226,8 +249,10 @@ class LogBuffer:
         for d in (self._rings, self._files):
             d.pop(watcher, None)
 
-    def recent(self, watcher: str | None, lines: int) -> list[dict[str, Any]]:
-        """The last ``lines`` lines of one watcher (or all), oldest first, as LogLine dicts.
+    def recent(self, watcher: str | None, lines: int,
+               only: LineFilter | None = None) -> list[dict[str, Any]]:
+        """The last ``lines`` lines of one watcher (or all), oldest first, as LogLine dicts;
+        with ``only``, the last ``lines`` of those it keeps.
 
         Console lines come from the ring; file lines from the tail of the log file, stamped
         with its mtime (and with wid 0 when several processes share the file).
@@ -240,10 +265,11 @@ class LogBuffer:
             ring = self._rings.get(name)
             if ring is not None:
                 entries.extend(ring.last(name, min(lines, self.max_lines), self.max_bytes,
-                                         self.max_line))
+                                         self.max_line, only))
             for path, (stream, wids) in self._files.get(name, {}).items():
                 wid = next(iter(wids)) if len(wids) == 1 else 0
-                entries.extend(self._file_tail(name, path, stream, wid, lines))
+                tail = self._file_tail(name, path, stream, wid, lines)
+                entries.extend(e for e in tail if only is None or only.keeps(e[0], wid, stream))
         entries.sort(key=lambda e: e[0])  # stable: each source is already in order
         return [_as_dict(e) for e in entries[-lines:]]
 
