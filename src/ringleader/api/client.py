@@ -16,6 +16,7 @@ from __future__ import annotations
 import _socket  # the C module: socket.py's enum conversions and selectors cost ~2 ms
 import json
 import os
+import sys
 
 from ringleader.api.client_http import (
     Closed,
@@ -107,6 +108,7 @@ class Client:
             raise EndpointError("--certfile/--keyfile need an https:// endpoint")
         self._sock: _socket.socket | None = None
         self._rfile: Reader | None = None
+        self._streams: set[_socket.socket] = set()  # the open streams' connections
 
     # -- public -------------------------------------------------------------------------
 
@@ -141,7 +143,32 @@ class Client:
         sock, self._sock, self._rfile = self._sock, None, None
         assert sock is not None
         sock.settimeout(None)
-        return _sse_events(resp, sock, self.endpoint)
+        self._streams.add(sock)
+        return _sse_events(resp, sock, self.endpoint, self._streams)
+
+    def cancel_streams(self) -> None:
+        """End the streams this client opened, from any thread: their iterators stop (with
+        Unreachable, as for a stream cut off) instead of waiting for the next event."""
+        for sock in list(self._streams):
+            try:
+                sock.shutdown(_socket.SHUT_RDWR)
+            except OSError:
+                pass  # closed meanwhile
+
+    def peer_pid(self) -> int | None:
+        """The controller's pid as the kernel tells it (SO_PEERCRED) on a unix socket, in
+        our pid namespace; None over https, or when that process is not visible here."""
+        if self.scheme != "unix":
+            return None
+        if self._sock is None:
+            self._connect()
+        assert self._sock is not None
+        try:
+            cred = self._sock.getsockopt(_socket.SOL_SOCKET, _socket.SO_PEERCRED, 12)
+        except (OSError, AttributeError):  # AttributeError: no SO_PEERCRED on this OS
+            return None
+        pid = int.from_bytes(cred[:4], sys.byteorder, signed=True)
+        return pid if pid > 0 else None
 
     def close(self) -> None:
         if self._sock is not None:
@@ -263,7 +290,8 @@ def _decode(resp: Response, data: bytes) -> Any:
     return value
 
 
-def _sse_events(resp: Response, sock: _socket.socket, endpoint: str) -> Iterator[tuple[str, Any]]:
+def _sse_events(resp: Response, sock: _socket.socket, endpoint: str,
+                streams: set[_socket.socket]) -> Iterator[tuple[str, Any]]:
     event = ""
     data: list[str] = []
     buf = b""
@@ -290,6 +318,7 @@ def _sse_events(resp: Response, sock: _socket.socket, endpoint: str) -> Iterator
     except (Closed, OSError) as exc:
         raise Unreachable(endpoint, "the stream was cut off") from exc
     finally:
+        streams.discard(sock)
         sock.close()
 
 
