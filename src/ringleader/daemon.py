@@ -48,7 +48,8 @@ def socket_path(config: Config) -> str:
 
 class Daemon:
     def __init__(self, config: Config, *, console_fd: int = 1,
-                 reload: Callable[[], Config] | None = None, init: bool = False) -> None:
+                 reload: Callable[[], Config] | None = None, init: bool = False,
+                 console_color: bool | None = None) -> None:
         self.config = config
         self.socket_path = socket_path(config)
         # Runtime changes of a previous run, laid over the file (rules: state/merge.py).
@@ -61,7 +62,8 @@ class Daemon:
         self.recorder = StateRecorder(config, state, restored)
         self.writer = StateWriter(self.state_path, self.recorder)
         self.arbiter = Arbiter(restored.config.watchers, config.controller,
-                               console_fd=console_fd, source=config.source,
+                               console_fd=console_fd, console_color=console_color,
+                               source=config.source,
                                sockets=config.sockets, start=restored.start)
         self._init = init or os.getpid() == 1
         self._stop_signal: int | None = None
@@ -202,5 +204,8 @@ class Daemon:
                 log.error("reload refused: %s", problem)
 
 
-def run(config: Config, *, console_fd: int = 1, init: bool = False) -> int:
-    return asyncio.run(Daemon(config, console_fd=console_fd, init=init).run())
+def run(config: Config, *, console_fd: int = 1, init: bool = False,
+        console_color: bool | None = None) -> int:
+    """`console_color`: `run --color always|never` (None: auto, see output.StreamHub)."""
+    return asyncio.run(Daemon(config, console_fd=console_fd, init=init,
+                              console_color=console_color).run())

@@ -115,7 +115,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from ringleader.errors import RingleaderError
 
     try:
-        return run(config, init=args.init)
+        color = {"always": True, "never": False}.get(args.color or "auto")
+        return run(config, init=args.init, console_color=color)
     except RingleaderError as exc:  # e.g. more processes than max_processes
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE

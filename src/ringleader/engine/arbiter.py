@@ -57,6 +57,7 @@ class Arbiter:
         controller: ControllerConfig | None = None,
         *,
         console_fd: int = 1,
+        console_color: bool | None = None,
         use_guardian: bool = True,
         source: str | None = None,
         sockets: Sequence[SocketConfig] = (),
@@ -75,6 +76,7 @@ class Arbiter:
         self.sampler = StatsSampler()
         self._configs = configs
         self._console_fd = console_fd
+        self._console_color = console_color  # None: each stream's option, else the tty
         self._use_guardian = use_guardian
         self._watchers: dict[str, Watcher] = {}
         self._services: Services | None = None
@@ -121,7 +123,8 @@ class Arbiter:
             guardian.attach(loop)
         self._services = Services(loop=loop, bus=self.bus, reaper=Reaper(loop),
                                   guardian=guardian, hub=StreamHub(console_fd=self._console_fd,
-                                                                   logbuffer=self.logbuffer),
+                                                                   logbuffer=self.logbuffer,
+                                                                   color=self._console_color),
                                   capacity=self._check_capacity, sampler=self.sampler,
                                   sockets=self.sockets, notify=self._notify_socket(loop),
                                   cgroup_instance=cgroup_instance(self._configs))

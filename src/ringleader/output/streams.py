@@ -17,7 +17,7 @@ import fcntl
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Final, Literal, final
 
 from ringleader.config.model import StreamConfig
@@ -294,13 +294,28 @@ class Pump:
             self._done.set_result(None)
 
 
+def console_color(fd: int, environ: Mapping[str, str]) -> bool:
+    """The default of the console prefixes' colours: $NO_COLOR (set and not empty) says no,
+    else $FORCE_COLOR (the same) says yes, else whether `fd` is a terminal (no-color.org,
+    force-color.org; the console commands follow the same rules)."""
+    if environ.get("NO_COLOR"):
+        return False
+    if environ.get("FORCE_COLOR"):
+        return True
+    return os.isatty(fd)
+
+
 @final
 class StreamHub:
     """One per arbiter: the console sink, and one ref-counted FileSink per log path."""
 
     def __init__(self, *, console_fd: int = 1, clock: Callable[[], float] = time.time,
-                 logbuffer: LogBuffer | None = None) -> None:
+                 logbuffer: LogBuffer | None = None, color: bool | None = None) -> None:
+        """`color`: colour every console prefix (True), none (False), or (None) as each
+        stream's `color` option says, by default when `console_fd` is a terminal and
+        $NO_COLOR is not set, or when $FORCE_COLOR is."""
         self._clock = clock
+        self._color = color
         self._logbuffer = logbuffer
         self._console_fd = console_fd
         self._console = ConsoleSink(console_fd)
@@ -335,10 +350,10 @@ class StreamHub:
             return Pump(fd, sink, _FRAMED, LineFramer(), b"", b"", stamper, tap)
         # console: "name.wid | " at every line start, like honcho/foreman
         label = f"{watcher}.{wid} |".encode()
-        color = cfg.color
+        color = self._color if self._color is not None else cfg.color
         if color is None:
             if self._tty is None:
-                self._tty = os.isatty(self._console_fd)
+                self._tty = console_color(self._console_fd, os.environ)
             color = self._tty
         if color:
             index = self._watcher_index.setdefault(watcher, len(self._watcher_index))
