@@ -20,6 +20,9 @@ if TYPE_CHECKING:
 
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 ROLES = ("read", "operate", "admin")
+STREAMS = ("stdout", "stderr")
+TOP_SORTS = ("name", "cpu", "mem")
+SHELLS = ("bash", "zsh", "fish")
 
 
 class _Formatter(argparse.HelpFormatter):
@@ -61,6 +64,9 @@ def _run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--init", action="store_true", help="act as init: reap orphaned "
                    "descendants (automatic as PID 1 of a container; a child subreaper "
                    "otherwise)")
+    COLOR.add(p, help="colour the `name.wid |` prefixes of the console output: auto (on a "
+              "terminal, unless $NO_COLOR; $FORCE_COLOR forces it), always or never; "
+              "overrides the watchers' `color` option")
 
 
 def _check_args(p: argparse.ArgumentParser) -> None:
@@ -68,21 +74,54 @@ def _check_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print the resolved config as JSON")
 
 
-def _common(p: argparse.ArgumentParser, *, config_option: bool = True) -> None:
+class Option(NamedTuple):
+    """An option every console command takes, also accepted before the command
+    (`ringleader -e unix:/run/x.sock status`)."""
+
+    flags: tuple[str, ...]
+    dest: str
+    help: str
+    metavar: str | None = None  # None: a flag
+    type: Callable[[str], object] | None = None
+    choices: tuple[str, ...] | None = None
+
+    def add(self, p: argparse.ArgumentParser | argparse._ArgumentGroup, *,
+            dest: str | None = None, **kwargs: object) -> None:
+        kwargs.setdefault("help", self.help)
+        if self.metavar is None:
+            kwargs["action"] = "store_true"
+        else:
+            kwargs.update(metavar=self.metavar, type=self.type, choices=self.choices)
+        p.add_argument(*self.flags, dest=dest or self.dest, **kwargs)  # type: ignore[arg-type]
+
+
+COLOR_CHOICES = ("auto", "always", "never")
+JSON = Option(("--json",), "json", "print the raw JSON answer")
+ENDPOINT = Option(("-e", "--endpoint"), "endpoint",
+                  "unix:PATH or https://HOST:PORT (default: $RINGLEADER_ENDPOINT, the "
+                  "CONFIG's endpoint, or unix:ringleader.sock here)", "ENDPOINT")
+CONFIG = Option(("-c", "--config"), "config", "take the endpoint from this config file",
+                "CONFIG")
+TOKEN = Option(("--token",), "token", "bearer token (default: $RINGLEADER_TOKEN)", "TOKEN")
+CAFILE = Option(("--cafile",), "cafile", "CA bundle to verify an https controller", "PATH")
+CERTFILE = Option(("--certfile",), "certfile", "client certificate (https)", "PATH")
+KEYFILE = Option(("--keyfile",), "keyfile", "client certificate's key (https)", "PATH")
+TIMEOUT = Option(("--timeout",), "timeout",
+                 "give up waiting for the controller after this long", "SECONDS", float)
+COLOR = Option(("--color",), "color", "colour the output: auto (on a terminal, unless "
+               "$NO_COLOR; $FORCE_COLOR forces it), always or never", "WHEN",
+               choices=COLOR_CHOICES)
+# Accepted before the command too; a command that takes none of them refuses them there.
+GLOBAL_OPTIONS = (ENDPOINT, CONFIG, JSON, TIMEOUT, TOKEN, CAFILE, CERTFILE, KEYFILE, COLOR)
+GLOBAL_DEST_PREFIX = "global_"
+
+
+def _common(p: argparse.ArgumentParser, *, config_option: bool = True,
+            color: bool = True) -> None:
     g = p.add_argument_group("controller options")
-    g.add_argument("--json", action="store_true", help="print the raw JSON answer")
-    g.add_argument("-e", "--endpoint", metavar="ENDPOINT",
-                   help="unix:PATH or https://HOST:PORT (default: $RINGLEADER_ENDPOINT, the "
-                   "CONFIG's endpoint, or unix:ringleader.sock here)")
-    if config_option:
-        g.add_argument("-c", "--config", metavar="CONFIG",
-                       help="take the endpoint from this config file")
-    g.add_argument("--token", metavar="TOKEN", help="bearer token (default: $RINGLEADER_TOKEN)")
-    g.add_argument("--cafile", metavar="PATH", help="CA bundle to verify an https controller")
-    g.add_argument("--certfile", metavar="PATH", help="client certificate (https)")
-    g.add_argument("--keyfile", metavar="PATH", help="client certificate's key (https)")
-    g.add_argument("--timeout", type=float, metavar="SECONDS",
-                   help="give up waiting for the controller after this long")
+    for option in GLOBAL_OPTIONS:
+        if (option is not CONFIG or config_option) and (option is not COLOR or color):
+            option.add(g)
 
 
 def _console(name: str = "") -> Callable[[argparse.ArgumentParser], None]:
@@ -105,7 +144,7 @@ def _up_args(p: argparse.ArgumentParser) -> None:
                    help="the daemon's output (default: ringleader.log next to the config)")
     p.add_argument("--pidfile", metavar="PATH",
                    help="default: the config's pidfile, or ringleader.pid next to the config")
-    _common(p, config_option=False)
+    _common(p, config_option=False, color=False)
 
 
 def _quit_args(p: argparse.ArgumentParser) -> None:
@@ -156,6 +195,11 @@ def _logs_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("name", metavar="NAME", nargs="?", help="only this watcher")
     p.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
     p.add_argument("-n", "--lines", type=int, metavar="LINES", help="how many recent lines")
+    p.add_argument("--stream", choices=STREAMS, help="only the processes' stdout or stderr")
+    p.add_argument("--wid", type=int, metavar="N", help="only the process in slot N")
+    p.add_argument("--since", metavar="WHEN", help="only lines from then on: a duration back "
+                   "from now (90s, 10m, 1h30m, 2d) or a time (14:05, 14:05:30, "
+                   "2026-11-28T14:05:30, local time)")
     _common(p)
 
 
@@ -169,6 +213,9 @@ def _top_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("name", metavar="NAME", nargs="?", help="only this watcher")
     p.add_argument("--interval", type=float, default=1.0, metavar="SECONDS",
                    help="refresh period (default 1)")
+    p.add_argument("--sort", choices=TOP_SORTS, default="name",
+                   help="order of watchers and processes: name (config order, then slot), "
+                   "cpu or mem (busiest first); keys c, m, n change it live")
     _common(p)
 
 
@@ -183,7 +230,17 @@ def _token_args(p: argparse.ArgumentParser) -> None:
 
 
 def _completion_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("shell", choices=("bash", "zsh"))
+    p.add_argument("shell", choices=SHELLS)
+
+
+def _help_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("topic", nargs="?", metavar="COMMAND", help="the command to explain")
+
+
+def _man_args(p: argparse.ArgumentParser) -> None:
+    p.description = ("Print the manual page, generated from the commands' definitions "
+                     "(`ringleader man | man -l -`). The package installs the same page as "
+                     "share/man/man1/ringleader.1, so `man ringleader` finds it.")
 
 
 class Command(NamedTuple):
@@ -250,26 +307,56 @@ TABLE: tuple[Command, ...] = (
             "ringleader.cli.token:cmd_token"),
     Command("completion", "print a shell completion script", _completion_args,
             "ringleader.cli.completion:cmd_completion"),
+    Command("help", "explain a command (or list them all)", _help_args,
+            "ringleader.cli.main:cmd_help"),
+    Command("man", "print the manual page (roff)", _man_args,
+            "ringleader.cli.manpage:cmd_man"),
 )
 COMMANDS: dict[str, Command] = {c.name: c for c in TABLE}
 
 
+class _TopParser(_Parser):
+    """The `ringleader` parser; `commands` holds the subcommand parsers it was built with."""
+
+    commands: dict[str, argparse.ArgumentParser]
+
+
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
-    """The parser; with `only`, just that subcommand's (the others cost start-up time)."""
-    parser = _Parser(prog="ringleader", description="Run and control groups of processes.")
-    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    """The parser; with `only`, just that subcommand's (the others cost start-up time).
+
+    The global options land in `global_<dest>` and only when given: `main` hands them to
+    the command (see `GLOBAL_OPTIONS`)."""
+    parser = _TopParser(prog="ringleader", description="Run and control groups of processes.",
+                        epilog="`ringleader help COMMAND` (or COMMAND --help) explains one.")
+    parser.add_argument("-V", "--version", action="store_true",
+                        help="print the version and exit")
+    g = parser.add_argument_group("options for the command that follows (also accepted "
+                                  "after it)")
+    for option in GLOBAL_OPTIONS:
+        option.add(g, dest=GLOBAL_DEST_PREFIX + option.dest, default=argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    parser.commands = {}
     for command in TABLE:
         if only is None or command.name == only:
             text = command.help
-            command.arguments(sub.add_parser(command.name, help=text,
-                                             description=text[:1].upper() + text[1:] + "."))
+            parser.commands[command.name] = sub.add_parser(
+                command.name, help=text, description=text[:1].upper() + text[1:] + ".")
+            command.arguments(parser.commands[command.name])
     return parser
 
 
+_VALUE_FLAGS = frozenset(f for o in GLOBAL_OPTIONS if o.metavar for f in o.flags)
+
+
 def named_command(argv: Sequence[str]) -> str | None:
-    """The command named on the command line, if it is one."""
-    for arg in argv:
-        if not arg.startswith("-"):
-            return arg if arg in COMMANDS else None
+    """The word in the command's place on the command line (past the global options and
+    their values), known command or not; None if there is none."""
+    words = iter(argv)
+    for arg in words:
+        if arg == "--":
+            return next(words, None)
+        if arg in _VALUE_FLAGS:
+            next(words, None)
+        elif not arg.startswith("-") or arg == "-":
+            return arg
     return None

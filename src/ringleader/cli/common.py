@@ -15,10 +15,14 @@ from ringleader.api.client import DEFAULT_ENDPOINT, DEFAULT_SOCKET_NAME, Client,
 TYPE_CHECKING = False  # not typing's: importing typing costs ~5 ms of the console's start-up
 if TYPE_CHECKING:
     import argparse
+    from collections.abc import Iterable
+    from typing import TextIO
 
     from ringleader.config.model import Config
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+# `status`: a watcher is failed or flapping (supervisorctl says 3, our "unreachable")
+EXIT_DEGRADED = 4
 DEFAULT_CONFIGS = ("ringleader.toml", "ringleader.ini", "circus.ini")
 
 
@@ -28,6 +32,56 @@ class UsageError(Exception):
 
 def error(message: str) -> None:
     print(f"error: {message}", file=sys.stderr)
+
+
+def json_error(code: str, detail: str, exit_code: int) -> None:
+    """With --json, an error is also one JSON object on stdout, where a script reads."""
+    import json
+
+    print(json.dumps({"error": code, "detail": detail, "exit_code": exit_code}), flush=True)
+
+
+def suggestion(word: str, choices: Iterable[str], synonyms: dict[str, str] | None = None,
+               ) -> str | None:
+    """What a mistyped `word` probably meant, if anything is close enough."""
+    best = (synonyms or {}).get(word.lower())
+    if best is None:
+        ranked = sorted((edit_distance(word.lower(), c), abs(len(c) - len(word)), c)
+                        for c in choices)
+        if ranked and ranked[0][0] <= max(1, len(word) // 3):
+            best = ranked[0][2]
+    return best
+
+
+def edit_distance(a: str, b: str) -> int:
+    """Insertions, deletions, substitutions and swaps of two neighbours (`stauts`: 1)."""
+    prev2: list[int] = []
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        row = [i]
+        for j, cb in enumerate(b, 1):
+            cost = min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (ca != cb))
+            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                cost = min(cost, prev2[j - 2] + 1)
+            row.append(cost)
+        prev2, prev = prev, row
+    return prev[-1]
+
+
+def use_color(mode: str | None, stream: TextIO) -> bool:
+    """Colour for `--color` `mode` (None: auto): always, never, or auto: $NO_COLOR (set and
+    not empty) says no, else $FORCE_COLOR (the same) says yes, else whether `stream` is a
+    terminal. The controller's console prefixes follow the same rules (output.sinks)."""
+    if mode in ("always", "never"):
+        return mode == "always"
+    if os.environ.get("NO_COLOR"):
+        return False
+    if os.environ.get("FORCE_COLOR"):
+        return True
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
 
 
 def find_config() -> str | None:

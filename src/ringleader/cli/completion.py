@@ -1,4 +1,4 @@
-"""`ringleader completion bash|zsh`: shell completion scripts generated from the parser.
+"""`ringleader completion bash|zsh|fish`: shell completion scripts generated from the parser.
 
 Commands and options are static (read from the argparse parser, so they never drift);
 watcher names are asked of the running controller with `ringleader list` when a NAME is
@@ -17,14 +17,15 @@ FILE_OPTIONS = frozenset({"-c", "--config", "--cafile", "--certfile", "--keyfile
 FILE_POSITIONALS = frozenset({"config"})
 
 
-def _commands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+def subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    """The parser's commands and their parsers, in the table's order."""
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
             return dict(action.choices)
     return {}
 
 
-def _help(parser: argparse.ArgumentParser, name: str) -> str:
+def command_help(parser: argparse.ArgumentParser, name: str) -> str:
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
             for choice in action._choices_actions:
@@ -33,16 +34,19 @@ def _help(parser: argparse.ArgumentParser, name: str) -> str:
     return ""
 
 
-def _options(sub: argparse.ArgumentParser) -> list[argparse.Action]:
-    return [a for a in sub._actions if a.option_strings]
+def options(sub: argparse.ArgumentParser) -> list[argparse.Action]:
+    """The options of a parser, but -h/--help."""
+    return [a for a in sub._actions
+            if a.option_strings and not isinstance(a, argparse._HelpAction)]
 
 
-def _positionals(sub: argparse.ArgumentParser) -> list[argparse.Action]:
-    return [a for a in sub._actions if not a.option_strings]
+def positionals(sub: argparse.ArgumentParser) -> list[argparse.Action]:
+    return [a for a in sub._actions
+            if not a.option_strings and not isinstance(a, argparse._SubParsersAction)]
 
 
 def _takes_name(sub: argparse.ArgumentParser) -> bool:
-    pos = _positionals(sub)
+    pos = positionals(sub)
     return bool(pos) and pos[0].dest == "name"
 
 
@@ -54,22 +58,22 @@ def cmd_completion(args: argparse.Namespace) -> int:
 
 
 def script(shell: str, parser: argparse.ArgumentParser) -> str:
-    return bash(parser) if shell == "bash" else zsh(parser)
+    return {"bash": bash, "zsh": zsh, "fish": fish}[shell](parser)
 
 
 def bash(parser: argparse.ArgumentParser) -> str:
-    commands = _commands(parser)
+    commands = subcommands(parser)
     option_cases = "\n".join(
-        f"            {name}) opts=\"{' '.join(s for a in _options(sub) for s in a.option_strings)}"
+        f"            {name}) opts=\"{' '.join(s for a in options(sub) for s in a.option_strings)}"
         "\";;" for name, sub in commands.items())
     named = "|".join(n for n, sub in commands.items() if _takes_name(sub))
     files = "|".join(n for n, sub in commands.items()
-                     if _positionals(sub) and _positionals(sub)[0].dest in FILE_POSITIONALS)
+                     if positionals(sub) and positionals(sub)[0].dest in FILE_POSITIONALS)
     choices = "\n".join(
         f"        {name}) COMPREPLY=($(compgen -W \"{' '.join(map(str, pos[0].choices))}\" "
         "-- \"$cur\"));;"
         for name, sub in commands.items()
-        if (pos := _positionals(sub)) and pos[0].choices)
+        if (pos := positionals(sub)) and pos[0].choices)
     return f"""\
 # bash completion for ringleader; load it with: eval "$(ringleader completion bash)"
 _ringleader() {{
@@ -147,12 +151,13 @@ def _zsh_positional(index: int, action: argparse.Action) -> str:
 
 
 def zsh(parser: argparse.ArgumentParser) -> str:
-    commands = _commands(parser)
-    described = "\n".join(f"        '{name}:{_zq(_help(parser, name))}'" for name in commands)
+    commands = subcommands(parser)
+    described = "\n".join(f"        '{name}:{_zq(command_help(parser, name))}'"
+                          for name in commands)
     cases = []
     for name, sub in commands.items():
-        specs = [s for a in _options(sub) for s in _zsh_spec(a)]
-        specs += [_zsh_positional(i, a) for i, a in enumerate(_positionals(sub), 1)]
+        specs = [s for a in options(sub) for s in _zsh_spec(a)]
+        specs += [_zsh_positional(i, a) for i, a in enumerate(positionals(sub), 1)]
         cases.append(f"        {name}) _arguments -s \\\n            "
                      + " \\\n            ".join(specs) + ";;")
     case_text = "\n".join(cases)
@@ -187,3 +192,59 @@ else
     compdef _ringleader ringleader
 fi
 """
+
+
+def _fq(text: str) -> str:
+    """A fish single-quoted string."""
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _fish_option(condition: str, action: argparse.Action) -> str:
+    parts = ["complete -c ringleader", f"-n {_fq(condition)}"]
+    for opt in action.option_strings:
+        parts.append(f"-l {opt[2:]}" if opt.startswith("--") else f"-s {opt[1:]}")
+    if action.nargs != 0:  # takes a value
+        if action.choices:
+            parts.append(f"-x -a {_fq(' '.join(map(str, action.choices)))}")
+        elif any(o in FILE_OPTIONS for o in action.option_strings):
+            parts.append("-r -F")
+        else:
+            parts.append("-x")
+    if action.help:
+        parts.append(f"-d {_fq(action.help.split(';')[0].split(' (')[0])}")
+    return " ".join(parts)
+
+
+def fish(parser: argparse.ArgumentParser) -> str:
+    commands = subcommands(parser)
+    names = " ".join(commands)
+    lines = [
+        "# fish completion for ringleader; load it with: ringleader completion fish | source",
+        "# (or save it as ~/.config/fish/completions/ringleader.fish)",
+        "complete -c ringleader -f",
+        "function __ringleader_watchers",
+        "    ringleader list 2>/dev/null",
+        "end",
+    ]
+    no_command = "__fish_use_subcommand"
+    for name in commands:
+        lines.append(f"complete -c ringleader -n {_fq(no_command)} -a {name} "
+                     f"-d {_fq(command_help(parser, name))}")
+    lines += [_fish_option(no_command, a) for a in options(parser)]
+    for name, sub in commands.items():
+        seen = f"__fish_seen_subcommand_from {name}"
+        lines += [_fish_option(seen, a) for a in options(sub)]
+        pos = positionals(sub)
+        if not pos:
+            continue
+        first = pos[0]
+        if first.dest == "name":
+            lines.append(f"complete -c ringleader -n {_fq(seen)} -a '(__ringleader_watchers)'")
+        elif first.dest in FILE_POSITIONALS:
+            lines.append(f"complete -c ringleader -n {_fq(seen)} -F")
+        elif first.choices:
+            lines.append(f"complete -c ringleader -n {_fq(seen)} "
+                         f"-a {_fq(' '.join(map(str, first.choices)))}")
+        elif first.dest == "topic":  # help COMMAND
+            lines.append(f"complete -c ringleader -n {_fq(seen)} -a {_fq(names)}")
+    return "\n".join(lines) + "\n"

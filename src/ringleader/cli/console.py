@@ -13,14 +13,17 @@ import sys
 from ringleader.api.client import ApiError, Client, Unreachable
 from ringleader.cli import format as fmt
 from ringleader.cli.common import (
+    EXIT_DEGRADED,
     EXIT_FAILED,
     EXIT_OK,
     EXIT_UNREACHABLE,
     UsageError,
     error,
+    json_error,
     make_client,
     resolve_endpoint,
 )
+from ringleader.cli.common import use_color as _use_color
 
 TYPE_CHECKING = False  # not typing's: importing typing costs ~5 ms of the console's start-up
 if TYPE_CHECKING:
@@ -41,19 +44,27 @@ def run_console(args: argparse.Namespace,
     try:
         return command(args, client)
     except ApiError as exc:
-        error(str(exc))
-        return EXIT_FAILED
+        return _failed(args, exc.code, str(exc), exc.detail or exc.code, EXIT_FAILED)
     except Unreachable as exc:
-        error(str(exc))
-        return EXIT_UNREACHABLE
+        return _failed(args, "unreachable", str(exc), str(exc), EXIT_UNREACHABLE)
     finally:
         client.close()
 
 
+def _failed(args: argparse.Namespace, code: str, message: str, detail: str,
+            exit_code: int) -> int:
+    """One line on stderr; with --json also one JSON object on stdout (after whatever a
+    stream printed), so a script reading stdout sees why it ended."""
+    error(message)
+    if getattr(args, "json", False):
+        json_error(code, detail, exit_code)
+    return exit_code
+
+
 # -- output ----------------------------------------------------------------------------
 
-def use_color() -> bool:
-    return sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+def use_color(args: argparse.Namespace) -> bool:
+    return _use_color(getattr(args, "color", None), sys.stdout)
 
 
 def emit(args: argparse.Namespace, data: Any, human: Callable[[Any], str]) -> int:
@@ -75,30 +86,56 @@ def emit_stream(args: argparse.Namespace, events: Iterator[tuple[str, Any]],
 
 # -- the commands ----------------------------------------------------------------------
 
+DEGRADED = ("failed", "flapping")
+
+
 def cmd_status(args: argparse.Namespace, client: Client) -> int:
-    color = use_color()
+    """Exit 4 (EXIT_DEGRADED) when a watcher shown is failed or flapping."""
+    color = use_color(args)
     if args.name:
-        return emit(args, client.call("get_watcher", name=args.name),
-                    lambda d: fmt.watcher(d, color=color))
-    return emit(args, client.call("status"), lambda d: fmt.status(d, color=color))
+        info = client.call("get_watcher", name=args.name)
+        emit(args, info, lambda d: fmt.watcher(d, color=color))
+        shown = [info]
+    else:
+        status = client.call("status")
+        emit(args, status, lambda d: fmt.status(d, color=color))
+        shown = status.get("watchers", [])
+    return EXIT_DEGRADED if any(w.get("state") in DEGRADED for w in shown) else EXIT_OK
 
 
 def cmd_list(args: argparse.Namespace, client: Client) -> int:
     return emit(args, client.call("list"), fmt.names)
 
 
+def watched(args: argparse.Namespace, client: Client, call: Callable[[], Any], label: str,
+            scope: str | None) -> Any:
+    """`call()` (API calls on `client`), with a progress line on a terminal (see
+    cli.progress) fed by the events of watcher `scope` (None: all)."""
+    from ringleader.cli.progress import wants_progress
+
+    if not wants_progress(args.json):
+        return call()
+    from ringleader.cli.progress import with_progress
+
+    feed = make_client(args, client.endpoint, READ_TIMEOUT)
+    return with_progress(call, client, feed, label, scope)
+
+
 def cmd_lifecycle(args: argparse.Namespace, client: Client) -> int:
     """start, stop, restart, reload: one watcher, or all."""
-    color = use_color()
+    color = use_color(args)
     op = args.command
-    if args.name:
-        return emit(args, client.call(op, name=args.name),
-                    lambda d: fmt.watcher_line(d, color=color))
-    return emit(args, client.call(op + "_all"), lambda d: fmt.status(d, color=color))
+    name = args.name
+    if name:
+        data = watched(args, client, lambda: client.call(op, name=name), f"{op} {name}", name)
+        return emit(args, data, lambda d: fmt.watcher_line(d, color=color))
+    data = watched(args, client, lambda: client.call(op + "_all"), op, None)
+    return emit(args, data, lambda d: fmt.status(d, color=color))
 
 
 def cmd_reloadconfig(args: argparse.Namespace, client: Client) -> int:
-    return emit(args, client.call("reloadconfig"), fmt.reloadconfig)
+    data = watched(args, client, lambda: client.call("reloadconfig"), "reloadconfig", None)
+    return emit(args, data, fmt.reloadconfig)
 
 
 def cmd_add(args: argparse.Namespace, client: Client) -> int:
@@ -106,9 +143,21 @@ def cmd_add(args: argparse.Namespace, client: Client) -> int:
         raise UsageError("ringleader add: -n must be 0 or more")
     body = {"name": args.name, "cmd": args.cmd, "numprocesses": args.numprocesses,
             "start": args.start}
-    color = use_color()
-    return emit(args, client.call("add", body=body),
-                lambda d: "added " + fmt.watcher_line(d, color=color))
+    color = use_color(args)
+    if not args.start:
+        return emit(args, client.call("add", body=body),
+                    lambda d: "added " + fmt.watcher_line(d, color=color))
+    from ringleader.cli.progress import EventFeed
+    from ringleader.cli.settle import settle
+
+    # Subscribed before the add: a process that dies at once cannot slip past.
+    with EventFeed(make_client(args, client.endpoint, READ_TIMEOUT),
+                   ("process.state", "process.exited")) as feed:
+        client.call("add", body=body)
+        info, trouble = settle(client, feed, args.name)
+    if trouble is not None:  # the watcher stays, as the controller's respawn policy has it
+        raise ApiError(0, "start_failed", f"added {args.name}, but {trouble}")
+    return emit(args, info, lambda d: "added " + fmt.watcher_line(d, color=color))
 
 
 def cmd_rm(args: argparse.Namespace, client: Client) -> int:
@@ -173,7 +222,20 @@ def cmd_logs(args: argparse.Namespace, client: Client) -> int:
         if args.lines < 0:
             raise UsageError("ringleader logs: -n must be 0 or more")
         query["lines"] = str(args.lines)
-    color = use_color()
+    if args.stream:
+        query["stream"] = args.stream
+    if args.wid is not None:
+        if args.wid < 0:
+            raise UsageError("ringleader logs: --wid must be 0 or more")
+        query["wid"] = str(args.wid)
+    if args.since is not None:
+        from ringleader.cli.timespec import parse_since
+
+        try:
+            query["since"] = f"{parse_since(args.since):.3f}"
+        except ValueError as exc:
+            raise UsageError(f"ringleader logs: --since {args.since!r}: {exc}") from None
+    color = use_color(args)
     if args.follow:
         return emit_stream(args, client.stream("logs_stream", query=query),
                            lambda d: fmt.log_line(d, color=color))
@@ -182,7 +244,7 @@ def cmd_logs(args: argparse.Namespace, client: Client) -> int:
 
 def cmd_events(args: argparse.Namespace, client: Client) -> int:
     query: dict[str, str | list[str]] = {"topic": args.topic} if args.topic else {}
-    color = use_color()
+    color = use_color(args)
     return emit_stream(args, client.stream("events", query=query),
                        lambda d: fmt.event(d, color=color))
 
@@ -192,11 +254,51 @@ def cmd_sockets(args: argparse.Namespace, client: Client) -> int:
 
 
 def cmd_quit(args: argparse.Namespace, client: Client) -> int:
-    data = client.call("quit")
+    """Asks the controller to stop; unless --no-wait, returns once its process is gone: a
+    pidfd on it (its pid from the unix socket's SO_PEERCRED, opened before asking, so the
+    pid cannot be reused meanwhile), else until it stops answering (https, or a controller
+    in another pid namespace)."""
     if args.no_wait:
-        return emit(args, data, lambda d: fmt.ok(d, "controller stopping"))
-    wait_gone(client, args.timeout or ACTION_TIMEOUT)
+        return emit(args, client.call("quit"), lambda d: fmt.ok(d, "controller stopping"))
+    timeout = args.timeout or ACTION_TIMEOUT
+    pidfd = _controller_pidfd(client)
+
+    def quit_and_wait() -> Any:
+        data = client.call("quit")
+        if pidfd is not None:
+            wait_exit(pidfd, timeout)
+        else:
+            wait_gone(client, timeout)
+        return data
+
+    try:
+        data = watched(args, client, quit_and_wait, "quit", None)
+    finally:
+        if pidfd is not None:
+            os.close(pidfd)
     return emit(args, data, lambda d: "controller stopped")
+
+
+def _controller_pidfd(client: Client) -> int | None:
+    pid = client.peer_pid()
+    if pid is None:
+        return None
+    status = client.call("status")
+    if status.get("controller", {}).get("pid") != pid:
+        return None  # another pid namespace, or a proxy in between: not the one to wait for
+    try:
+        return os.pidfd_open(pid)
+    except (OSError, AttributeError):  # gone already, or no pidfd here (pre-5.3 kernel)
+        return None
+
+
+def wait_exit(pidfd: int, timeout: float) -> None:
+    """Until the process of `pidfd` has exited: the fd becomes readable then."""
+    import select
+
+    ready, _, _ = select.select([pidfd], [], [], timeout)
+    if not ready:
+        raise ApiError(0, "timeout", f"the controller still runs after {timeout:g}s")
 
 
 def wait_gone(client: Client, timeout: float) -> None:

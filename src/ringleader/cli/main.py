@@ -2,7 +2,8 @@
 ``cli.commands`` for the table).
 
 Exit codes: 0 ok, 1 the controller refused or failed the action, 2 usage or config
-error, 3 controller unreachable, 130 interrupted.
+error, 3 controller unreachable, 4 `status` found a failed or flapping watcher,
+130 interrupted.
 """
 
 from __future__ import annotations
@@ -10,13 +11,34 @@ from __future__ import annotations
 import os
 import sys
 
-from ringleader.cli.commands import COMMANDS, Command, build_parser, named_command
-from ringleader.cli.common import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, UsageError, error
+from ringleader.cli.commands import (
+    COMMANDS,
+    GLOBAL_DEST_PREFIX,
+    GLOBAL_OPTIONS,
+    Command,
+    build_parser,
+    named_command,
+)
+from ringleader.cli.common import (
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    UsageError,
+    error,
+    json_error,
+    suggestion,
+)
 
 TYPE_CHECKING = False  # not typing's: importing typing costs ~5 ms of the console's start-up
 if TYPE_CHECKING:
     import argparse
     from collections.abc import Callable, Sequence
+
+# What operators of other tools type: the nearest spelling would not find these.
+SYNONYMS = {"ls": "list", "remove": "rm", "delete": "rm", "del": "rm", "kill": "signal",
+            "log": "logs", "tail": "logs", "ps": "status", "stat": "status",
+            "shutdown": "quit", "exit": "quit", "daemon": "up", "serve": "run",
+            "scale": "incr", "version": "--version", "config": "check", "validate": "check"}
 
 
 def _handler(command: Command) -> Callable[..., int]:
@@ -32,6 +54,32 @@ def _handler(command: Command) -> Callable[..., int]:
     return handler
 
 
+def unknown_command(word: str) -> UsageError:
+    best = suggestion(word, COMMANDS, SYNONYMS)
+    hint = f"did you mean {best}?" if best else "`ringleader help` lists the commands"
+    return UsageError(f"ringleader: unknown command {word!r}: {hint}")
+
+
+def apply_global_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Hand the options given before the command to it: an option given after the command
+    wins; one the command does not take is a usage error. `-c CONFIG` before run, up or
+    check names their CONFIG argument (same dest)."""
+    command = parser.commands[args.command]  # type: ignore[attr-defined]
+    accepted = {a.dest: a for a in command._actions}
+    for option in GLOBAL_OPTIONS:
+        key = GLOBAL_DEST_PREFIX + option.dest
+        if not hasattr(args, key):
+            continue
+        value = getattr(args, key)
+        delattr(args, key)
+        action = accepted.get(option.dest)
+        if action is None:
+            raise UsageError(f"ringleader {args.command}: {'/'.join(option.flags)} does not "
+                             "apply to this command")
+        if getattr(args, option.dest) == action.default:
+            setattr(args, option.dest, value)
+
+
 def dispatch(args: argparse.Namespace) -> int:
     command = COMMANDS[args.command]
     handler = _handler(command)
@@ -42,10 +90,29 @@ def dispatch(args: argparse.Namespace) -> int:
     return run_console(args, handler, slow=command.slow)
 
 
+def cmd_help(args: argparse.Namespace) -> int:
+    """`ringleader help [COMMAND]`: its --help, on stdout."""
+    if args.topic is None:
+        build_parser().print_help(sys.stdout)
+        return EXIT_OK
+    if args.topic not in COMMANDS:
+        raise unknown_command(args.topic)
+    parser = build_parser(args.topic)
+    parser.commands[args.topic].print_help(sys.stdout)  # type: ignore[attr-defined]
+    return EXIT_OK
+
+
+def _wants_json(argv: Sequence[str]) -> bool:
+    return "--json" in argv[: argv.index("--")] if "--" in argv else "--json" in argv
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    parser = build_parser(named_command(argv))
     try:
+        word = named_command(argv)
+        if word is not None and word not in COMMANDS:
+            raise unknown_command(word)
+        parser = build_parser(word)
         args = parser.parse_args(argv)
         if args.version:
             from ringleader import __version__
@@ -55,9 +122,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command is None:
             build_parser().print_help(sys.stderr)
             return EXIT_USAGE
+        apply_global_options(parser, args)
         return dispatch(args)
     except UsageError as exc:
         error(str(exc))
+        if _wants_json(argv):
+            json_error("usage", str(exc), EXIT_USAGE)
         return EXIT_USAGE
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
@@ -71,4 +141,3 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def entry() -> None:
     sys.exit(main())
-

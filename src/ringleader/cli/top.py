@@ -3,8 +3,10 @@
 Fed by the ``stats_stream`` Server-Sent Events (plus a ``status`` call per update, for the
 states and for slots that have no process now). The stream is read in a daemon thread, which
 wakes the main thread through a pipe; the main thread waits on that pipe and on the terminal
-(cbreak mode, so a single ``q`` quits) with one blocking ``select``: no polling. rich is
-imported here only, when the command runs.
+(cbreak mode: single keys act) with one blocking ``select``: no polling. Keys: ``q`` quits,
+``c``/``m``/``n`` sort by CPU, memory or name, ``w`` shows one watcher after another, then
+all again. rich is imported here only, when the command runs; it is an extra
+(``ringleader[top]``).
 """
 
 from __future__ import annotations
@@ -32,19 +34,27 @@ __all__ = ["build_table", "cmd_top"]
 
 _STYLES = {"32": "green", "33": "yellow", "31": "red", "2": "dim"}
 _QUIT_KEYS = frozenset(b"qQ")
+_SORT_KEYS = {ord("c"): "cpu", ord("C"): "cpu", ord("m"): "mem", ord("M"): "mem",
+              ord("n"): "name", ord("N"): "name"}
+_NEXT_WATCHER = frozenset(b"wW")
+SORT_FIELDS = {"cpu": "cpu_percent", "mem": "rss"}
+MISSING_RICH = ("ringleader top needs the rich package: pip install 'ringleader[top]'")
 _WIDE_ONLY = frozenset({"USS", "KIDS", "EXITS"})
 
 
 def build_table(stats: Mapping[str, Any], status: Mapping[str, Any] | None = None, *,
-                narrow: bool = False) -> Table:
+                narrow: bool = False, sort: str = "name", only: str | None = None) -> Table:
     """The view of one StatsResponse (and, if given, the StatusResponse of the same moment:
     states, and the slots with no live process). ``narrow`` (a terminal under 100 columns)
-    leaves out USS, KIDS and EXITS rather than squeezing every column to nothing."""
+    leaves out USS, KIDS and EXITS rather than squeezing every column to nothing. ``sort``:
+    name (as the controller lists them, processes by slot), cpu or mem (busiest watcher
+    first, and its busiest process first); ``only``: that watcher alone."""
     from rich import box
     from rich.table import Table
     from rich.text import Text
 
     w_states, p_states = _states(status)
+    stats = arrange(stats, sort, only)
     n_procs = sum(len(w["processes"]) for w in stats["watchers"])
     cpu = sum(w["cpu_percent"] for w in stats["watchers"])
     rss = sum(w["rss"] for w in stats["watchers"])
@@ -52,7 +62,9 @@ def build_table(stats: Mapping[str, Any], status: Mapping[str, Any] | None = Non
         box=box.SIMPLE_HEAD, pad_edge=False,
         title=f"ringleader top - {fmt.clock(stats['at'])} - {len(stats['watchers'])} "
               f"watcher(s), {n_procs} process(es), CPU {cpu:.1f}%, RSS {fmt.size(rss)}",
-        title_justify="left", caption="q: quit", caption_justify="left")
+        title_justify="left", caption_justify="left",
+        caption=f"sorted by {sort}{f', only {only}' if only else ''} - c/m/n: sort by "
+                "cpu/mem/name, w: next watcher, q: quit")
     headers = ("PROCESS", "PID", "STATE", "CPU%", "RSS", "USS", "FDS", "KIDS", "AGE",
                "RESTARTS", "EXITS")
     keep = [h not in _WIDE_ONLY for h in headers] if narrow else [True] * len(headers)
@@ -92,6 +104,20 @@ def build_table(stats: Mapping[str, Any], status: Mapping[str, Any] | None = Non
     return table
 
 
+def arrange(stats: Mapping[str, Any], sort: str, only: str | None) -> dict[str, Any]:
+    """The StatsResponse with its watchers (and their processes) in `sort` order, only
+    watcher `only` if given."""
+    watchers = [w for w in stats["watchers"] if only is None or w["name"] == only]
+    field = SORT_FIELDS.get(sort)
+    if field is not None:
+        def busiest(item: Mapping[str, Any]) -> float:
+            return -float(item.get(field) or 0)
+
+        watchers = [{**w, "processes": sorted(w["processes"], key=busiest)}
+                    for w in sorted(watchers, key=busiest)]
+    return {**stats, "watchers": watchers}
+
+
 def exits(history: list[int], last: int = 3) -> str:
     """The last exit codes, newest last: ``1 KILL`` (negative: killed by that signal)."""
     out = []
@@ -128,6 +154,12 @@ def _idle_slots(status: Mapping[str, Any] | None) -> dict[tuple[str, int], tuple
 
 def cmd_top(args: argparse.Namespace, client: Client) -> int:
     """Show the live view until ``q`` or Ctrl-C; return the exit code."""
+    try:
+        import rich  # noqa: F401 - an extra: say how to get it rather than fail later
+    except ImportError:
+        from ringleader.cli.common import UsageError
+
+        raise UsageError(MISSING_RICH) from None
     query: dict[str, str | list[str]] = {"interval": str(getattr(args, "interval", 1.0))}
     if getattr(args, "name", None):
         query["watcher"] = args.name
@@ -172,41 +204,82 @@ def _wake(fd: int) -> None:
         os.write(fd, b"x")
 
 
+class View:
+    """What the live view shows: the sort order and the watcher filter, changed by keys."""
+
+    def __init__(self, sort: str) -> None:
+        self.sort = sort
+        self.only: str | None = None
+        self.names: list[str] = []  # the watchers of the last update, for `w`
+
+    def press(self, keys: bytes) -> bool:
+        """Apply the keys; True if the view changed."""
+        changed = False
+        for key in keys:
+            if key in _SORT_KEYS:
+                changed |= self.sort != _SORT_KEYS[key]
+                self.sort = _SORT_KEYS[key]
+            elif key in _NEXT_WATCHER and self.names:
+                at = self.names.index(self.only) + 1 if self.only in self.names else 0
+                self.only = self.names[at] if at < len(self.names) else None
+                changed = True
+        return changed
+
+
 def _show(args: argparse.Namespace, updates: queue.SimpleQueue[tuple[str, Any, Any]],
           wake: int, keys: _Keys) -> int:
     from rich.console import Console
     from rich.live import Live
 
     as_json = getattr(args, "json", False)
-    console = Console()
+    color = getattr(args, "color", None)
+    console = Console(no_color=True) if color == "never" else \
+        Console(no_color=False, color_system="standard") if color == "always" else Console()
+    view = View(getattr(args, "sort", None) or "name")
     live = Live(console=console, auto_refresh=False, screen=True, transient=True,
                 redirect_stdout=False, redirect_stderr=False) \
         if console.is_terminal and not as_json else None
+    last: tuple[Any, Any] | None = None
+
+    def table() -> Table:
+        assert last is not None
+        return build_table(last[0], last[1], narrow=console.width < 100, sort=view.sort,
+                           only=view.only)
+
     with live if live is not None else contextlib.nullcontext():
         for kind, data, status in _updates(updates, wake, keys):
+            if kind == "keys":
+                if view.press(data) and live is not None and last is not None:
+                    live.update(table(), refresh=True)
+                continue
             if kind == "end":
                 print("ringleader top: the controller ended the stream", file=sys.stderr)
                 return 1
             if kind == "error":
                 raise data
+            last = (data, status)
+            view.names = [w["name"] for w in data["watchers"]]
             if as_json:
                 print(json.dumps(data), flush=True)
             elif live is not None:
-                live.update(build_table(data, status, narrow=console.width < 100),
-                            refresh=True)
+                live.update(table(), refresh=True)
             else:  # not a terminal: one table per update
-                console.print(build_table(data, status, narrow=console.width < 100))
+                console.print(table())
     return 0
 
 
 def _updates(updates: queue.SimpleQueue[tuple[str, Any, Any]], wake: int,
              keys: _Keys) -> Iterator[tuple[str, Any, Any]]:
-    """The reader's updates as they come, until a quit key."""
+    """The reader's updates as they come, and ("keys", bytes, None) for keys pressed,
+    until a quit key."""
     fds = [wake, *([keys.fd] if keys.fd is not None else [])]
     while fds:
         ready, _, _ = select.select(fds, [], [])
-        if keys.fd is not None and keys.fd in ready and keys.quit_pressed():
-            return
+        if keys.fd is not None and keys.fd in ready:
+            pressed = keys.read()
+            if pressed is None or any(b in _QUIT_KEYS for b in pressed):
+                return
+            yield "keys", pressed, None
         if wake in ready:
             if not os.read(wake, 4096):
                 fds.remove(wake)  # the reader ended; its last update is queued
@@ -241,16 +314,17 @@ class _Keys:
         self.fd = self._tty = fd
         return self
 
-    def quit_pressed(self) -> bool:
+    def read(self) -> bytes | None:
+        """The keys pressed; None when the terminal went away."""
         assert self.fd is not None
         try:
             data = os.read(self.fd, 64)
         except OSError:
-            return False
-        if not data:  # the terminal went away
+            return b""
+        if not data:
             self.fd = None
-            return True
-        return any(b in _QUIT_KEYS for b in data)
+            return None
+        return data
 
     def __exit__(self, *exc: object) -> None:
         if self._saved is not None:

@@ -23,7 +23,11 @@ def test_every_handler_exists_and_takes_what_the_table_says(command) -> None:  #
 def test_names_are_unique_and_parsed_alone() -> None:
     assert len(COMMANDS) == len(TABLE)
     assert named_command(["--json", "status", "web"]) == "status"
-    assert named_command(["nonsense"]) is None
+    # the values of global options are not the command
+    assert named_command(["-e", "unix:/x", "--timeout", "3", "status"]) == "status"
+    assert named_command(["--endpoint=unix:/x", "-c", "r.toml", "list"]) == "list"
+    assert named_command(["nonsense"]) == "nonsense"  # main suggests the nearest one
+    assert named_command(["--json"]) is None
     args = build_parser("incr").parse_args(["incr", "web", "2", "-e", "unix:/x"])
     assert (args.command, args.name, args.count, args.endpoint) == ("incr", "web", 2, "unix:/x")
 

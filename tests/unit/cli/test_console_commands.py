@@ -135,8 +135,11 @@ def test_lifecycle_of_one_and_of_all(command: str, ctl: FakeServer,
 def test_add(ctl: FakeServer, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "add", "web", "sleep 60", "--start", "-n", "2")
     assert (code, out) == (0, "added web: active (1/2 running)\n")
-    assert last(ctl).json == {"name": "web", "cmd": "sleep 60", "numprocesses": 2,
-                              "start": True}
+    (add,) = [r for r in ctl.requests if route_of(r) == "add"]
+    assert add.json == {"name": "web", "cmd": "sleep 60", "numprocesses": 2, "start": True}
+    # with --start, the events are followed from before the add, then the watcher is read
+    ops = [route_of(r) for r in ctl.requests]
+    assert ops.index("events") < ops.index("add") < ops.index("get_watcher")
 
 
 def test_rm(ctl: FakeServer, capsys: pytest.CaptureFixture[str]) -> None:
@@ -243,7 +246,8 @@ def test_unreachable_is_exit_3(tmp_path: Path, capsys: pytest.CaptureFixture[str
 
 
 @pytest.mark.parametrize("argv", [["rm"], ["status", "-e", "http://h:1"], ["nosuch"],
-                                  ["logs", "-n", "x"], ["completion", "fish"], []])
+                                  ["logs", "-n", "x"], ["completion", "tcsh"], [],
+                                  ["-e", "unix:/x", "run"], ["stauts"]])
 def test_usage_errors_are_exit_2(argv: list[str], ctl: FakeServer,
                                  capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run(capsys, *argv)
