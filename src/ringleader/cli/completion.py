@@ -223,7 +223,7 @@ def fish(parser: argparse.ArgumentParser) -> str:
         "# (or save it as ~/.config/fish/completions/ringleader.fish)",
         "complete -c ringleader -f",
         "function __ringleader_watchers",
-        "    ringleader list 2>/dev/null",
+        "    command -q ringleader; and ringleader list 2>/dev/null",
         "end",
     ]
     no_command = "__fish_use_subcommand"

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from ringleader.cli.top import build_table, cmd_top, exits
+from ringleader.cli.top import View, build_table, cmd_top, exits
 
 STATS: dict[str, Any] = {"at": 1_700_000_000.0, "watchers": [
     {"name": "web", "cpu_percent": 75.5, "rss": 150 << 20, "processes": [
@@ -218,5 +218,91 @@ def test_live_view_in_a_terminal_quits_and_restores_it(
         assert (tmp_path / "rc").read_text().strip() == "0", (tmp_path / "err").read_text()
         assert (tmp_path / "after").read_text() == (tmp_path / "before").read_text()
         assert "ringleader top" not in screen()  # the alternate screen is gone
+    finally:
+        subprocess.run([*tmux, "kill-server"], timeout=10)
+
+
+# -- sorting and filtering --------------------------------------------------------------------
+
+def test_sort_by_cpu_or_memory_and_filter_by_watcher() -> None:
+    stats = {**STATS, "watchers": [*STATS["watchers"], {
+        "name": "db", "cpu_percent": 1.0, "rss": 900 << 20, "processes": [
+            {**STATS["watchers"][0]["processes"][1], "wid": 1, "pid": 5000,
+             "cpu_percent": 1.0, "rss": 900 << 20}]}]}
+
+    def order(text: str) -> list[str]:
+        names = ("web", "idle", "db", "web.1", "web.2", "db.1")
+        return [line.split()[0] for line in text.splitlines()
+                if line.split() and line.split()[0] in names]
+
+    assert order(render_with(stats)) == ["web", "web.1", "web.2", "idle", "db", "db.1"]
+    assert order(render_with(stats, sort="cpu")) == ["web", "web.1", "web.2", "db", "db.1",
+                                                     "idle"]
+    assert order(render_with(stats, sort="mem")) == ["db", "db.1", "web", "web.1", "web.2",
+                                                     "idle"]
+    mem_first = {**stats, "watchers": [{**stats["watchers"][0], "processes": list(reversed(
+        stats["watchers"][0]["processes"]))}]}
+    assert order(render_with(mem_first, sort="mem")) == ["web", "web.1", "web.2"]
+    assert order(render_with(mem_first)) == ["web", "web.2", "web.1"]  # as listed
+    text = render_with(stats, sort="mem", only="web")
+    assert order(text) == ["web", "web.1", "web.2"]
+    assert "sorted by mem, only web" in text
+
+
+def render_with(stats: dict[str, Any], **kw: Any) -> str:
+    console = Console(record=True, width=140, color_system=None)
+    console.print(build_table(stats, None, **kw))
+    return console.export_text()
+
+
+def test_keys_change_the_view() -> None:
+    view = View("name")
+    view.names = ["web", "db"]
+    assert view.press(b"m") and view.sort == "mem"
+    assert not view.press(b"m")
+    assert view.press(b"C") and view.sort == "cpu"
+    assert view.press(b"w") and view.only == "web"
+    assert view.press(b"w") and view.only == "db"
+    assert view.press(b"w") and view.only is None
+    assert not view.press(b"x")
+
+
+def test_without_rich_top_says_which_extra_to_install(tmp_path: Path) -> None:
+    code = ("import sys; sys.modules['rich'] = None; from ringleader.cli.main import main; "
+            "sys.exit(main(sys.argv[1:]))")
+    done = subprocess.run([sys.executable, "-c", code, "top", "-e", f"unix:{tmp_path}/x"],
+                          capture_output=True, text=True, timeout=30)
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == ("error: ringleader top needs the rich package: pip install "
+                           "'ringleader[top]'\n")
+
+
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")
+@pytest.mark.timeout(40)
+def test_sort_and_filter_keys_in_a_terminal(tmp_path: Path, controller: str) -> None:
+    sock = f"rl-top-keys-{os.getpid()}"
+    tmux = ["tmux", "-L", sock, "-f", "/dev/null"]
+    script = tmp_path / "run.sh"
+    script.write_text(f"cd {shlex.quote(str(tmp_path))}\n"
+                      f"{shlex.quote(sys.executable)} -m ringleader top --sort cpu "
+                      f"--interval 0.2 -e unix:{controller} 2> err\n"
+                      "echo $? > rc.tmp && mv rc.tmp rc\nexec cat\n")
+    env = {**os.environ, "TERM": "xterm-256color"}
+    subprocess.run([*tmux, "new-session", "-d", "-x", "130", "-y", "40", "sh", str(script)],
+                   check=True, env=env, timeout=10)
+    try:
+        def screen() -> str:
+            return subprocess.run([*tmux, "capture-pane", "-p"], capture_output=True,
+                                  text=True, timeout=10).stdout
+
+        _wait(lambda: "sorted by cpu" in screen(), "the table")
+        subprocess.run([*tmux, "send-keys", "m"], check=True, timeout=10)
+        _wait(lambda: "sorted by mem" in screen(), "the memory order")
+        subprocess.run([*tmux, "send-keys", "w", "w"], check=True, timeout=10)
+        _wait(lambda: "only idle" in screen(), "the second watcher alone")
+        assert "web.1" not in screen()
+        subprocess.run([*tmux, "send-keys", "q"], check=True, timeout=10)
+        _wait(lambda: (tmp_path / "rc").exists(), "exit")
+        assert (tmp_path / "rc").read_text().strip() == "0", (tmp_path / "err").read_text()
     finally:
         subprocess.run([*tmux, "kill-server"], timeout=10)
