@@ -116,8 +116,8 @@ class Activity:
             counts = {s: 0 for s in (*LIVE, *PARKED)}
             for state in slots.values():
                 counts[state] = counts.get(state, 0) + 1
-            shown = [f"{n} {s}" for s, n in counts.items() if n]
-            parts.append(f"{name} {', '.join(shown) or 'no process'}")
+            shown = ", ".join(f"{n} {s}" for s, n in counts.items() if n) or "no process"
+            parts.append(shown if self.scope is not None else f"{name} {shown}")
         return f"{self.label}: {'; '.join(parts) or 'no watcher'} ({int(elapsed)}s)"
 
 
@@ -132,7 +132,8 @@ class Line:
         try:
             width = os.get_terminal_size(self.stream.fileno()).columns
         except (OSError, ValueError):
-            width = 80
+            width = 0
+        width = width or 80  # a terminal that does not say its size
         self.stream.write("\r\x1b[K" + text[: max(width - 1, 10)])
         self.stream.flush()
         self.shown = True

@@ -74,7 +74,7 @@ def test_a_slow_stop_shows_progress_on_a_terminal_only(
         """))
     terminal.run([*RINGLEADER, "stop", "slow", "-e", ctl.endpoint])
     # each process takes 2 s to go: the line says what is being waited for
-    terminal.wait(lambda: "stop slow: slow 2 stopping" in terminal.screen(), "the progress")
+    terminal.wait(lambda: "stop slow: 2 stopping (" in terminal.screen(), "the progress")
     terminal.wait(lambda: (terminal.dir / "rc").exists(), "the end of stop")
     assert (terminal.dir / "rc").read_text().strip() == "0"
     screen = terminal.screen()

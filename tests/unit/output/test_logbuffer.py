@@ -155,3 +155,42 @@ def test_a_follower_waits_for_new_lines() -> None:
             raise AssertionError("a closed follower ends")
 
     run_async(body(), timeout=10)
+
+
+def test_recent_filtered_by_stream_slot_and_time_counts_only_kept_lines() -> None:
+    from ringleader.output.logbuffer import LineFilter
+
+    buf = LogBuffer(clock=Clock())  # 1001, 1002, ... one tick per block
+    out1, err1, out2 = buf.tap("w", 1, "stdout"), buf.tap("w", 1, "stderr"), \
+        buf.tap("w", 2, "stdout")
+    for i in range(3):
+        out1.feed(b"o1-%d\n" % i)
+        err1.feed(b"e1-%d\n" % i)
+        out2.feed(b"o2-%d\n" % i)
+    assert lines(buf.recent("w", 2, LineFilter(stream="stderr"))) == ["e1-1", "e1-2"]
+    assert lines(buf.recent("w", 10, LineFilter(wid=2))) == ["o2-0", "o2-1", "o2-2"]
+    assert lines(buf.recent("w", 10, LineFilter(stream="stdout", wid=1))) == [
+        "o1-0", "o1-1", "o1-2"]
+    # blocks at 1001..1009: from 1007 on
+    assert lines(buf.recent("w", 10, LineFilter(since=1007))) == ["o1-2", "e1-2", "o2-2"]
+    assert lines(buf.recent("w", 10, LineFilter(since=2000))) == []
+    assert buf.recent("w", 10, LineFilter(wid=3)) == []
+    keep = LineFilter(stream="stderr", since=1005)
+    assert keep.keeps_line({"at": 1005.0, "wid": 1, "stream": "stderr", "line": "x"})
+    assert not keep.keeps_line({"at": 1004.0, "wid": 1, "stream": "stderr", "line": "x"})
+
+
+def test_file_lines_filtered_by_the_file_s_stream_and_mtime(tmp_path: Path) -> None:
+    import os
+
+    from ringleader.output.logbuffer import LineFilter
+
+    path = tmp_path / "w.err"
+    path.write_bytes(b"one\ntwo\n")
+    os.utime(path, (1500.0, 1500.0))
+    buf = LogBuffer()
+    buf.tap("w", 1, "stderr", path=str(path)).close()
+    assert lines(buf.recent("w", 10, LineFilter(stream="stderr"))) == ["one", "two"]
+    assert buf.recent("w", 10, LineFilter(stream="stdout")) == []
+    assert lines(buf.recent("w", 10, LineFilter(since=1500))) == ["one", "two"]
+    assert buf.recent("w", 10, LineFilter(since=1501)) == []
