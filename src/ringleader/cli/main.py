@@ -62,8 +62,8 @@ def unknown_command(word: str) -> UsageError:
 
 def apply_global_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """Hand the options given before the command to it: an option given after the command
-    wins; one the command does not take is a usage error. `-c CONFIG` before run, up or
-    check names their CONFIG argument (same dest)."""
+    wins; one the command does not take is a usage error. `-c CONFIG` before run or up
+    names their optional CONFIG argument (same dest)."""
     command = parser.commands[args.command]  # type: ignore[attr-defined]
     accepted = {a.dest: a for a in command._actions}
     for option in GLOBAL_OPTIONS:

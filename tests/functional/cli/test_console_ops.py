@@ -20,7 +20,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from ops_controller import DEADLINE, RINGLEADER, SLOW, TALKER, Controller, cli
+from ops_controller import DEADLINE, RINGLEADER, SLOW, TALKER, Controller, cli, status_of
 
 from ringleader.api.client import ApiError, Client
 from ringleader.testing import python_cmd, wait_until_sync
@@ -305,3 +305,24 @@ def test_token_new_prints_toml_that_loads_or_refuses_the_name() -> None:
     assert (refused.returncode, refused.stdout) == (2, "")
     assert refused.stderr == ("error: ringleader token new: --name 'ci \"prod\"': a token "
                               "name is 1 to 128 letters, digits, '_', '.', '@' or '-'\n")
+
+
+def test_config_before_run_and_quit(tmp_path: Path) -> None:
+    config = tmp_path / "ringleader.toml"
+    config.write_text('[watchers.sleeper]\ncmd = "sleep 600"\n')
+    endpoint = f"unix:{tmp_path}/ringleader.sock"
+    with open(tmp_path / "run.log", "wb") as log:
+        proc = subprocess.Popen([*RINGLEADER, "-c", str(config), "run"], stdout=log,
+                                stderr=subprocess.STDOUT, cwd="/")
+    try:
+        wait_until_sync(lambda: proc.poll() is not None or status_of(endpoint) is not None,
+                        timeout=DEADLINE, what="the controller started with -c")
+        assert proc.poll() is None, (tmp_path / "run.log").read_text()
+        done = cli("-c", str(config), "quit")
+        assert (done.returncode, done.stdout) == (0, "controller stopped\n"), done.stderr
+        assert proc.poll() == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(DEADLINE)
+
