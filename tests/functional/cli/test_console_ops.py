@@ -326,3 +326,27 @@ def test_config_before_run_and_quit(tmp_path: Path) -> None:
             proc.kill()
         proc.wait(DEADLINE)
 
+
+
+def test_top_of_one_watcher_sorted_by_memory(ctl: Controller) -> None:
+    proc = subprocess.Popen([*RINGLEADER, "top", "talker", "--sort", "mem", "--interval", "0.2",
+                             "-e", ctl.endpoint], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "COLUMNS": "140"})
+    try:
+        assert proc.stdout is not None
+        table: list[str] = []
+        for line in proc.stdout:  # not a terminal: one table per update
+            table.append(line)
+            if "sorted by mem" in line:
+                break
+        text = "".join(table)
+        assert "talker.1" in text and "talker.2" in text and "sleeper" not in text
+        rows = [x.split() for x in table if x.split()[:1] in (["talker.1"], ["talker.2"])]
+        assert len(rows) == 2
+    finally:
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(DEADLINE) == 0
+        for stream in (proc.stdout, proc.stderr):
+            if stream:
+                stream.close()
