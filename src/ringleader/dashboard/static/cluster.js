@@ -1,0 +1,88 @@
+// Cluster: when this controller is a cluster node, its nodes (health, labels), jobs ×
+// nodes, and drain for admins. The controller gathers it server-side from the other
+// nodes (GET /v1/cluster/overview): the page never loads anything from another origin.
+
+import { button, h, replace } from "./dom.js";
+import { badge, can, heading, perform, table } from "./ui.js";
+
+const REFRESH_MS = 5000;
+
+export function clusterView(ctx) {
+  const body = h("div", { class: "cluster-body" }, h("p", { class: "summary",
+    text: "Loading…" }));
+  const refresh = button("Refresh", () => load());
+  const node = h("section", { class: "view cluster" },
+    heading("Cluster"), h("div", { class: "toolbar" }, refresh), body);
+  let timer = 0;
+  let destroyed = false;
+
+  function render(overview) {
+    const names = overview.nodes.map((n) => n.name);
+    const nodeRows = overview.nodes.map((n) => h("tr", { "data-node": n.name },
+      h("th", { scope: "row", text: n.name + (n.name === overview.node ? " (this one)" : "") }),
+      h("td", {}, badge(n.health)),
+      h("td", { class: "labels", text: Object.entries(n.labels || {})
+        .map(([k, v]) => `${k}=${v}`).join(" ") }),
+      h("td", { text: n.detail || "" }),
+      can(ctx.role, "admin") ? h("td", {}, drainButton(n.name)) : null));
+    const nodeHeaders = ["Node", "Health", "Labels", "Detail"];
+    if (can(ctx.role, "admin")) nodeHeaders.push("Actions");
+    const jobRows = overview.jobs.map((job) => h("tr", {},
+      h("th", { scope: "row", text: job.name }),
+      h("td", { text: job.placement || "" }),
+      names.map((name) => {
+        const cell = (job.nodes || {})[name];
+        return h("td", { class: "num", title: cell ? cell.state : "not placed here",
+          text: cell ? `${cell.running}/${cell.desired}` : "·" });
+      })));
+    replace(body,
+      h("h2", { text: "Nodes" }),
+      table(nodeHeaders, h("tbody", {}, nodeRows), "Nodes"),
+      h("h2", { text: "Jobs × nodes (running/desired)" }),
+      table(["Job", "Placement", ...names], h("tbody", {}, jobRows), "Jobs by node"));
+  }
+
+  function drainButton(name) {
+    const b = button("Drain", () => perform(ctx, b, `Drain ${name}`,
+      () => ctx.api.drain(name)).then(() => load()), { "aria-label": `Drain ${name}` });
+    return b;
+  }
+
+  function schedule() {
+    clearTimeout(timer);
+    if (!destroyed) timer = setTimeout(tick, REFRESH_MS);
+  }
+
+  function tick() { // refresh while shown only
+    if (document.visibilityState === "visible") load();
+    else schedule();
+  }
+
+  async function load() {
+    clearTimeout(timer);
+    try {
+      const overview = await ctx.api.cluster();
+      if (!overview.enabled) { // a lone controller: nothing to refresh
+        replace(body, h("p", { class: "empty", text: "This controller is not a cluster node." }));
+        return;
+      }
+      render(overview);
+    } catch (error) {
+      if (destroyed) return;
+      replace(body, h("p", { class: "empty", text: `Cannot load the cluster: ${error.detail}` }));
+    }
+    schedule();
+  }
+
+  load();
+  return {
+    title: "Cluster",
+    node,
+    stream: null,
+    update() {},
+    destroy() {
+      destroyed = true;
+      clearTimeout(timer);
+    },
+  };
+}

@@ -1,0 +1,167 @@
+"""The live stream in Chromium: one per tab, resumed after its last id when dropped or
+when the tab is shown again, closed while hidden, and bursts rendered once per frame."""
+
+from __future__ import annotations
+
+import json
+import os
+
+from dashboard_standin import StandIn, watcher
+from playwright.sync_api import Page, expect
+
+from ringleader.dashboard.stream import ReplayBuffer, encode_frame
+from ringleader.testing import wait_until_sync
+
+
+def set_hidden(page: Page, hidden: bool) -> None:
+    """Hide or show the tab. Playwright keeps every page visible by design
+    (microsoft/playwright#2286), so the page's visibility is overridden and the event the
+    browser would fire is dispatched: what happens next (the page closing or reopening
+    its EventSource, the server seeing it) is real."""
+    page.evaluate("""(hidden) => {
+        const state = hidden ? "hidden" : "visible";
+        Object.defineProperty(document, "visibilityState", {configurable: true,
+                                                            get: () => state});
+        Object.defineProperty(document, "hidden", {configurable: true, get: () => hidden});
+        document.dispatchEvent(new Event("visibilitychange"));
+    }""", hidden)
+
+
+def texts(page: Page) -> list[str]:
+    return page.locator(".log .line .text").all_text_contents()
+
+
+def open_logs(dashboard, role: str = "read") -> Page:
+    page = dashboard.open(role)
+    page.get_by_role("link", name="Logs").click()
+    expect(page.locator(".count")).to_have_text("0 lines")
+    dashboard.live(page)
+    return page
+
+
+def test_a_dropped_stream_resumes_after_its_last_event_id(dashboard) -> None:
+    server: StandIn = dashboard.server
+    page = open_logs(dashboard)
+    ids = [server.log("web", 1, f"line {i}") for i in range(3)]
+    expect(page.locator(".log .line")).to_have_count(3)
+    opened = len(server.streams)
+
+    server.drop_streams()
+    ids += [server.log("web", 1, f"line {i}") for i in range(3, 5)]  # while it reconnects
+    wait_until_sync(lambda: len(server.streams) > opened, what="the browser reconnecting")
+    resumed = server.streams[-1]
+    assert resumed.last_event_id == ids[2]  # the browser's own Last-Event-ID header
+    ids.append(server.log("web", 1, "line 5"))
+    expect(page.locator(".log .line")).to_have_count(6)
+    assert texts(page) == [f"line {i}" for i in range(6)]  # each exactly once, in order
+    assert resumed.sent == ids[3:]
+    dashboard.live(page)
+
+
+def test_a_stream_that_cannot_resume_starts_afresh(dashboard) -> None:
+    server: StandIn = dashboard.server
+    page = open_logs(dashboard)
+    server.log("web", 1, "from the old controller")
+    expect(page.locator(".log .line")).to_have_count(1)
+    with server.changed:  # the controller restarted: a new epoch, a new history
+        server.buffer = ReplayBuffer(os.urandom(4).hex())
+    server.log("web", 1, "from the new controller")
+    server.drop_streams()
+    expect(page.locator(".log .line .text")).to_have_text(["from the new controller"])
+
+
+def test_a_hidden_tab_closes_its_stream_and_catches_up_when_shown(dashboard) -> None:
+    server: StandIn = dashboard.server
+    page = open_logs(dashboard)
+    first = server.log("web", 1, "seen")
+    expect(page.locator(".log .line")).to_have_count(1)
+    assert server.open_streams() == 1
+
+    set_hidden(page, True)
+    wait_until_sync(lambda: server.open_streams() == 0, what="the hidden tab's stream to close")
+    expect(page.locator("#live")).to_have_attribute("data-state", "paused")
+    server.log("web", 1, "missed 1")
+    server.log("web", 1, "missed 2")
+
+    set_hidden(page, False)
+    expect(page.locator(".log .line")).to_have_count(3)
+    assert texts(page) == ["seen", "missed 1", "missed 2"]
+    reopened = server.streams[-1]
+    assert reopened.query["last_event_id"] == [first]  # reopened by the page itself
+    assert server.open_streams() == 1
+
+
+def test_one_stream_per_tab_whatever_the_view(dashboard) -> None:
+    server: StandIn = dashboard.server
+    page = dashboard.open("read")
+    views = [("Logs", ["status,logs"]), ("Events", ["events"]), ("Charts", ["status,stats"]),
+             ("Overview", ["status,stats"]), ("Cluster", None)]
+    for link, topics in views:
+        page.get_by_role("link", name=link).click()
+        expect(page.locator("h1")).to_have_text(link if link != "Overview" else "Watchers")
+        expected = 0 if topics is None else 1
+        wait_until_sync(lambda expected=expected: server.open_streams() == expected,
+                        what=f"one stream for {link}")
+        if topics is not None:
+            current = [s for s in server.streams if s.open]
+            assert current[0].query["topics"] == topics
+    page.get_by_role("link", name="Overview").click()
+    page.get_by_role("link", name="web", exact=True).click()
+    wait_until_sync(lambda: [s.query.get("watcher") for s in server.streams if s.open]
+                    == [["web"]], what="the watcher's stream")
+
+
+def test_many_tabs_leave_room_for_actions(dashboard) -> None:
+    """Chromium opens at most 6 connections to a host. Tabs in the background close
+    their streams, so the foreground tab's buttons still get a connection."""
+    server: StandIn = dashboard.server
+    context = dashboard.context()
+    front = dashboard.open("operate", context=context)
+    dashboard.live(front)
+    tabs = []
+    for _ in range(7):
+        tab = dashboard.watch(context.new_page())
+        tab.goto(server.url())
+        dashboard.live(tab)
+        set_hidden(tab, True)
+        tabs.append(tab)
+    wait_until_sync(lambda: server.open_streams() == 1, what="background streams to close")
+    web = front.locator('tr[data-name="web"]')
+    web.get_by_role("button", name="Stop web").click()
+    expect(web.locator(".badge")).to_have_text("stopped")
+    set_hidden(tabs[0], False)
+    expect(tabs[0].locator('tr[data-name="web"] .badge')).to_have_text("stopped")
+
+
+def test_200_workers_render_and_a_burst_renders_once_per_frame(dashboard) -> None:
+    server: StandIn = dashboard.server
+    server.set_watchers([watcher(f"w{i:03}", 1) for i in range(200)])
+    page = dashboard.open("read")
+    rows = page.locator("main tbody tr")
+    expect(rows).to_have_count(200)
+    dashboard.live(page)
+    # Count the renders (mutation batches of the table) and the animation frames.
+    page.evaluate("""() => {
+        window.__renders = 0;
+        window.__frames = 0;
+        new MutationObserver(() => { window.__renders += 1; })
+            .observe(document.querySelector("main tbody"),
+                     {subtree: true, childList: true, characterData: true, attributes: true});
+        const tick = () => { window.__frames += 1; requestAnimationFrame(tick); };
+        requestAnimationFrame(tick);
+    }""")
+    messages = 300
+    frames = b""
+    for n in range(messages):  # every worker changes state 300 times, in one write
+        state = "stopping" if n % 2 == 0 else "active"
+        if n == messages - 1:
+            state = "failed"
+        snapshot = server.status()
+        snapshot["watchers"] = [dict(w, state=state) for w in snapshot["watchers"]]
+        frames += encode_frame("status", json.dumps(snapshot).encode())
+    server.push(frames)
+    expect(page.locator("main tbody .badge", has_text="failed")).to_have_count(200)
+    renders, elapsed = page.evaluate("[window.__renders, window.__frames]")
+    # Without coalescing every message renders; with it, at most once per frame.
+    assert 1 <= renders <= elapsed + 1, f"{renders} renders in {elapsed} frames"
+    assert renders < messages // 2, f"{renders} renders for {messages} messages"
