@@ -39,7 +39,7 @@ def test_the_one_time_link_signs_in_once_and_leaves_no_token(dashboard) -> None:
     context.on("request", lambda request: seen.append(request.url))
     page = dashboard.watch(context.new_page())
     page.goto(link)
-    expect(page.locator("#who")).to_have_text("session:uid:0(test) · operate")
+    expect(page.locator("#who")).to_have_text("operate · uid:0(test)")
     assert page.url == server.url("/ui/#/")  # dropped from the address bar
     assert not any(token in url for url in seen)
     assert not any(token in r.path or token in str(r.headers) for r in server.requests
@@ -217,3 +217,19 @@ def test_text_from_workers_stays_text(dashboard) -> None:
     assert page.locator("main img, main script").count() == 0
     assert page.evaluate("window.pwned") is None
     assert json.dumps(page.evaluate("window.__violations")) == "[]"
+
+
+def test_an_ended_session_brings_back_the_sign_in(dashboard) -> None:
+    """The controller ends the session (it restarted, or the session expired): the
+    stream's reconnection is refused and the page asks for a sign-in again."""
+    server: StandIn = dashboard.server
+    dashboard.problems.allow(REFUSED)
+    dashboard.problems.allow("EventSource's response has a MIME type")
+    page = dashboard.open("admin")
+    dashboard.live(page)
+    sid = page.context.cookies()[0]["value"].split(".")[0]
+    server.sessions.close(sid)
+    server.drop_streams()
+    expect(page.get_by_role("alert")).to_have_text("Your session has ended: sign in again.")
+    expect(page.locator("#nav")).to_be_hidden()
+    wait_until_sync(lambda: server.open_streams() == 0, what="no stream left")

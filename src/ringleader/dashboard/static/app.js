@@ -62,6 +62,7 @@ class App {
       role: "read",
       notify: (text, kind) => this.notify(text, kind),
       navigate: (hash) => { location.hash = hash; },
+      sessionLost: () => this.checkSession(),
     };
     this.logout.addEventListener("click", () => this.signOut());
     window.addEventListener("hashchange", () => { if (this.session) this.route(); });
@@ -83,7 +84,8 @@ class App {
   enter(session) {
     this.session = session;
     this.ctx.role = session.role;
-    setText(this.who, `${session.name} · ${session.role}`);
+    // the role first: on a phone the name is what gets cut
+    setText(this.who, `${session.role} · ${session.name.replace(/^session:/, "")}`);
     this.nav.hidden = false;
     this.logout.hidden = false;
     this.route();

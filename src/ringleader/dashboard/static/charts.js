@@ -91,7 +91,7 @@ export function chartsView(ctx, only) {
         stroke: PALETTE[i % PALETTE.length], width: 1.5, spanGaps: false,
         value: (u, v) => (v === null || v === undefined ? "–" : format(v)),
       }))],
-      axes: [axis, { ...axis, size: 72, values: (u, splits) => splits.map(format) }],
+      axes: [axis, { ...axis, size: 84, values: (u, splits) => splits.map(format) }],
     };
   }
 

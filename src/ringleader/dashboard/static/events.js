@@ -1,7 +1,7 @@
 // Events: the controller's events as a timeline, newest first, with a text filter.
 
 import { h, setText } from "./dom.js";
-import { clock, exitText } from "./format.js";
+import { clock, exitText, signalName } from "./format.js";
 import { heading } from "./ui.js";
 
 const MAX_EVENTS = 1000;
@@ -18,7 +18,8 @@ export function describe(event) {
     case "process.spawned":
       return `${who} spawned as pid ${d.pid}`;
     case "process.exited": {
-      const how = d.exit_code === null ? exitText(-(d.signal ?? 0)) : exitText(d.exit_code);
+      const how = d.exit_code !== null && d.exit_code !== undefined ? exitText(d.exit_code)
+        : d.signal ? signalName(d.signal) : "unknown status";
       return `${who} pid ${d.pid} exited: ${how}${d.expected ? " (asked to stop)" : ""}`;
     }
     case "watcher.changed":

@@ -28,6 +28,7 @@ export async function perform(ctx, button, label, action) {
     return result;
   } catch (error) {
     ctx.notify(`${label}: ${error.detail ?? error.message}`, "error");
+    if (error.status === 401) ctx.sessionLost(); // expired or signed out elsewhere
     return undefined;
   } finally {
     if (button) button.disabled = false;
