@@ -71,8 +71,8 @@ class Refusal:
 
 @final
 @dataclass(frozen=True, slots=True)
-class Site:
-    """A listener as the browser sees it: its scheme and the Host values it answers to
+class Origins:
+    """A listener as browsers see it: its scheme and the Host values it answers to
     (exact, lower case, with the port unless it is the scheme's default)."""
 
     scheme: Literal["http", "https"]
@@ -80,8 +80,8 @@ class Site:
 
     @classmethod
     def for_names(cls, scheme: Literal["http", "https"], names: Iterable[str],
-                  port: int) -> Site:
-        """The Site of a listener on *port* reached by these host names or IP literals
+                  port: int) -> Origins:
+        """The origins of a listener on *port* reached by these host names or IP literals
         (an IPv6 literal in brackets: ``[::1]``)."""
         default = 443 if scheme == "https" else 80
         hosts = set()
@@ -100,20 +100,21 @@ def _forbidden(detail: str) -> Refusal:
     return Refusal(403, "forbidden", detail)
 
 
-def check_host(headers: Mapping[str, str], site: Site) -> Refusal | None:
+def check_host(headers: Mapping[str, str], origins: Origins) -> Refusal | None:
     host = headers.get("host")
     if host is None:
         return Refusal(400, "bad_request", "the Host header is missing")
-    if host.lower() not in site.hosts:
+    if host.lower() not in origins.hosts:
         return _forbidden(f"Host {host!r} is not a name of this listener (allowed: "
-                          f"{', '.join(sorted(site.hosts))})")
+                          f"{', '.join(sorted(origins.hosts))})")
     return None
 
 
-def check_browser(method: str, headers: Mapping[str, str], site: Site) -> Refusal | None:
+def check_browser(method: str, headers: Mapping[str, str],
+                  origins: Origins) -> Refusal | None:
     """The checks that need no session: Host, fetch metadata, Origin, method and body
     type. *headers* has lower-case names."""
-    refusal = check_host(headers, site)
+    refusal = check_host(headers, origins)
     if refusal is not None:
         return refusal
     safe = method in SAFE_METHODS
@@ -123,7 +124,7 @@ def check_browser(method: str, headers: Mapping[str, str], site: Site) -> Refusa
         return _forbidden(f"Sec-Fetch-Site: {fetch_site} (a {method} must come from the "
                           "dashboard's own page)")
     origin = headers.get("origin")
-    expected = site.origin(headers["host"])
+    expected = origins.origin(headers["host"])
     if origin is not None and origin != expected:
         return _forbidden(f"Origin {origin!r} is not this dashboard's ({expected})")
     if safe:

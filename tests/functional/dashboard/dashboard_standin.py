@@ -28,7 +28,7 @@ import msgspec
 from ringleader.api.schema import EventMessage, LogLine, StatsResponse, StatusResponse
 from ringleader.dashboard import guard
 from ringleader.dashboard.assets import ASSET_PREFIX, PAGE_PATH, load_assets
-from ringleader.dashboard.guard import Refusal, Site
+from ringleader.dashboard.guard import Origins, Refusal
 from ringleader.dashboard.session import (
     Session,
     SessionError,
@@ -121,7 +121,7 @@ class StandIn:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
-        self.site = Site.for_names("http", ["127.0.0.1"], self.port)
+        self.origins = Origins.for_names("http", ["127.0.0.1"], self.port)
         self.cookie = cookie_name(self.port)
         self._thread = threading.Thread(target=self.server.serve_forever,
                                         kwargs={"poll_interval": 0.05}, daemon=True)
@@ -337,7 +337,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         self._record = Recorded(method, path, headers, body)
         self.app.requests.append(self._record)
-        refusal = guard.check_browser(method, headers, self.app.site)
+        refusal = guard.check_browser(method, headers, self.app.origins)
         if refusal is not None:
             self._refuse(refusal)
             return
@@ -349,7 +349,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._api(method, path, parse_qs(target.query), headers, payload)
 
     def _static(self, method: str, path: str, headers: dict[str, str]) -> None:
-        refusal = guard.check_browser(method, headers, self.app.site)
+        refusal = guard.check_browser(method, headers, self.app.origins)
         if refusal is not None:
             self._send(refusal.status, refusal.detail.encode(), "text/plain")
             return

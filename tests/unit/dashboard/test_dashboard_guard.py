@@ -10,15 +10,15 @@ from ringleader.dashboard.guard import (
     ASSET_HEADERS,
     CONTENT_SECURITY_POLICY,
     PAGE_HEADERS,
+    Origins,
     Refusal,
-    Site,
     check_browser,
     check_csrf,
     check_host,
 )
 
-LOOPBACK = Site.for_names("http", ["127.0.0.1"], 8123)
-TLS = Site.for_names("https", ["ctl.example.org", "10.0.0.5"], 443)
+LOOPBACK = Origins.for_names("http", ["127.0.0.1"], 8123)
+TLS = Origins.for_names("https", ["ctl.example.org", "10.0.0.5"], 443)
 ORIGIN = "http://127.0.0.1:8123"
 
 
@@ -36,10 +36,10 @@ def test_the_dashboards_own_post_passes() -> None:
     assert check_browser("POST", headers(sec_fetch_site="-"), LOOPBACK) is None  # old browser
 
 
-def test_sites_list_their_host_forms() -> None:
+def test_origins_list_their_host_forms() -> None:
     assert LOOPBACK.hosts == {"127.0.0.1:8123"}
     assert TLS.hosts == {"ctl.example.org", "ctl.example.org:443", "10.0.0.5", "10.0.0.5:443"}
-    assert Site.for_names("https", ["[::1]"], 8443).hosts == {"[::1]:8443"}
+    assert Origins.for_names("https", ["[::1]"], 8443).hosts == {"[::1]:8443"}
     assert TLS.origin("CTL.example.org") == "https://ctl.example.org"
 
 
