@@ -1,5 +1,5 @@
 """The browser harness: Debian's Chromium driven by Playwright (never a downloaded
-browser: `executable_path`), one browser per test session, a fresh context per test, and
+browser: `executable_path`), one browser per test module, a fresh context per test, and
 every console error, uncaught page error and CSP or Trusted Types violation collected:
 a test that leaves one behind fails.
 
@@ -37,8 +37,10 @@ document.addEventListener("securitypolicyviolation", (e) => {
 """
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
+    # Per module, not per session: while Playwright's sync API is started, the main thread
+    # counts as running an event loop, and the other tests' asyncio.run() would refuse.
     if not os.access(CHROMIUM, os.X_OK):
         pytest.skip(f"{CHROMIUM} is missing: apt-get install chromium")
     playwright_api = pytest.importorskip("playwright.sync_api")
