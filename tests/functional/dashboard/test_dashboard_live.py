@@ -151,15 +151,15 @@ def test_200_workers_render_and_a_burst_renders_once_per_frame(dashboard) -> Non
         const tick = () => { window.__frames += 1; requestAnimationFrame(tick); };
         requestAnimationFrame(tick);
     }""")
-    messages = 300
-    frames = b""
-    for n in range(messages):  # every worker changes state 300 times, in one write
-        state = "stopping" if n % 2 == 0 else "active"
-        if n == messages - 1:
-            state = "failed"
-        snapshot = server.status()
-        snapshot["watchers"] = [dict(w, state=state) for w in snapshot["watchers"]]
-        frames += encode_frame("status", json.dumps(snapshot).encode())
+    messages = 200
+    snapshot = server.status()
+    encoded = {}
+    for state in ("stopping", "active", "failed"):
+        snapshot["watchers"] = [dict(w, state=state) for w in server.watchers]
+        encoded[state] = encode_frame("status", json.dumps(snapshot).encode())
+    # every worker changes state 200 times, in one write; the last says "failed"
+    frames = b"".join(encoded["stopping" if n % 2 == 0 else "active"]
+                      for n in range(messages - 1)) + encoded["failed"]
     server.push(frames)
     expect(page.locator("main tbody .badge", has_text="failed")).to_have_count(200)
     renders, elapsed = page.evaluate("[window.__renders, window.__frames]")
