@@ -27,6 +27,7 @@ from ringleader.proc.signals import SignalQueue
 from ringleader.state.file import StateWriter, load_state
 from ringleader.state.merge import Restored, resolve
 from ringleader.state.recorder import StateRecorder
+from ringleader.trusted_files import UntrustedFile, default_location, make_private_dirs
 
 log = logging.getLogger("ringleader.daemon")
 
@@ -46,6 +47,27 @@ def socket_path(config: Config) -> str:
     return os.path.join(base, SOCKET_NAME)
 
 
+def controller_file(named: str | None, config: Config, socket: str,
+                    name: str) -> tuple[str, bool]:
+    """Where the state file or the audit log goes, and whether the operator named it: as
+    named, else next to the config file (the operator's folder, like `up`'s pid file and
+    log), never in the socket's folder, which may be shared (/tmp); without a config file,
+    or when others can write to its folder: the private runtime folder."""
+    if named:
+        return named, True
+    anchor = os.path.dirname(config.source) if config.source else None
+    return default_location(anchor, name, key=config.source or socket), False
+
+
+def _open_audit(config: Config, socket: str) -> AuditLog:
+    path, named = controller_file(config.controller.audit_log, config, socket, AUDIT_NAME)
+    try:
+        return AuditLog(path, shared_dir_ok=named, required=config.controller.audit_required)
+    except UntrustedFile as exc:
+        where = "" if exc.path == path else f"{exc.path}: "
+        raise ConfigError([f"audit log {path}: {where}{exc}"]) from None
+
+
 class Daemon:
     def __init__(self, config: Config, *, console_fd: int = 1,
                  reload: Callable[[], Config] | None = None, init: bool = False,
@@ -53,14 +75,22 @@ class Daemon:
         self.config = config
         self.socket_path = socket_path(config)
         # Runtime changes of a previous run, laid over the file (rules: state/merge.py).
-        self.state_path = config.controller.statefile or os.path.join(
-            os.path.dirname(self.socket_path), STATE_NAME)
-        state = load_state(self.state_path)
+        self.state_path, named = controller_file(config.controller.statefile, config,
+                                                 self.socket_path, STATE_NAME)
+        try:
+            make_private_dirs(os.path.dirname(os.path.abspath(self.state_path)))
+        except UntrustedFile as exc:
+            log.warning("state file %s: %s: %s (runtime changes will not be kept)",
+                        self.state_path, exc.path, exc)
+        state = load_state(self.state_path, shared_dir_ok=named)
         restored = Restored(config, [], {}) if state is None else resolve(config, state)
         for note in restored.notes:
-            log.info("state file %s: %s", self.state_path, note)
+            if note.startswith("ignored"):
+                log.warning("state file %s: %s", self.state_path, note)
+            else:
+                log.info("state file %s: %s", self.state_path, note)
         self.recorder = StateRecorder(config, state, restored)
-        self.writer = StateWriter(self.state_path, self.recorder)
+        self.writer = StateWriter(self.state_path, self.recorder, shared_dir_ok=named)
         self.arbiter = Arbiter(restored.config.watchers, config.controller,
                                console_fd=console_fd, console_color=console_color,
                                source=config.source,
@@ -75,9 +105,7 @@ class Daemon:
             self._reload = lambda: load_config(source)
         self._done = asyncio.Event()
         self._stop_task: asyncio.Task[None] | None = None
-        audit_path = config.controller.audit_log or os.path.join(
-            os.path.dirname(self.socket_path), AUDIT_NAME)
-        self.audit = AuditLog(audit_path)
+        self.audit = _open_audit(config, self.socket_path)
         self.app = ControlApp(Commands(self.arbiter, self), self.audit)
         self.server: ApiServer = build_server(self.app, config.controller,
                                               default_unix_path=self.socket_path)
@@ -194,6 +222,7 @@ class Daemon:
     async def handle_hup(self) -> None:
         if self._stop_task is not None:
             return
+        self.audit.reopen()  # logrotate renamed it: the next record goes to a new file
         if self._reload is None:
             log.warning("SIGHUP: no config file to reload")
             return

@@ -5,19 +5,26 @@ from __future__ import annotations
 import logging
 import sys
 
+from ringleader.trusted_files import open_trusted
+
 FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 DATEFMT = "%Y-%m-%d %H:%M:%S"
 
 
 def setup_logging(level: str = "info", output: str = "-") -> None:
-    """Log at `level` to stderr ('-') or to the file `output` (appended)."""
+    """Log at `level` to stderr ('-') or to the file `output` (appended; opened by
+    ``trusted_files.open_trusted``: never through a symbolic link, ours, not writable by
+    others; raises UntrustedFile, or OSError)."""
     handler: logging.Handler
     if output in ("-", "stderr"):
         handler = logging.StreamHandler(sys.stderr)
     elif output == "stdout":
         handler = logging.StreamHandler(sys.stdout)
     else:
-        handler = logging.FileHandler(output, encoding="utf-8")
+        fd = open_trusted(output, "a", create=True, perm=0o600, devices=True,
+                          shared_dir_ok=True)
+        stream = open(fd, "a", encoding="utf-8", closefd=True)  # noqa: SIM115 - the handler keeps it
+        handler = logging.StreamHandler(stream)
     handler.setFormatter(logging.Formatter(FORMAT, DATEFMT))
     root = logging.getLogger("ringleader")
     for old in list(root.handlers):

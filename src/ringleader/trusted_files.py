@@ -10,7 +10,7 @@ writes at /etc/shadow). So every open goes through ``open_trusted``:
   followed only when root or the controller's user owns it and nobody else can replace it;
   a missing folder is refused, or made 0700 (``make_dirs``) and logged;
 - the file itself is opened with O_NOFOLLOW (never through a symbolic link), O_NONBLOCK (a
-  FIFO cannot block the caller) and O_NOCTTY, then checked on its open descriptor (no race
+  FIFO cannot block the open) and O_NOCTTY, then checked on its open descriptor (no race
   between check and use): a regular file (or a character device such as /dev/null, where
   the caller allows it), owned by the controller's user (or root, for files the operator
   writes: config, TLS), not writable by group or others, and, when written, with no other
@@ -23,6 +23,7 @@ A refusal is ``UntrustedFile``: the path, and the reason as one line.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import os
@@ -32,7 +33,8 @@ from typing import Literal
 from ringleader.errors import RingleaderError
 
 __all__ = ["MAX_CONFIG_BYTES", "UntrustedFile", "default_location", "make_private_dirs",
-           "open_folder", "open_trusted", "read_trusted", "read_trusted_text", "runtime_dir"]
+           "open_folder", "open_trusted", "read_trusted", "read_trusted_text", "runtime_dir",
+           "temp_prefix", "write_atomically"]
 
 log = logging.getLogger("ringleader.files")
 
@@ -213,7 +215,9 @@ def open_trusted(path: str, mode: Mode = "r", *, create: bool = False, perm: int
     module's docstring; returns the descriptor (non-blocking, close-on-exec). `create`:
     create it with `perm` if missing. `devices`: a character device is fine too.
     `shared_dir_ok`: the operator named the file, so a folder others may write to is
-    accepted. `make_dirs`: missing folders are made 0700. Raises UntrustedFile."""
+    accepted. `make_dirs`: missing folders are made 0700. Raises UntrustedFile. The
+    descriptor is blocking (O_NONBLOCK served the open: a FIFO there would have blocked
+    it); a blocking-capable open is still done off the event loop by the caller."""
     path = os.path.abspath(path)
     folder, name = os.path.split(path)
     if not name:
@@ -239,6 +243,7 @@ def open_trusted(path: str, mode: Mode = "r", *, create: bool = False, perm: int
     if problem is not None:
         os.close(fd)
         raise UntrustedFile(path, problem)
+    os.set_blocking(fd, True)  # O_NONBLOCK was for the open (a FIFO's) only
     return fd
 
 
@@ -277,6 +282,55 @@ def read_trusted_text(path: str, *, limit: int = MAX_CONFIG_BYTES,
     except UnicodeDecodeError as exc:
         raise UntrustedFile(path, f"not UTF-8 text ({exc.reason} at byte {exc.start})") \
             from None
+
+
+def temp_prefix(path: str) -> str:
+    """Temporary files of ``write_atomically`` are named ``.NAME.PID.RANDOM.tmp``."""
+    return f".{os.path.basename(path)}."
+
+
+def write_atomically(path: str, data: bytes, *, perm: int = 0o600, shared_dir_ok: bool = True,
+                     durable: bool = False) -> None:
+    """Replace `path` with a file holding `data`, all at once: a fresh temporary file of
+    ours in the same folder (O_EXCL|O_NOFOLLOW, a random name: nothing planted there is
+    written through), renamed over `path` through a descriptor of the folder (reached like
+    ``open_folder``). `durable`: fsync the file and the folder, so that after a crash the
+    file is the old one or the new one. Raises OSError (then nothing changed)."""
+    path = os.path.abspath(path)
+    name = os.path.basename(path)
+    try:
+        dir_fd = open_folder(os.path.dirname(path), shared_ok=shared_dir_ok)
+    except UntrustedFile as exc:
+        raise OSError(f"{exc.path}: {exc}") from None
+    try:
+        # Not tempfile: it would import shutil and random into the controller.
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+        while True:
+            tmp = f"{temp_prefix(path)}{os.getpid()}.{os.urandom(4).hex()}.tmp"
+            try:
+                fd = os.open(tmp, flags, perm, dir_fd=dir_fd)
+                break
+            except FileExistsError:
+                continue
+        try:
+            try:
+                os.fchmod(fd, perm)  # whatever the umask
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view):]
+                if durable:
+                    os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp, dir_fd=dir_fd)
+            raise
+        if durable:  # the rename is durable only once the folder entry is
+            os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
 
 
 def runtime_dir() -> str:

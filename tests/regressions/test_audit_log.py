@@ -46,8 +46,6 @@ def _ops(audit: Path) -> list[str]:
         return []
 
 
-@pytest.mark.xfail(strict=True, reason="issue 8 item 12: the audit log is not reopened "
-                   "after it is deleted: entries go to a deleted inode")
 def test_audit_log_is_recreated_after_it_is_deleted(
         tmp_path: Path, start_controller: StartController) -> None:
     ctl, audit = _audited(tmp_path, start_controller)
@@ -58,8 +56,6 @@ def test_audit_log_is_recreated_after_it_is_deleted(
     assert _ops(audit) == ["decr"], "the entry went to the deleted file"
 
 
-@pytest.mark.xfail(strict=True, reason="issue 8 item 12: the audit log is not reopened on "
-                   "SIGHUP after rotation")
 def test_audit_log_is_reopened_on_sighup_after_rotation(
         tmp_path: Path, start_controller: StartController) -> None:
     """logrotate's way: rename, then SIGHUP; the next entry goes to a new file."""
@@ -73,8 +69,6 @@ def test_audit_log_is_reopened_on_sighup_after_rotation(
     assert _ops(tmp_path / "audit.log.1") == ["incr"]
 
 
-@pytest.mark.xfail(strict=True, reason="issue 8 item 12: an audit write failure lets the "
-                   "change through (fail open)")
 def test_audited_change_that_cannot_be_recorded_is_refused(
         tmp_path: Path, start_controller: StartController) -> None:
     """The audit log cannot grow (the controller's RLIMIT_FSIZE is its current size: every

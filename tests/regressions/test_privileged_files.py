@@ -40,8 +40,6 @@ kind = "null"
 
 
 @needs_root
-@pytest.mark.xfail(strict=True, reason="issue 8 item 1: the pid file's temporary name is "
-                   "predictable and opened following symlinks")
 def test_pidfile_temp_symlink_planted_by_other_user_is_not_followed(
         tmp_path: Path, sticky_dir: Path, cleanup: Cleanup) -> None:
     """`run --pidfile` in a shared folder: the attacker predicts the temporary name
@@ -65,8 +63,6 @@ def test_pidfile_temp_symlink_planted_by_other_user_is_not_followed(
 
 
 @needs_root
-@pytest.mark.xfail(strict=True, reason="issue 8 item 1: the controller's own log file is "
-                   "opened following a planted symlink")
 def test_controller_log_symlink_planted_by_other_user_is_refused(
         tmp_path: Path, sticky_dir: Path, cleanup: Cleanup) -> None:
     """`run --log-output` names a file in a shared folder where the attacker planted a
@@ -115,8 +111,6 @@ filename = {toml_str(str(logfile))}
 
 
 @needs_root
-@pytest.mark.xfail(strict=True, reason="issue 8 item 2: the audit log follows a symlink "
-                   "planted by another user")
 def test_audit_log_symlink_planted_by_other_user_is_refused(
         tmp_path: Path, sticky_dir: Path, start_controller: StartController) -> None:
     """The operator names an audit log in a shared folder; the attacker plants a symlink
@@ -152,8 +146,6 @@ def _made_private_and_said_so(folder: Path, log: Callable[[], str]) -> None:
                     what=f"a word in the log about making {folder}")
 
 
-@pytest.mark.xfail(strict=True, reason="issue 8 item 18: a missing endpoint folder is made "
-                   "silently (0755) as root")
 def test_missing_endpoint_folder_is_refused_or_made_private(
         tmp_path: Path, start_controller: StartController) -> None:
     """Either refuse to start with one line naming the folder, or make it 0700 and log

@@ -45,8 +45,6 @@ def evil_state(config: Path, marker: Path) -> str:
 
 
 @needs_root
-@pytest.mark.xfail(strict=True, reason="issue 8 item 1: a state file planted by another "
-                   "user in the socket's shared folder is restored and run as root")
 def test_state_file_planted_by_other_user_is_ignored(
         tmp_path: Path, sticky_dir: Path, start_controller: StartController) -> None:
     """The socket lives in a sticky world-writable folder, as the README allows; the state
@@ -66,8 +64,6 @@ def test_state_file_planted_by_other_user_is_ignored(
 
 
 @needs_root
-@pytest.mark.xfail(strict=True, reason="issue 8 item 1: the default state and audit files "
-                   "are written in the control socket's (shared) folder")
 def test_default_state_and_audit_files_stay_out_of_a_shared_socket_folder(
         tmp_path: Path, sticky_dir: Path, start_controller: StartController) -> None:
     """Design choice (the issue leaves it open): the default state file and audit log live
@@ -93,12 +89,9 @@ def _state_with_added(config: Path, name: str) -> str:
 
 @needs_root
 @pytest.mark.parametrize("how", [
-    pytest.param("owned_by_other_user", marks=pytest.mark.xfail(
-        strict=True, reason="issue 8 item 1: a state file owned by another user is trusted")),
-    pytest.param("writable_by_others", marks=pytest.mark.xfail(
-        strict=True, reason="issue 8 item 1: a world-writable state file is trusted")),
-    pytest.param("symlink", marks=pytest.mark.xfail(
-        strict=True, reason="issue 8 item 1: a symlinked state file is followed")),
+    pytest.param("owned_by_other_user"),
+    pytest.param("writable_by_others"),
+    pytest.param("symlink"),
 ])
 def test_untrusted_state_file_is_ignored_with_a_warning(
         how: str, tmp_path: Path, public_dir: Path, start_controller: StartController) -> None:
@@ -188,18 +181,11 @@ def _oversized(path: Path) -> None:
 
 
 @pytest.mark.parametrize("make", [
-    pytest.param(_fifo, id="fifo", marks=pytest.mark.xfail(
-        strict=True, reason="issue 8 item 5: a FIFO as state file blocks the start forever")),
-    pytest.param(_char_device, id="char_device", marks=pytest.mark.xfail(
-        strict=True, reason="issue 8 item 5: a device as state file is read without end")),
-    pytest.param(_invalid_utf8, id="invalid_utf8", marks=pytest.mark.xfail(
-        strict=True, reason="issue 8 item 5: invalid UTF-8 in the state file raises")),
-    pytest.param(_deeply_nested, id="deeply_nested", marks=pytest.mark.xfail(
-        strict=True, reason="issue 8 item 5: a deeply nested state file raises "
-        "RecursionError")),
-    pytest.param(_oversized, id="oversized", marks=pytest.mark.xfail(
-        strict=True, reason="issue 8 item 5: the state file is read whole, whatever its "
-        "size")),
+    pytest.param(_fifo, id="fifo"),
+    pytest.param(_char_device, id="char_device"),
+    pytest.param(_invalid_utf8, id="invalid_utf8"),
+    pytest.param(_deeply_nested, id="deeply_nested"),
+    pytest.param(_oversized, id="oversized"),
 ])
 def test_unusable_state_file_is_ignored_with_a_warning(
         make: object, tmp_path: Path, start_controller: StartController) -> None:

@@ -127,6 +127,8 @@ class ControlApp:
                 args.append(_decode(request.body, types.request))
             elif request.body.strip():
                 raise ApiError(ErrorCode.BAD_REQUEST, f"{route.op} takes no request body")
+            if route.audited and self.audit is not None:
+                self._check_audit(request)
             result = await self._handlers[route.op](*args, query=request.query)
             response = self._render(result, types.status)
         except ApiError as exc:
@@ -139,6 +141,16 @@ class ControlApp:
                 and isinstance(response, Response)):
             self.audit.record(request, route.op, name, response)
         return response
+
+    def _check_audit(self, request: Request) -> None:
+        """An audited change that could not be recorded is not made (unless the operator
+        chose audit_required = false)."""
+        assert self.audit is not None
+        problem = self.audit.problem(request)
+        if problem is not None and self.audit.required:
+            raise ApiError(ErrorCode.UNAVAILABLE,
+                           f"the audit log {self.audit.path} cannot record this change "
+                           f"({problem}): refused")
 
     @staticmethod
     def _render(result: Any, status: int) -> Response | EventStream:

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from ringleader.api.http import Peer
 from ringleader.config.model import TcpConfig, parse_listen
 from ringleader.errors import RingleaderError
+from ringleader.trusted_files import UntrustedFile, make_private_dirs
 
 if TYPE_CHECKING:
     import ssl
@@ -48,7 +49,7 @@ class Site:
 
 
 async def open_unix_site(path: str, *, shared: bool, serve: Serve) -> Site:
-    _prepare_unix_path(path)
+    _prepare_unix_path(path, shared)
     sock = _bind_unix(path, 0o666 if shared else 0o600)
     st = os.stat(path)
     address = "unix:" + path
@@ -95,8 +96,17 @@ def tls_context(tcp: TcpConfig) -> ssl.SSLContext:
     return ctx
 
 
-def _prepare_unix_path(path: str) -> None:
+def _prepare_unix_path(path: str, shared: bool) -> None:
     directory = os.path.dirname(path) or "."
+    if not os.path.lexists(directory):
+        if shared:  # the allowed users need a way in: the operator decides its mode
+            raise ListenerError(f"cannot create the control socket in {directory}: no such "
+                                "folder (make it, with the mode the allowed users need)")
+        try:
+            make_private_dirs(directory)  # 0700, and logged
+        except UntrustedFile as exc:
+            raise ListenerError(f"cannot create the control socket in {directory}: "
+                                f"{exc.path}: {exc}") from None
     try:
         mode = os.stat(directory).st_mode
     except OSError as exc:

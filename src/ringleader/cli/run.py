@@ -4,6 +4,7 @@ it runs), with the pidfile it keeps while it runs."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 
@@ -23,29 +24,27 @@ if TYPE_CHECKING:
 
 class PidFile:
     """Writes our pid to `path` (atomically) for the duration of a `with`; removes it after,
-    unless another process has written its own pid there meanwhile."""
+    unless another process has written its own pid there meanwhile.
+
+    Written through ``trusted_files.write_atomically`` (a fresh temporary file with a
+    random name, renamed over the pid file): the folder may be shared, so nothing another
+    user planted there (a symbolic link at a predictable name) is ever written through."""
 
     def __init__(self, path: str | None) -> None:
         self.path = os.path.abspath(path) if path else None
         self.pid = os.getpid()
 
     def write(self) -> None:
+        """Raises OSError when it cannot be written."""
         if self.path:
-            tmp = f"{self.path}.{self.pid}.tmp"
-            with open(tmp, "w") as f:
-                f.write(f"{self.pid}\n")
-            os.replace(tmp, self.path)
+            from ringleader.trusted_files import write_atomically
+
+            write_atomically(self.path, f"{self.pid}\n".encode(), perm=0o644)
 
     def remove(self) -> None:
-        if not self.path:
-            return
-        try:
-            with open(self.path) as f:
-                mine = f.read().strip() == str(self.pid)
-            if mine:
+        if self.path and read_pidfile(self.path) == self.pid:
+            with contextlib.suppress(OSError):
                 os.unlink(self.path)
-        except OSError:
-            pass
 
     def __enter__(self) -> PidFile:
         self.write()
@@ -56,10 +55,13 @@ class PidFile:
 
 
 def read_pidfile(path: str) -> int | None:
+    """The pid in `path`, if it is a small regular file of ours (never a FIFO that would
+    block, never through a symbolic link)."""
+    from ringleader.trusted_files import UntrustedFile, read_trusted
+
     try:
-        with open(path) as f:
-            return int(f.read().strip())
-    except (OSError, ValueError):
+        return int(read_trusted(path, limit=64, shared_dir_ok=True).strip())
+    except (UntrustedFile, ValueError):
         return None
 
 
@@ -86,6 +88,7 @@ def _load_for_run(args: argparse.Namespace) -> Config:
 def cmd_run(args: argparse.Namespace) -> int:
     from ringleader.errors import ConfigError
     from ringleader.logs import setup_logging
+    from ringleader.trusted_files import UntrustedFile
 
     try:
         config = _load_for_run(args)
@@ -97,8 +100,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     output = args.log_output or config.controller.logoutput
     try:
         setup_logging(level, output)
-    except OSError as exc:
-        print(f"error: cannot open log output {output!r}: {exc.strerror}", file=sys.stderr)
+    except (OSError, UntrustedFile) as exc:
+        why = exc.strerror if isinstance(exc, OSError) else exc
+        print(f"error: cannot open the log output {output}: {why}", file=sys.stderr)
         return EXIT_USAGE
     for warning in config.warnings:
         print(f"warning: {warning}", file=sys.stderr)

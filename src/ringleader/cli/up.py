@@ -25,6 +25,7 @@ from ringleader.cli.common import (
     load_config_file,
     make_client,
 )
+from ringleader.trusted_files import UntrustedFile, open_trusted
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -39,9 +40,13 @@ TAIL_LINES = 15
 
 
 def tail(path: str, offset: int, lines: int = TAIL_LINES) -> list[str]:
-    """The last `lines` lines written to `path` after `offset`."""
+    """The last `lines` lines written to `path` after `offset` (a regular file of ours)."""
     try:
-        with open(path, "rb") as f:
+        fd = open_trusted(path, "r", shared_dir_ok=True)
+    except UntrustedFile:
+        return []
+    try:
+        with open(fd, "rb") as f:
             f.seek(max(offset, os.fstat(f.fileno()).st_size - 64 * 1024))
             data = f.read()
     except OSError:
@@ -112,9 +117,11 @@ def cmd_up(args: argparse.Namespace) -> int:
             return EXIT_FAILED
 
         try:
-            out = open(log, "ab")  # noqa: SIM115 - handed to the daemon, closed below
-        except OSError as exc:
-            raise UsageError(f"cannot open the log {log}: {exc.strerror}") from None
+            fd = open_trusted(log, "a", create=True, perm=0o600, devices=True,
+                              shared_dir_ok=True)
+        except UntrustedFile as exc:
+            raise UsageError(f"cannot open the log {log}: {exc}") from None
+        out = open(fd, "ab")  # noqa: SIM115 - handed to the daemon, closed below
         logs = {log: out.seek(0, os.SEEK_END)}
         # the controller's own log may go to a file of its own: the reason is there then
         own = config.controller.logoutput

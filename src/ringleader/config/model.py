@@ -212,10 +212,15 @@ class ControllerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, 
                                                          "by CN (TCP)")] = []
     statefile: Annotated[str | None, Meta(description="where runtime changes (add, rm, "
                                           "incr, set, stop...) are kept across restarts; "
-                                          "default: ringleader.state next to the control "
-                                          "socket")] = None
+                                          "default: ringleader.state next to the config "
+                                          "file (or in the private runtime folder)")] = None
     audit_log: Annotated[str | None, Meta(description="file recording every mutating API "
-                                          "request")] = None
+                                          "request; default: ringleader-audit.log next to "
+                                          "the config file (or in the private runtime "
+                                          "folder)")] = None
+    audit_required: Annotated[bool, Meta(description="refuse a change the audit log cannot "
+                                         "record (503); false: make it anyway, with an "
+                                         "error in the controller's log")] = True
     max_body_bytes: Annotated[int, Meta(ge=1, description="largest API request body")] = 1 << 20
     max_connections: Annotated[int, Meta(ge=1, description="concurrent API connections; more "
                                          "are answered 503")] = 256

@@ -14,13 +14,23 @@ import asyncio
 import contextlib
 import logging
 import os
+import stat
 from typing import Any, Protocol
 
 import msgspec
 
+from ringleader.trusted_files import (
+    UntrustedFile,
+    open_folder,
+    read_trusted,
+    temp_prefix,
+    write_atomically,
+)
+
 log = logging.getLogger("ringleader.statefile")
 
 STATE_VERSION = 1
+MAX_STATE_BYTES = 16 << 20  # far more than any real state; a bigger file is not ours
 
 
 class RuntimeState(msgspec.Struct, kw_only=True):
@@ -47,18 +57,19 @@ def encode(value: object) -> bytes:
     return msgspec.json.encode(value, order="deterministic")
 
 
-def load_state(path: str) -> RuntimeState | None:
+def load_state(path: str, *, shared_dir_ok: bool = True) -> RuntimeState | None:
     """The state in `path`; None if there is none, or (with a warning naming the file) if
-    it cannot be read or used. Never raises. Called once at start-up, it also removes
-    temporary files left by a save that was killed midway."""
+    it cannot be trusted (``trusted_files``: another user's, a symbolic link, writable by
+    others, not a regular file, in a folder others can write to unless `shared_dir_ok`:
+    the operator named it), is bigger than MAX_STATE_BYTES, or cannot be decoded. Never
+    raises, never blocks on a FIFO. Called once at start-up, it also removes temporary
+    files left by a save that was killed midway."""
     _remove_stale_temps(path)
     try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        log.warning("state file %s: cannot read it (%s): ignored", path, exc.strerror or exc)
+        data = read_trusted(path, limit=MAX_STATE_BYTES, shared_dir_ok=shared_dir_ok)
+    except UntrustedFile as exc:
+        if exc.reason not in ("no such file", "no such folder"):
+            log.warning("state file %s: cannot read it (%s): ignored", exc.path, exc)
         return None
     try:
         header = msgspec.json.decode(data, type=_Header)
@@ -69,56 +80,40 @@ def load_state(path: str) -> RuntimeState | None:
         return msgspec.json.decode(data, type=RuntimeState)
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
         log.warning("state file %s: corrupt (%s): ignored", path, exc)
-        return None
-
-
-def _temp_prefix(path: str) -> str:
-    return f".{os.path.basename(path)}."
+    except UnicodeDecodeError as exc:
+        log.warning("state file %s: not UTF-8 (%s at byte %d): ignored", path, exc.reason,
+                    exc.start)
+    except RecursionError:
+        log.warning("state file %s: nested too deeply: ignored", path)
+    except Exception as exc:  # restoring state must never stop a start
+        log.warning("state file %s: cannot decode it (%s): ignored", path, exc)
+    return None
 
 
 def _remove_stale_temps(path: str) -> None:
-    directory, prefix = os.path.dirname(os.path.abspath(path)), _temp_prefix(path)
-    with contextlib.suppress(OSError), os.scandir(directory) as entries:
-        for entry in entries:
-            if entry.name.startswith(prefix) and entry.name.endswith(".tmp"):
+    """Our own temporary files only: in a folder others share, theirs are not ours to
+    delete."""
+    prefix, euid = temp_prefix(path), os.geteuid()
+    with contextlib.suppress(OSError, UntrustedFile):
+        dir_fd = open_folder(os.path.dirname(os.path.abspath(path)))
+        try:
+            for name in os.listdir(dir_fd):
+                if not (name.startswith(prefix) and name.endswith(".tmp")):
+                    continue
                 with contextlib.suppress(OSError):
-                    os.unlink(entry.path)
-
-
-def save_state(path: str, state: RuntimeState) -> None:
-    """Write `state` to `path` atomically and durably; OSError is raised (the previous
-    file, if any, is then left as it was)."""
-    directory = os.path.dirname(os.path.abspath(path))
-    data = msgspec.json.format(encode(state), indent=1)
-    # A fresh name (O_EXCL: two writers never share a temp file), mode 0600 (runtime-set
-    # env may hold secrets). Not tempfile: it would import shutil and random.
-    prefix = os.path.join(directory, _temp_prefix(path))
-    while True:
-        tmp = f"{prefix}{os.getpid()}.{os.urandom(4).hex()}.tmp"
-        try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-            break
-        except FileExistsError:
-            continue
-    try:
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
-            os.fsync(fd)
+                    st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+                    if stat.S_ISREG(st.st_mode) and st.st_uid == euid:
+                        os.unlink(name, dir_fd=dir_fd)
         finally:
-            os.close(fd)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    # The rename is durable only once the directory entry is.
-    dfd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(dfd)
-    finally:
-        os.close(dfd)
+            os.close(dir_fd)
+
+
+def save_state(path: str, state: RuntimeState, *, shared_dir_ok: bool = True) -> None:
+    """Write `state` to `path` atomically and durably (``trusted_files.write_atomically``:
+    nothing planted in the folder is written through); OSError is raised (the previous
+    file, if any, is then left as it was). Mode 0600: runtime-set env may hold secrets."""
+    write_atomically(path, msgspec.json.format(encode(state), indent=1), perm=0o600,
+                     shared_dir_ok=shared_dir_ok, durable=True)
 
 
 class Recorded(Protocol):
@@ -133,9 +128,10 @@ class StateWriter:
     """Saves a recorder's state after changes: off the event loop (fsync may take a
     while), one save at a time, a burst of changes coalesced into the next save."""
 
-    def __init__(self, path: str, recorder: Recorded) -> None:
+    def __init__(self, path: str, recorder: Recorded, *, shared_dir_ok: bool = True) -> None:
         self.path = path
         self.recorder = recorder
+        self.shared_dir_ok = shared_dir_ok
         self._task: asyncio.Task[None] | None = None
 
     def schedule(self) -> None:
@@ -148,7 +144,8 @@ class StateWriter:
             state = self.recorder.snapshot()
             self.recorder.dirty = False
             try:
-                await asyncio.to_thread(save_state, self.path, state)
+                await asyncio.to_thread(save_state, self.path, state,
+                                        shared_dir_ok=self.shared_dir_ok)
             except OSError as exc:
                 # Kept dirty: the next change (or flush) tries again.
                 self.recorder.dirty = True

@@ -56,7 +56,8 @@ def _token_hash(v: Any) -> str:
 API_FIELDS: dict[str, Normaliser] = {
     "allowed_uids": _id_list(to_uid, "user names or uids"),
     "allowed_groups": _id_list(to_gid, "group names or gids"), "unix_role": _role,
-    "audit_log": to_str, "statefile": to_str, "max_body_bytes": lambda v: to_int(v, minimum=1),
+    "audit_log": to_str, "audit_required": to_bool, "statefile": to_str,
+    "max_body_bytes": lambda v: to_int(v, minimum=1),
     "max_connections": lambda v: to_int(v, minimum=1),
 }
 # [ringleader.tcp], [[ringleader.tokens]], [[ringleader.client_certs]]: field -> (normaliser,
