@@ -8,6 +8,7 @@ import hashlib
 import logging
 import os
 import re
+import stat
 import subprocess
 import sys
 import tracemalloc
@@ -447,3 +448,35 @@ def test_disk_full_blocks_the_child_loses_nothing_and_recovers(
         assert data.startswith(b"2023 ")
         data = data.replace(b"\n2023 ", b"\n")[5:]
     assert hashlib.sha256(data).digest() == hashlib.sha256(src.read_bytes()).digest()
+
+
+def test_fifo_as_log_file_pauses_the_stream_and_loses_nothing(
+        tmp_path: Path, spawn: Spawn, caplog: pytest.LogCaptureFixture) -> None:
+    """The open never blocks the loop; the FIFO is one error naming it; the output waits in
+    the pipe and reaches the file once the path is a file the controller may write (made
+    0600, in a folder made 0700)."""
+    caplog.set_level(logging.INFO)
+    log = tmp_path / "logs" / "out.log"
+    log.parent.mkdir()
+    os.mkfifo(log)
+
+    def messages() -> str:
+        return "\n".join(r.getMessage() for r in caplog.records)
+
+    async def body() -> None:
+        hub = StreamHub()
+        cfg = StreamConfig(kind="file", filename=str(log))
+        proc, pump = pump_child(hub, spawn, "print('one'); print('two')", cfg)
+        await until(lambda: f"cannot write {log}: a FIFO (named pipe)" in messages())
+        assert proc.wait() == 0 and not pump.closed  # the lines wait in the pipe
+        log.unlink()
+        log.parent.rmdir()
+        await pump.wait_closed()  # the retry made the folder and the file
+        assert "writable again" in messages()
+        await hub.aclose()
+
+    run(body)
+    assert read(log) == b"one\ntwo\n"
+    assert stat.S_IMODE(log.stat().st_mode) == 0o600
+    assert stat.S_IMODE(log.parent.stat().st_mode) == 0o700
+    assert messages().count("cannot write") == 1

@@ -15,8 +15,6 @@ import signal
 from collections.abc import Callable
 from pathlib import Path
 
-import pytest
-
 from ringleader.testing import wait_until_sync
 
 from .conftest import Controller, StartController, request, toml_str, write_config

@@ -12,8 +12,6 @@ import json
 import os
 from pathlib import Path
 
-import pytest
-
 from ringleader.testing import wait_until_sync
 
 from .conftest import DEADLINE, StartController, request, toml_str, write_config
@@ -31,8 +29,6 @@ filename = {toml_str(str(fifo))}
 """)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 8 item 3: a FIFO as output file blocks the "
-                   "event loop in open(): API dead, SIGTERM ignored")
 def test_fifo_as_output_file_does_not_freeze_the_controller(
         tmp_path: Path, start_controller: StartController) -> None:
     """An error naming the FIFO is logged, the API answers, SIGTERM stops the controller
@@ -45,8 +41,6 @@ def test_fifo_as_output_file_does_not_freeze_the_controller(
     assert ctl.terminate(timeout=DEADLINE) == 0, "SIGTERM did not stop the controller"
 
 
-@pytest.mark.xfail(strict=True, reason="issue 8 item 3: a FIFO as output file of a watcher "
-                   "added at runtime blocks the event loop")
 def test_fifo_as_output_file_added_at_runtime_does_not_freeze_the_controller(
         tmp_path: Path, start_controller: StartController) -> None:
     """`add` with a FIFO as stdout file: refused (422), or accepted with an error naming

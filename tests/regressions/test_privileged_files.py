@@ -14,8 +14,6 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
-import pytest
-
 from ringleader.testing import wait_until_sync
 
 from .conftest import (
@@ -85,8 +83,6 @@ def test_controller_log_symlink_planted_by_other_user_is_refused(
 
 
 @needs_root
-@pytest.mark.xfail(strict=True, reason="issue 8 item 1: a watcher's log file is opened "
-                   "following a planted symlink (and created 0644)")
 def test_watcher_log_symlink_planted_by_other_user_is_refused(
         tmp_path: Path, sticky_dir: Path, start_controller: StartController) -> None:
     """A watcher's `stdout_stream.filename` in a shared folder, where the attacker planted a
@@ -165,8 +161,6 @@ def test_missing_endpoint_folder_is_refused_or_made_private(
         assert str(folder) in ctl.log_text(), "the refusal does not name the folder"
 
 
-@pytest.mark.xfail(strict=True, reason="issue 8 item 18: a missing watcher log folder is "
-                   "made silently (0755) as root")
 def test_missing_watcher_log_folder_is_refused_or_made_private(
         tmp_path: Path, start_controller: StartController) -> None:
     """A watcher's log file in a folder that does not exist: an error naming the folder

@@ -23,7 +23,9 @@ import weakref
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Final, Literal, final
+from typing import Any, BinaryIO, Final, Literal, final
+
+from ringleader.trusted_files import UntrustedFile, open_trusted
 
 __all__ = ["Follower", "LineFilter", "LogBuffer", "Tap"]
 
@@ -345,7 +347,7 @@ class LogBuffer:
     def _file_tail(self, watcher: str, path: str, stream: Stream, wid: int,
                    lines: int) -> list[Entry]:
         try:
-            with open(path, "rb") as f:
+            with _open_log(path) as f:
                 st = os.fstat(f.fileno())
                 start = max(0, st.st_size - self.max_bytes)
                 f.seek(start)
@@ -365,13 +367,24 @@ class LogBuffer:
         if self._writers[tap.path] != 1:
             return b""
         try:
-            with open(tap.path, "rb") as f:
+            with _open_log(tap.path) as f:
                 size = os.fstat(f.fileno()).st_size
                 f.seek(max(0, size - self.max_line))
                 data = f.read(self.max_line)
         except OSError:
             return b""
         return data[data.rfind(b"\n") + 1 :]
+
+
+def _open_log(path: str) -> BinaryIO:
+    """A watcher's log file for reading its tail: a regular file of ours, never through a
+    symbolic link (the read role must not read what the link points at), never a FIFO
+    (which would block the loop). OSError otherwise."""
+    try:
+        fd = open_trusted(path, "r", shared_dir_ok=True)
+    except UntrustedFile as exc:
+        raise OSError(str(exc)) from None
+    return open(fd, "rb")
 
 
 def _as_dict(e: Entry) -> dict[str, Any]:

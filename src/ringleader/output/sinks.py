@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Final, final
 
 from ringleader.config.model import StreamConfig
 from ringleader.output import rotation
+from ringleader.trusted_files import UntrustedFile, open_trusted
 
 if TYPE_CHECKING:
     from ringleader.output.streams import Pump
@@ -137,18 +138,27 @@ class ConsoleSink(Sink):
         return super().close()
 
 
+class _Opening(Exception):
+    """The file is being opened in a worker thread: the sink is blocked until then."""
+
+
 @final
 class FileSink(Sink):
     """One log file shared by all the pumps that name it, with size and time rotation.
 
     Opened without O_APPEND (splice() refuses it); the single loop thread is the only writer
-    of the fd, so the file offset is ours.
+    of the fd, so the file offset is ours. Every open (the first, after a rotation, when the
+    file was moved away) runs in a worker thread through ``trusted_files.open_trusted``
+    (never through a symbolic link, a regular file of ours or a character device such as
+    /dev/null, missing folders made 0700): the loop never waits for it, and a FIFO or a
+    planted link is one error naming the file, that stream paused (nothing lost: the
+    children wait on their pipes) and retried.
     """
 
     __slots__ = (
-        "_backup_count", "_clock", "_failing", "_fd", "_id", "_interval", "_max_bytes",
-        "_next_check", "_on_idle", "_path", "_refs", "_rollover_at", "_size", "_splice_ok",
-        "_timer", "_utc", "_when",
+        "_backup_count", "_clock", "_closed", "_failing", "_fd", "_id", "_interval",
+        "_max_bytes", "_next_check", "_on_idle", "_opening", "_path", "_refs", "_rollover_at",
+        "_size", "_splice_ok", "_timer", "_utc", "_when",
     )
 
     def __init__(
@@ -173,6 +183,8 @@ class FileSink(Sink):
         self._failing: str | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._splice_ok = hasattr(os, "splice")
+        self._opening = False
+        self._closed = False
 
     @property
     def path(self) -> str:
@@ -198,6 +210,8 @@ class FileSink(Sink):
             return NO_SPLICE if not self.blocked else FAILED
         try:
             self._prepare()
+        except _Opening:
+            return FAILED
         except OSError as e:
             return self._fail(e)
         if self._max_bytes and self._max_bytes - self._size < 2 * SPLICE_CHUNK:
@@ -235,6 +249,8 @@ class FileSink(Sink):
                 written = os.write(self._fd, mv[pos:stop])
                 pos += written
                 self._size += written
+        except _Opening:
+            return pos - start
         except OSError as e:
             self._fail(e)
             return pos - start
@@ -243,48 +259,72 @@ class FileSink(Sink):
         return pos - start
 
     def _prepare(self) -> None:
-        """Open if needed, roll over by time, and notice the file was deleted/moved/truncated."""
+        """Open if needed, roll over by time, and notice the file was deleted/moved/truncated.
+        Raises _Opening while the file is (re)opened."""
         now = self._clock()
         if self._fd < 0:
-            self._open(now)
+            self._start_open()
         if self._rollover_at and now >= self._rollover_at:
             self._rotate_time(now)
         # A cheap stat at most once per STAT_INTERVAL (or when the clock went back).
         if now >= self._next_check or now < self._next_check - STAT_INTERVAL:
             self._next_check = now + STAT_INTERVAL
             try:
-                st = os.stat(self._path)
+                st = os.stat(self._path, follow_symlinks=False)
             except FileNotFoundError:
-                self._reopen(now)
+                self._reopen()
                 return
             if (st.st_dev, st.st_ino) != self._id:
-                self._reopen(now)
+                self._reopen()
             elif st.st_size < self._size:  # truncated under us (copytruncate)
                 self._size = os.lseek(self._fd, 0, os.SEEK_END)
 
-    def _open(self, now: float) -> None:
-        directory = os.path.dirname(self._path)
-        if directory:
-            os.makedirs(directory, exist_ok=True)
-        fd = os.open(self._path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    def _start_open(self) -> None:
+        """Open the file in a worker thread; the sink is blocked until it is done."""
+        self.blocked = True
+        if not self._opening:
+            self._opening = True
+            loop = asyncio.get_running_loop()
+            loop.run_in_executor(None, self._open_file).add_done_callback(self._opened)
+        raise _Opening
+
+    def _open_file(self) -> tuple[int, os.stat_result]:
+        # In a worker thread: open() may block (NFS), and folders may be made.
+        fd = open_trusted(self._path, "w", create=True, perm=0o600, devices=True,
+                          shared_dir_ok=True, make_dirs=True)
         try:
-            self._size = os.lseek(fd, 0, os.SEEK_END)
-            st = os.fstat(fd)
+            os.lseek(fd, 0, os.SEEK_END)
+            return fd, os.fstat(fd)
         except OSError:
             os.close(fd)
             raise
-        self._fd = fd
-        self._id = (st.st_dev, st.st_ino)
+
+    def _opened(self, future: asyncio.Future[tuple[int, os.stat_result]]) -> None:
+        self._opening = False
+        try:
+            fd, st = future.result()
+        except (OSError, UntrustedFile) as e:
+            if not self._closed:
+                self._fail(e)
+            return
+        if self._closed:
+            os.close(fd)
+            return
+        now = self._clock()
+        self._fd, self._id, self._size = fd, (st.st_dev, st.st_ino), st.st_size
         self._next_check = now + STAT_INTERVAL
         if self._when and not self._rollover_at:
             # Like logging: an existing file's period started when it was last written.
             start = st.st_mtime if self._size else now
             self._rollover_at = rotation.next_rollover(start, self._when, self._interval,
                                                        self._utc)
+        if self._failing:
+            self._recovered()
+        self._wake()
 
-    def _reopen(self, now: float) -> None:
+    def _reopen(self) -> None:
         self._close_fd()
-        self._open(now)
+        self._start_open()
 
     def _close_fd(self) -> None:
         if self._fd >= 0:
@@ -295,11 +335,11 @@ class FileSink(Sink):
         self._close_fd()
         try:
             for src, dst in rotation.size_rotation_moves(self._path, self._backup_count):
-                if os.path.exists(src):
+                if os.path.lexists(src):
                     os.replace(src, dst)
         except OSError as e:
             log.error("cannot rotate %s: %s; it keeps growing", self._path, e)
-        self._open(self._clock())
+        self._start_open()
 
     def _rotate_time(self, now: float) -> None:
         assert self._when is not None
@@ -307,10 +347,10 @@ class FileSink(Sink):
         self._rollover_at = rotation.next_rollover(now, self._when, self._interval, self._utc)
         self._close_fd()
         try:
-            if os.path.exists(self._path):
+            if os.path.lexists(self._path):
                 dest = rotation.timed_backup_name(self._path, self._when, start, self._utc)
                 alt, k = dest, 0
-                while os.path.exists(alt):  # never overwrite an earlier backup
+                while os.path.lexists(alt):  # never overwrite an earlier backup
                     k += 1
                     alt = f"{dest}.{k}"
                 os.replace(self._path, alt)
@@ -320,14 +360,15 @@ class FileSink(Sink):
                 os.unlink(os.path.join(directory, name))
         except OSError as e:
             log.error("cannot rotate %s: %s", self._path, e)
-        self._open(now)
+        self._start_open()
 
     # -- failure and recovery ----------------------------------------------------------------
 
-    def _fail(self, e: OSError) -> int:
-        """Disk full, quota, I/O error...: keep the data (in the pipes), retry after a delay."""
+    def _fail(self, e: OSError | UntrustedFile) -> int:
+        """Disk full, quota, I/O error, a file that cannot be trusted...: keep the data (in
+        the pipes), retry after a delay."""
         if self._failing is None:
-            self._failing = e.strerror or str(e)
+            self._failing = str(e) if isinstance(e, UntrustedFile) else e.strerror or str(e)
             log.error("cannot write %s: %s; output paused, retrying every %.0f s",
                       self._path, self._failing, RETRY_DELAY)
         self.blocked = True
@@ -344,6 +385,7 @@ class FileSink(Sink):
         self._failing = None
 
     def close(self) -> int:
+        self._closed = True
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
