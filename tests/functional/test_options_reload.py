@@ -71,6 +71,30 @@ def test_invalid_option_changes_nothing() -> None:
     run(main())
 
 
+def test_unstartable_changes_are_refused_before_anything_changes() -> None:
+    """The validator refuses what the spawn cannot take; and the engine's own belt (a
+    config that skipped validation) fails before the first change, also for a reload."""
+    from msgspec.structs import replace
+
+    from ringleader.config.model import Config
+
+    async def main() -> None:
+        async with Arbiter([sleeper(), replace(sleeper(), name="t")]) as arbiter:
+            before = {n: arbiter.pids(n) for n in ("s", "t")}
+            for change in ({"cmd": 'sleep "600'}, {"uid": 1 << 32}, {"env": {"A": "\0"}}):
+                with pytest.raises(ConfigError):
+                    await arbiter.set_options("s", change)
+            unchecked = Config(watchers=[replace(sleeper(), cmd='sleep "601'),
+                                         replace(sleeper(), name="new")])
+            with pytest.raises(ConfigError, match="No closing quotation"):
+                await arbiter.reload_config(unchecked)  # would remove t, add new, change s
+            assert {n: arbiter.pids(n) for n in ("s", "t")} == before
+            assert [w.name for w in arbiter.watchers] == ["s", "t"]
+            assert arbiter.watcher("s").config.cmd == "sleep 600"
+
+    run(main())
+
+
 def test_reload_replaces_every_process_keeping_the_count() -> None:
     async def main() -> None:
         async with Arbiter([sleeper(numprocesses=3)]) as arbiter:

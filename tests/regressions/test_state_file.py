@@ -123,8 +123,6 @@ def test_untrusted_state_file_is_ignored_with_a_warning(
 
 # -- item 5: restoring never raises -----------------------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason="issue 8 item 5: an invalid entry in the state file "
-                   "crashes the controller at start (traceback)")
 def test_state_restore_skips_invalid_entries_with_a_warning(
         tmp_path: Path, start_controller: StartController) -> None:
     """A state file written by an older, laxer controller (or edited by hand) holds entries

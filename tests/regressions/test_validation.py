@@ -37,10 +37,6 @@ kind = "null"
 """
 
 
-def _xfail(reason: str) -> pytest.MarkDecorator:
-    return pytest.mark.xfail(strict=True, reason=reason)
-
-
 # -- item 6: check accepts what run crashes on ------------------------------------------------
 
 def _tls(tmp: Path, *, missing: bool = False, mismatch: bool = False) -> str:
@@ -54,25 +50,18 @@ def _tls(tmp: Path, *, missing: bool = False, mismatch: bool = False) -> str:
 
 CHECK_CASES = [
     pytest.param(lambda tmp: '[watchers.w]\ncmd = "sleep \\"600"\n', "cmd",
-                 id="cmd_unclosed_quote",
-                 marks=_xfail("issue 8 item 6: check accepts a cmd shlex cannot split")),
+                 id="cmd_unclosed_quote"),
     pytest.param(lambda tmp: '[watchers.w]\ncmd = "sleep 600"\nuid = 4294967296\n', "uid",
-                 id="uid_out_of_range",
-                 marks=_xfail("issue 8 item 6: check accepts uid = 2**32")),
+                 id="uid_out_of_range"),
     pytest.param(lambda tmp: '[watchers.w]\ncmd = "sleep 600"\ngid = 100000000000000000000\n',
-                 "gid", id="gid_out_of_range",
-                 marks=_xfail("issue 8 item 6: check accepts gid = 10**20")),
+                 "gid", id="gid_out_of_range"),
     pytest.param(lambda tmp: '[ringleader]\nmax_processes = 2\n[watchers.w]\n'
                  'cmd = "sleep 600"\nnumprocesses = 5\n', "max_processes",
-                 id="over_max_processes",
-                 marks=_xfail("issue 8 item 6: check ignores max_processes")),
+                 id="over_max_processes"),
     pytest.param(lambda tmp: "[ringleader]\n" + _tls(tmp, missing=True) + SLEEPER,
-                 "missing.pem", id="tls_cert_missing",
-                 marks=_xfail("issue 8 item 6: check does not open the TLS files")),
+                 "missing.pem", id="tls_cert_missing"),
     pytest.param(lambda tmp: "[ringleader]\n" + _tls(tmp, mismatch=True) + SLEEPER,
-                 "tls_key", id="tls_key_does_not_match",
-                 marks=_xfail("issue 8 item 6: check does not match the TLS key to the "
-                              "certificate")),
+                 "tls_key", id="tls_key_does_not_match"),
 ]
 
 
@@ -91,8 +80,7 @@ RUN_CASES = [p for p in CHECK_CASES if p.id in ("cmd_unclosed_quote", "uid_out_o
 
 
 @pytest.mark.parametrize(("text", "names"), [
-    pytest.param(*p.values, id=p.id, marks=_xfail(
-        f"issue 8 item 6: run crashes with a traceback on {p.id}")) for p in RUN_CASES])
+    pytest.param(*p.values, id=p.id) for p in RUN_CASES])
 def test_run_refuses_an_unstartable_config_in_one_line(
         text: Any, names: str, tmp_path: Path) -> None:
     """`run` of a config that passes today's `check` but cannot start: exit 2, one line
@@ -117,16 +105,11 @@ def ctl(tmp_path: Path, start_controller: StartController) -> Controller:
 
 
 ADD_CASES = [
-    pytest.param({"cmd": 'sleep "600'}, id="cmd_unclosed_quote",
-                 marks=_xfail("issue 8 item 6: add of an unsplittable cmd answers 500")),
-    pytest.param({"cmd": "sleep 600", "options": {"uid": 4294967296}}, id="uid_out_of_range",
-                 marks=_xfail("issue 8 item 6: add accepts uid = 2**32")),
-    pytest.param({"cmd": "sleep 600", "options": {"gid": 10 ** 20}}, id="gid_out_of_range",
-                 marks=_xfail("issue 8 item 6: add accepts gid = 10**20")),
-    pytest.param({"cmd": "sleep 600\u0000"}, id="nul_in_cmd",
-                 marks=_xfail("issue 8 item 5: add accepts a NUL in cmd")),
-    pytest.param({"cmd": "sleep 600", "name": ".."}, id="name_dotdot",
-                 marks=_xfail("issue 8 item 5: add accepts the watcher name '..'")),
+    pytest.param({"cmd": 'sleep "600'}, id="cmd_unclosed_quote"),
+    pytest.param({"cmd": "sleep 600", "options": {"uid": 4294967296}}, id="uid_out_of_range"),
+    pytest.param({"cmd": "sleep 600", "options": {"gid": 10 ** 20}}, id="gid_out_of_range"),
+    pytest.param({"cmd": "sleep 600\u0000"}, id="nul_in_cmd"),
+    pytest.param({"cmd": "sleep 600", "name": ".."}, id="name_dotdot"),
 ]
 
 
@@ -143,24 +126,13 @@ def test_add_of_invalid_watcher_is_refused_and_changes_nothing(
 
 
 SET_CASES = [
-    pytest.param("cmd", 'sleep "600', id="cmd_unclosed_quote",
-                 marks=_xfail("issue 8 item 5: set of an unsplittable cmd answers 500 and is "
-                              "applied")),
-    pytest.param("uid", 4294967296, id="uid_out_of_range",
-                 marks=_xfail("issue 8 item 5: set of uid = 2**32 answers 500 and is "
-                              "applied")),
-    pytest.param("env", {"A": "x\u0000y"}, id="nul_in_env",
-                 marks=_xfail("issue 8 item 5: a NUL in an env value passes validation (the "
-                              "spawn fails later: not_ready)")),
-    pytest.param("graceful_timeout", "inf", id="infinite_duration",
-                 marks=_xfail("issue 8 item 5: set accepts an infinite graceful_timeout")),
-    pytest.param("warmup_delay", 1e300, id="unbounded_duration",
-                 marks=_xfail("issue 8 item 5: set accepts warmup_delay = 1e300")),
-    pytest.param("priority", 10 ** 30, id="priority_out_of_range",
-                 marks=_xfail("issue 8 item 5: set accepts priority = 10**30")),
-    pytest.param("rlimit_nofile", 10 ** 30, id="rlimit_out_of_range",
-                 marks=_xfail("issue 8 item 5: rlimit_nofile = 10**30 passes validation (the "
-                              "spawn fails later: not_ready)")),
+    pytest.param("cmd", 'sleep "600', id="cmd_unclosed_quote"),
+    pytest.param("uid", 4294967296, id="uid_out_of_range"),
+    pytest.param("env", {"A": "x\u0000y"}, id="nul_in_env"),
+    pytest.param("graceful_timeout", "inf", id="infinite_duration"),
+    pytest.param("warmup_delay", 1e300, id="unbounded_duration"),
+    pytest.param("priority", 10 ** 30, id="priority_out_of_range"),
+    pytest.param("rlimit_nofile", 10 ** 30, id="rlimit_out_of_range"),
 ]
 
 
@@ -177,8 +149,6 @@ def test_set_of_invalid_value_is_refused_with_422_and_changes_nothing(
     assert ctl.worker_pids() == pids, "the processes were replaced"
 
 
-@pytest.mark.xfail(strict=True, reason="issue 8 item 5: a bad `set` is applied, saved with "
-                   "the next change and bricks the next start")
 def test_refused_runtime_change_is_not_saved_and_the_next_start_works(
         tmp_path: Path, ctl: Controller, start_controller: StartController) -> None:
     """The issue's sequence through the console: `set` of a bad cmd, a valid change that
@@ -196,8 +166,6 @@ def test_refused_runtime_change_is_not_saved_and_the_next_start_works(
 
 # -- item 7: reloadconfig is all or nothing -----------------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason="issue 8 item 7: reloadconfig of a file with an "
-                   "unstartable watcher answers 500 and is partly applied")
 def test_reloadconfig_of_invalid_file_is_refused_and_changes_nothing(
         tmp_path: Path, start_controller: StartController) -> None:
     """The new file removes `old`, adds `new` and gives `sleeper` a cmd shlex cannot split:

@@ -20,8 +20,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ringleader.api.http import Peer
+from ringleader.config import runnable
 from ringleader.config.model import TcpConfig, parse_listen
-from ringleader.errors import RingleaderError
+from ringleader.errors import ConfigError, RingleaderError
 from ringleader.trusted_files import UntrustedFile, make_private_dirs
 
 if TYPE_CHECKING:
@@ -77,23 +78,11 @@ async def open_tcp_site(tcp: TcpConfig, *, serve: Serve, handshake_timeout: floa
 
 
 def tls_context(tcp: TcpConfig) -> ssl.SSLContext:
-    import ssl  # only with a TCP listener: ssl costs the controller about 4 MB
-
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    ctx.set_alpn_protocols(["http/1.1"])
+    """``config.runnable.tls_context`` (the one `check` runs too), as a ListenerError."""
     try:
-        ctx.load_cert_chain(tcp.tls_cert, tcp.tls_key)
-    except (OSError, ssl.SSLError) as exc:
-        raise ListenerError(f"cannot load the TLS certificate {tcp.tls_cert} and key "
-                            f"{tcp.tls_key}: {exc}") from None
-    if tcp.client_ca:
-        try:
-            ctx.load_verify_locations(cafile=tcp.client_ca)
-        except (OSError, ssl.SSLError) as exc:
-            raise ListenerError(f"cannot load the client CA {tcp.client_ca}: {exc}") from None
-        ctx.verify_mode = ssl.CERT_REQUIRED if tcp.client_cert_required else ssl.CERT_OPTIONAL
-    return ctx
+        return runnable.tls_context(tcp)
+    except ConfigError as exc:
+        raise ListenerError("; ".join(exc.problems)) from None
 
 
 def _prepare_unix_path(path: str, shared: bool) -> None:

@@ -1,4 +1,5 @@
-"""``ringleader check CONFIG``: load, validate and show the resolved configuration.
+"""``ringleader check CONFIG``: load, validate and show the resolved configuration; what
+`run` checks before it starts (max_processes, the TLS files) is checked too.
 
 Imports only the config package (never the engine), so it is fast and safe to run anywhere.
 """
@@ -14,6 +15,7 @@ import msgspec
 from ringleader.config.features import SocketConfig
 from ringleader.config.load import load_config
 from ringleader.config.model import Config, WatcherConfig
+from ringleader.config.runnable import check_runnable
 from ringleader.errors import ConfigError
 
 # WatcherConfig fields of the advanced features: shown only when not at their default.
@@ -130,6 +132,11 @@ def run_check(path: str, *, as_json: bool, out: TextIO, err: TextIO) -> int:
         config = load_config(path)
     except ConfigError as exc:
         for problem in exc.problems:
+            err.write(problem + "\n")
+        return 2
+    problems = check_runnable(config)  # what `run` checks before it starts
+    if problems:
+        for problem in problems:
             err.write(problem + "\n")
         return 2
     for warning in config.warnings:

@@ -86,12 +86,16 @@ def _load_for_run(args: argparse.Namespace) -> Config:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from ringleader.config.runnable import check_runnable
     from ringleader.errors import ConfigError
     from ringleader.logs import setup_logging
     from ringleader.trusted_files import UntrustedFile
 
     try:
         config = _load_for_run(args)
+        problems = check_runnable(config)  # the same checks as `check`
+        if problems:
+            raise ConfigError(problems)
     except ConfigError as exc:
         for problem in exc.problems:
             print(f"error: {problem}", file=sys.stderr)

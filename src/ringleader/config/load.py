@@ -12,6 +12,7 @@ import shlex
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from ringleader.config import options
 from ringleader.config.collect import (
     Collector,
     PendingSection,
@@ -206,9 +207,11 @@ def watcher_from_dict(d: dict[str, Any], *, where: str = "watcher") -> WatcherCo
 def as_watcher_configs(
     watchers: Iterable[WatcherConfig | Mapping[str, Any]],
 ) -> list[WatcherConfig]:
-    """WatcherConfig objects as they are, plain dicts loaded (together, so that their
-    names are deduplicated and checked against each other); order kept."""
+    """Plain dicts loaded (together, so that their names are deduplicated and checked
+    against each other); WatcherConfig objects checked by the same validator (a Struct
+    built by hand skips its constraints); order kept. Raises ConfigError."""
     items = list(watchers)
     dicts = [dict(w) for w in items if not isinstance(w, WatcherConfig)]
     converted = iter(config_from_dicts(dicts).watchers if dicts else [])
-    return [w if isinstance(w, WatcherConfig) else next(converted) for w in items]
+    return [options.apply(w, {}, where=f"watcher {w.name}") if isinstance(w, WatcherConfig)
+            else next(converted) for w in items]

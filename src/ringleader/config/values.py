@@ -11,6 +11,12 @@ import signal
 from collections.abc import Callable
 from typing import Any
 
+# Bounds every value is held to, so that what validation accepts the OS, the spawn and the
+# state file's encoder take too.
+INT64_MAX = (1 << 63) - 1
+ID_MAX = (1 << 32) - 2  # uid/gid: (uid_t)-1 means "no change" to setresuid
+MAX_SECONDS = 365 * 24 * 3600.0  # a duration longer than a year is a mistake
+
 
 class BadValue(ValueError):
     """*expected* is the tail of the message: 'an integer >= 0', ..."""
@@ -49,9 +55,11 @@ def to_bool(value: Any) -> bool:
     raise BadValue("a boolean (true/false, yes/no, on/off, 1/0)")
 
 
-def to_int(value: Any, *, minimum: int | None = None, maximum: int | None = None,
+def to_int(value: Any, *, minimum: int | None = None, maximum: int = INT64_MAX,
            too_big: str | None = None) -> int:
-    """An integer >= `minimum`; above `maximum`, the error says `too_big` (or the range)."""
+    """An integer >= `minimum`; above `maximum` (by default the largest 64-bit integer),
+    the error says `too_big` (or the range). Below -`maximum`-1 without a minimum: out of
+    the 64-bit range too."""
     expected = "an integer" if minimum is None else f"an integer >= {minimum}"
     result: int
     if isinstance(value, bool):
@@ -69,12 +77,16 @@ def to_int(value: Any, *, minimum: int | None = None, maximum: int | None = None
         raise BadValue(expected)
     if minimum is not None and result < minimum:
         raise BadValue(expected)
-    if maximum is not None and result > maximum:
-        raise BadValue(too_big or f"an integer between {minimum} and {maximum}")
+    if result > maximum or (minimum is None and result < -INT64_MAX - 1):
+        low = -INT64_MAX - 1 if minimum is None else minimum
+        raise BadValue(too_big or f"an integer between {low} and {maximum}")
     return result
 
 
-def to_float(value: Any, *, minimum: float | None = 0.0) -> float:
+def to_float(value: Any, *, minimum: float | None = 0.0,
+             maximum: float = MAX_SECONDS) -> float:
+    """A finite number >= `minimum` and <= `maximum` (by default a year of seconds: most
+    numbers are durations, and none should be infinite or absurd)."""
     expected = "a number" if minimum is None else f"a number >= {minimum:g}"
     if isinstance(value, bool):
         raise BadValue(expected)
@@ -89,6 +101,9 @@ def to_float(value: Any, *, minimum: float | None = 0.0) -> float:
         raise BadValue(expected)
     if result != result or (minimum is not None and result < minimum):  # NaN, or too small
         raise BadValue(expected)
+    if not -maximum <= result <= maximum:  # infinite, or absurd
+        low = f"{minimum:g}" if minimum is not None else f"{-maximum:g}"
+        raise BadValue(f"a finite number between {low} and {maximum:g}")
     return result
 
 
@@ -96,6 +111,40 @@ def to_str(value: Any) -> str:
     if isinstance(value, str):
         return value
     raise BadValue("a string")
+
+
+def nul_in(value: Any, path: str = "") -> str | None:
+    """The dotted path of the first string (key or value) in `value` holding a NUL
+    character, or None: no such string can reach the OS (argv, env, paths)."""
+    if isinstance(value, str):
+        return path if "\0" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            here = f"{path}.{key}" if path else str(key)
+            if isinstance(key, str) and "\0" in key:
+                return here
+            found = nul_in(item, here)
+            if found is not None:
+                return found
+    elif isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            found = nul_in(item, f"{path}[{i}]")
+            if found is not None:
+                return found
+    return None
+
+
+def to_command(value: Any) -> str:
+    """A command line that shlex can split into at least a program (shell = false)."""
+    text = to_str(value)
+    try:
+        argv = shlex.split(text)
+    except ValueError as exc:  # unbalanced quotes, a trailing backslash
+        raise BadValue("a command line in shell syntax (or shell = true)",
+                       f"cannot be split into arguments: {exc}") from None
+    if not argv:
+        raise BadValue("a command line, at least the program to run")
+    return text
 
 
 def to_signal(value: Any) -> int:
@@ -123,14 +172,20 @@ def to_signal(value: Any) -> int:
 
 
 def _id(value: Any, lookup: Callable[[str], int], kind: str, short: str) -> int:
-    """A user or group given by number or by name (resolved with `lookup`)."""
+    """A user or group given by number (0 to ID_MAX) or by name (resolved with `lookup`)."""
     expected = f"an existing {kind} name or a {short}"
+
+    def in_range(num: int) -> int:
+        if num > ID_MAX:
+            raise BadValue(f"an existing {kind} name or a {short} between 0 and {ID_MAX}")
+        return num
+
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-        return value
+        return in_range(value)
     if isinstance(value, str):
         text = value.strip()
         if text.isdigit():
-            return int(text)
+            return in_range(int(text))
         try:
             return lookup(text)
         except KeyError:
@@ -176,14 +231,16 @@ _UNLIMITED = frozenset({"", "-1", "unlimited", "infinity"})
 
 
 def to_rlimit(value: Any) -> int:
-    """An integer >= 0, or -1 / "unlimited" (and empty, as circus) for RLIM_INFINITY -> -1."""
-    expected = 'an integer >= 0, or "unlimited"'
+    """An integer >= 0, or -1 / "unlimited" (and empty, as circus) for RLIM_INFINITY -> -1;
+    at most the largest value setrlimit() takes."""
     if isinstance(value, str) and value.strip().lower() in _UNLIMITED:
         return -1
     try:
-        num = to_int(value, minimum=-1)
-    except BadValue:
-        raise BadValue(expected) from None
+        num = to_int(value, minimum=-1, too_big=f'an integer between 0 and {INT64_MAX}, or '
+                     '"unlimited"')
+    except BadValue as exc:
+        too_big = exc.expected.startswith("an integer between")
+        raise BadValue(exc.expected if too_big else 'an integer >= 0, or "unlimited"') from None
     return num
 
 

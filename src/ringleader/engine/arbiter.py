@@ -18,7 +18,7 @@ from ringleader.config.model import Config, ControllerConfig, WatcherConfig
 from ringleader.config.plan import ReloadPlan, plan_reload, start_order, stop_order
 from ringleader.engine.reload import carry_out
 from ringleader.engine.services import Services, cgroup_instance, check_total, raise_nofile_limit
-from ringleader.engine.watcher import Watcher
+from ringleader.engine.watcher import Watcher, spawn_template
 from ringleader.errors import AlreadyExists, LimitExceeded, NotFound
 from ringleader.features.stats import StatsSampler
 from ringleader.lifecycle.events import (
@@ -383,6 +383,8 @@ class Arbiter:
         async with self._reload_lock:
             check_total(config.watchers, config.controller.max_processes)
             plan = plan_reload([w.config for w in self._watchers.values()], config.watchers)
+            for cfg in (*plan.added, *plan.changed):  # all or nothing: fail before acting
+                spawn_template(cfg)
             if list(config.sockets) != self._socket_configs:
                 log.warning("reload: socket changes take effect when the controller restarts")
             added = await carry_out(plan, self._watchers, remove=self.remove_watcher,

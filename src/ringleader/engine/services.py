@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ringleader.config.model import WatcherConfig
+from ringleader.config.runnable import process_total
 from ringleader.errors import LimitExceeded
 from ringleader.lifecycle.events import EventBus
 from ringleader.output.streams import StreamHub
@@ -43,7 +44,7 @@ class Services:
 
 def check_total(configs: Iterable[WatcherConfig], limit: int) -> None:
     """LimitExceeded when the watchers together ask for more than `limit` processes."""
-    total = sum(min(c.numprocesses, 1) if c.singleton else c.numprocesses for c in configs)
+    total = process_total(configs)
     if total > limit:
         raise LimitExceeded(f"the watchers ask for {total} processes, more than "
                             f"max_processes = {limit}")

@@ -16,10 +16,10 @@ from ringleader.engine import readiness
 from ringleader.engine.features import Features
 from ringleader.engine.process import Process
 from ringleader.engine.services import Services
-from ringleader.errors import HookFailed, ReloadFailed
+from ringleader.errors import ConfigError, HookFailed, ReloadFailed
 from ringleader.lifecycle.events import EventBus, WatcherChanged
 from ringleader.lifecycle.states import ProcessState, WatcherState
-from ringleader.proc.spawn import SpawnSpec, build_template
+from ringleader.proc.spawn import SpawnSpec, SpawnTemplate, build_template
 
 log = logging.getLogger("ringleader.watcher")
 WS = WatcherState
@@ -44,7 +44,7 @@ class Watcher:
     def __init__(self, config: WatcherConfig, services: Services) -> None:
         self.name = config.name
         self.config = config
-        self.template = build_template(config)
+        self.template = spawn_template(config)
         self.numprocesses = _clamp(config, config.numprocesses)
         self.state = WS.STOPPED
         self.processes: dict[int, Process] = {}
@@ -247,9 +247,9 @@ class Watcher:
         async with self.lock:
             old = self.config
             changed = {f for f in new.__struct_fields__ if getattr(new, f) != getattr(old, f)}
-            self.config = new
-            if changed - LIVE_OPTIONS:
-                self.template = build_template(new)
+            # Everything that can fail comes before the first change.
+            template = spawn_template(new) if changed - LIVE_OPTIONS else self.template
+            self.config, self.template = new, template
             if "cgroup" in changed:
                 self.features.apply_cgroup(new.cgroup)
             if changed & {"flapping", "backoff"}:
@@ -270,7 +270,7 @@ class Watcher:
                     await self._reload_locked()
                 except ReloadFailed:
                     # The old processes kept running: so does the old configuration.
-                    self.config, self.template = old, build_template(old)
+                    self.config, self.template = old, spawn_template(old)
                     raise
         if (scale and new.numprocesses != self.numprocesses) or "singleton" in changed:
             await self.set_numprocesses(new.numprocesses)
@@ -278,7 +278,8 @@ class Watcher:
 
     def replace_config(self, new: WatcherConfig) -> None:
         """reloadconfig of a stopped watcher: its next start uses `new`."""
-        self.config, self.template = new, build_template(new)
+        template = spawn_template(new)
+        self.config, self.template = new, template
 
     async def rescale(self, new: WatcherConfig) -> None:
         """reloadconfig where only numprocesses changed: the processes stay."""
@@ -371,6 +372,17 @@ class Watcher:
     async def close(self) -> None:
         """The watcher is gone for good (rm, controller stop): release its cgroup."""
         await self.features.close()
+
+
+def spawn_template(config: WatcherConfig) -> SpawnTemplate:
+    """``build_template``, which cannot fail on a validated config (``config.sections``
+    checks what it needs: cmd splits, ids in range). A belt all the same: whatever it
+    raises becomes a ConfigError, raised before the caller changes anything."""
+    try:
+        return build_template(config)
+    except Exception as exc:
+        raise ConfigError([f"watcher {config.name}: cannot build its command line: "
+                           f"{exc}"]) from None
 
 
 def _clamp(config: WatcherConfig, count: int) -> int:

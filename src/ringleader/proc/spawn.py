@@ -200,5 +200,6 @@ def spawn(spec: SpawnSpec, stdout: int | None, stderr: int | None) -> subprocess
         raise SpawnError(f"cannot run {spec.argv[0]!r}: {missing}: not found") from exc
     except PermissionError as exc:
         raise SpawnError(f"cannot run {spec.argv[0]!r}: permission denied") from exc
-    except (OSError, subprocess.SubprocessError, ValueError) as exc:
+    except (OSError, subprocess.SubprocessError, ValueError, OverflowError, TypeError) as exc:
+        # Validation keeps these out (ids in range, no NUL); a belt, not the check.
         raise SpawnError(f"cannot run {spec.argv[0]!r}: {exc}") from exc

@@ -15,13 +15,13 @@ from ringleader.config.sections.api import (
     api_table_list,
     check_api,
 )
-from ringleader.config.values import BadValue, to_float, to_int, to_str, to_umask
+from ringleader.config.values import BadValue, nul_in, to_float, to_int, to_str, to_umask
 
 Normaliser = Callable[[Any], Any]
 
 CONTROLLER_FIELDS: dict[str, Normaliser] = {
     "pidfile": to_str, "logoutput": to_str, "warmup_delay": to_float, "umask": to_umask,
-    "max_processes": lambda v: to_int(v, minimum=1),
+    "max_processes": lambda v: to_int(v, minimum=1, maximum=1_000_000),
     **API_FIELDS,
 }
 # circus [circus] options without an equivalent yet (circus/config.py get_config).
@@ -39,6 +39,10 @@ def build_controller(options: Mapping[str, Any], endpoint: str | None, where: st
     before = len(report.problems)
     out: dict[str, Any] = {"endpoint": endpoint}
     later: list[str] = []
+    nul = nul_in({"endpoint": endpoint, **options})
+    if nul is not None:
+        report.error(where, nul, "contains a NUL character (expected text without NUL)")
+        return None
     for key, value in options.items():
         try:
             if key in CONTROLLER_FIELDS:

@@ -16,6 +16,7 @@ from ringleader.config.features import SocketConfig
 from ringleader.config.report import Dialect, Report, convert
 from ringleader.config.values import (
     BadValue,
+    nul_in,
     to_bool,
     to_gid,
     to_int,
@@ -77,6 +78,10 @@ def build_socket(name: str, options: Mapping[str, Any], where: str, report: Repo
     before = len(report.problems)
     out: dict[str, Any] = {"name": name}
     ignored: list[str] = []
+    nul = nul_in(dict(options))
+    if nul is not None:
+        report.error(where, nul, "contains a NUL character (expected text without NUL)")
+        return None
     for key, value in options.items():
         if key in CIRCUS_IGNORED:
             if _circus_ignored(key, value):

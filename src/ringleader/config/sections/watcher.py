@@ -8,6 +8,7 @@ the same everywhere. Problems are collected in a ``Report``, never raised one at
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -23,9 +24,11 @@ from ringleader.config.sections.features import (
 )
 from ringleader.config.values import (
     BadValue,
+    nul_in,
     show,
     to_args,
     to_bool,
+    to_command,
     to_env,
     to_float,
     to_gid,
@@ -45,8 +48,33 @@ def _nonneg_int(v: Any) -> int:
     return to_int(v, minimum=0)
 
 
-def _int(v: Any) -> int:
-    return to_int(v)
+def _priority(v: Any) -> int:
+    too_big = f"an integer between {-(1 << 31)} and {(1 << 31) - 1}"
+    num = to_int(v, too_big=too_big)
+    if not -(1 << 31) <= num < 1 << 31:
+        raise BadValue(too_big)
+    return num
+
+
+def _numprocesses(v: Any) -> int:
+    return to_int(v, minimum=0, maximum=MAX_NUMPROCESSES)
+
+
+# The model's pattern (also the API schema's, which JSON Schema tools read: ECMA regex,
+# where "$" is the end) lets "web\n" through under Python's "$"; this one is the rule.
+_NAME = re.compile(r"[A-Za-z0-9_.\-]{1,128}")
+_MODEL_NAME = re.compile(r"^[A-Za-z0-9_.\-]+$")
+MAX_NUMPROCESSES = 1_000_000
+
+
+def check_name(name: str, where: str, report: Report) -> None:
+    """A watcher name is a path component and a log prefix: letters, digits, '_', '.',
+    '-', never '.' or '..' (what the model's pattern misses; it reports the rest)."""
+    if not isinstance(name, str) or not _MODEL_NAME.match(name) or (
+            _NAME.fullmatch(name) and name not in (".", "..")):
+        return
+    report.error(where, "name", "expected 1 to 128 letters, digits, '_', '.' or '-' (not "
+                 f"'.' or '..'), got {show(name)}")
 
 
 def _readiness(v: Any) -> str:
@@ -57,8 +85,8 @@ def _readiness(v: Any) -> str:
 
 
 WATCHER_FIELDS: dict[str, Normaliser] = {
-    "cmd": to_str, "args": to_args, "shell": to_bool, "numprocesses": _nonneg_int,
-    "autostart": to_bool, "respawn": to_bool, "warmup_delay": to_float, "priority": _int,
+    "cmd": to_str, "args": to_args, "shell": to_bool, "numprocesses": _numprocesses,
+    "autostart": to_bool, "respawn": to_bool, "warmup_delay": to_float, "priority": _priority,
     "singleton": to_bool, "working_dir": to_str, "env": to_env, "copy_env": to_bool,
     "copy_path": to_bool, "uid": to_uid, "gid": to_gid, "umask": to_umask,
     "stop_signal": to_signal, "graceful_timeout": to_float, "stop_children": to_bool,
@@ -165,6 +193,11 @@ def build_watcher(name: str, options: Mapping[str, Any], where: str, report: Rep
     *default_flapping* (circus ``[plugin:flapping]``) applies unless the watcher sets its own
     flapping policy or turns flapping off."""
     before = len(report.problems)
+    check_name(name, where, report)
+    nul = nul_in(dict(options))
+    if nul is not None:
+        report.error(where, nul, "contains a NUL character (expected text without NUL)")
+        return None
     rest, streams = _flatten_streams(options)
     rest, tables = split_features(rest)
     out: dict[str, Any] = {"name": name}
@@ -242,6 +275,11 @@ def _check_watcher(out: dict[str, Any], given: Mapping[str, Any], where: str, re
     if out.get("singleton") and autoscale is not None and autoscale.max > 1:
         report.error(where, "autoscale.max", f"a singleton watcher runs at most one process "
                      f"(expected 1, got {autoscale.max})")
+    if isinstance(out.get("cmd"), str) and not out.get("shell"):
+        try:
+            to_command(out["cmd"])
+        except BadValue as exc:
+            report.bad(where, "cmd", out["cmd"], exc)
     if out.get("readiness") == "health" and "health" not in out and "health" not in given:
         report.error(where, "readiness", 'is "health" but the watcher has no health check '
                      "(expected a [health] table, or readiness = warmup or notify)")

@@ -1,0 +1,94 @@
+"""What `run` needs beyond a valid config file, so that `check` checks it too: the
+watchers within ``max_processes``, and TLS files that open (``trusted_files``: regular
+files, never through a symbolic link, root's or ours, not writable by others) and load,
+the key matching the certificate. `check` and `run` both call ``check_runnable``; the TLS
+listener builds its context with ``tls_context``, the same code."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING
+
+from ringleader.config.model import Config, TcpConfig, WatcherConfig
+from ringleader.errors import ConfigError
+from ringleader.trusted_files import UntrustedFile, open_trusted
+
+if TYPE_CHECKING:
+    import ssl
+
+__all__ = ["check_runnable", "process_total", "tls_context"]
+
+
+def process_total(watchers: Iterable[WatcherConfig]) -> int:
+    """How many processes the watchers ask for (a singleton at most one)."""
+    return sum(min(w.numprocesses, 1) if w.singleton else w.numprocesses for w in watchers)
+
+
+def check_runnable(config: Config) -> list[str]:
+    """Every reason `run` would refuse `config`, one line each ([] when it can run)."""
+    where = config.source or "controller"
+    problems: list[str] = []
+    total, limit = process_total(config.watchers), config.controller.max_processes
+    if total > limit:
+        problems.append(f"{where}: [ringleader] max_processes: the watchers ask for {total} "
+                        f"processes, more than max_processes = {limit}")
+    if config.controller.tcp is not None:
+        try:
+            tls_context(config.controller.tcp)
+        except ConfigError as exc:
+            problems += [f"{where}: {p}" for p in exc.problems]
+    return problems
+
+
+@contextlib.contextmanager
+def _trusted(field: str, path: str) -> Iterator[str]:
+    """A path naming the opened, checked file itself (/proc/self/fd/N): ssl opens paths,
+    and what it opens is then exactly what was checked."""
+    try:
+        fd = open_trusted(path, "r", owner="self_or_root", shared_dir_ok=True)
+    except UntrustedFile as exc:
+        where = "" if exc.path == path else f"{exc.path}: "
+        raise ConfigError([f"[ringleader.tcp] {field} {path}: {where}{exc}"]) from None
+    try:
+        proc = f"/proc/self/fd/{fd}"
+        yield proc if os.path.exists(proc) else path
+    finally:
+        os.close(fd)
+
+
+def _no_password() -> bytes:
+    # Else OpenSSL would prompt on the terminal for an encrypted key, and wait.
+    raise ValueError("the key is encrypted: give an unencrypted key file")
+
+
+def tls_context(tcp: TcpConfig) -> ssl.SSLContext:
+    """The TLS listener's context; ConfigError naming the field and file otherwise."""
+    import ssl  # only with a TCP listener: ssl costs the controller about 4 MB
+
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.set_alpn_protocols(["http/1.1"])
+    with _trusted("tls_cert", tcp.tls_cert) as cert, _trusted("tls_key", tcp.tls_key) as key:
+        try:
+            ctx.load_cert_chain(cert, key, password=_no_password)
+        except ssl.SSLError as exc:
+            if exc.reason == "KEY_VALUES_MISMATCH":
+                raise ConfigError([f"[ringleader.tcp] tls_key {tcp.tls_key}: does not match "
+                                   f"the certificate tls_cert {tcp.tls_cert}"]) from None
+            raise ConfigError([f"[ringleader.tcp] tls_cert {tcp.tls_cert}, tls_key "
+                               f"{tcp.tls_key}: cannot load them: {exc.reason or exc}"]) \
+                from None
+        except (OSError, ValueError) as exc:
+            raise ConfigError([f"[ringleader.tcp] tls_key {tcp.tls_key}: cannot load it: "
+                               f"{exc}"]) from None
+    if tcp.client_ca:
+        with _trusted("client_ca", tcp.client_ca) as ca:
+            try:
+                ctx.load_verify_locations(cafile=ca)
+            except (OSError, ssl.SSLError) as exc:
+                raise ConfigError([f"[ringleader.tcp] client_ca {tcp.client_ca}: cannot "
+                                   f"load it: {exc}"]) from None
+        ctx.verify_mode = ssl.CERT_REQUIRED if tcp.client_cert_required else ssl.CERT_OPTIONAL
+    return ctx
