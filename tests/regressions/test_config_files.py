@@ -27,8 +27,6 @@ def _secret_file(tmp_path: Path) -> Path:
 
 
 @pytest.mark.parametrize("dialect", ["ini", "toml"])
-@pytest.mark.xfail(strict=True, reason="issue 8 item 17: an included file that is not a "
-                   "config file has its lines echoed in the error")
 def test_error_in_included_file_does_not_echo_its_content(dialect: str,
                                                           tmp_path: Path) -> None:
     secret = _secret_file(tmp_path)
@@ -57,8 +55,6 @@ INI_CASES = [
 
 
 @pytest.mark.parametrize(("text", "named"), INI_CASES)
-@pytest.mark.xfail(strict=True, reason="issue 8 item 19: duplicate INI sections/keys and "
-                   "unknown $(circus.env.X) pass silently")
 def test_ini_ambiguity_is_an_error_naming_it(text: str, named: str, tmp_path: Path) -> None:
     """circus keeps the first value silently; an operator editing the second one would
     never know. Each is an error naming the section, key or variable (exit 2)."""

@@ -21,7 +21,11 @@ from ringleader.config.sections.controller import build_controller
 from ringleader.config.sections.features import flapping_plugin
 from ringleader.config.sections.sockets import build_socket, check_socket_clashes
 from ringleader.config.sections.watcher import build_watcher
-from ringleader.config.substitute import expand_dollar_vars, expand_env_refs
+from ringleader.config.substitute import (
+    expand_dollar_vars,
+    expand_env_refs,
+    unknown_env_refs,
+)
 from ringleader.config.values import BadValue, show, to_env
 
 
@@ -200,6 +204,28 @@ def _substitute(value: Any, env: dict[str, str]) -> Any:
     return value
 
 
+def _unknown_refs(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return unknown_env_refs(value)
+    if isinstance(value, list):
+        return [n for v in value for n in _unknown_refs(v)]
+    if isinstance(value, dict):
+        return [n for v in value.values() for n in _unknown_refs(v)]
+    return []
+
+
+def _check_refs(options: dict[str, Any], where: str, report: Report) -> None:
+    """circus leaves an unknown $(circus.env.X) in place silently: a command then runs
+    with the literal text. Said instead, naming it."""
+    for key, value in options.items():
+        if key == "env":
+            continue  # resolved at spawn time, from the watcher's env
+        for name in dict.fromkeys(_unknown_refs(value)):
+            report.error(where, key, f"$(circus.env.{name}): {name} is not set (expected a "
+                         "variable of the controller's environment, of [env] or of the "
+                         "watcher's env)")
+
+
 def _build_sockets(c: Collector, base_env: dict[str, str]) -> list[tuple[SocketConfig, str]]:
     built: list[tuple[SocketConfig, str]] = []
     for s in c.sockets:
@@ -250,6 +276,7 @@ def finish(c: Collector, source: str | None, *, references: bool = True,
             # option but env, from os.environ + [env] + the watcher's env; wid, sockets and
             # names not known now stay for spawn time.
             options = _substitute(options, {**base_env, **env})
+            _check_refs(options, w.where, report)
         if not isinstance(options.get("env", {}), dict):
             pass  # a malformed env option: build_watcher reports it
         elif env:

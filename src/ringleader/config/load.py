@@ -20,6 +20,7 @@ from ringleader.config.collect import (
     finish,
     take_env,
 )
+from ringleader.config.dialects.files import UntrustedFile, read_config_text
 from ringleader.config.features import SocketConfig
 from ringleader.config.model import Config, WatcherConfig
 from ringleader.config.values import show
@@ -71,17 +72,15 @@ def _read_into(c: Collector, path: str, display: str) -> None:
         return
     c.visited.add(real)
     try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-    except FileNotFoundError:
-        c.report.problems.append(f"{display}: no such file")
-        return
-    except UnicodeDecodeError as exc:
-        c.report.problems.append(f"{display}: not UTF-8 text ({exc.reason} at byte "
-                                 f"{exc.start})")
-        return
-    except OSError as exc:
-        c.report.problems.append(f"{display}: cannot read: {exc.strerror or exc}")
+        # Includes too: a config file decides what runs as whom, so it must be one that
+        # only root or the controller's user could have written (trusted_files).
+        text = read_config_text(path)
+    except UntrustedFile as exc:
+        if exc.reason == "no such file":
+            c.report.problems.append(f"{display}: no such file")
+        else:
+            where = "" if exc.path == os.path.abspath(path) else f"{exc.path}: "
+            c.report.problems.append(f"{display}: cannot read it: {where}{exc}")
         return
     if _is_toml(path, text):
         import tomllib

@@ -66,6 +66,24 @@ def expand_env_refs(text: str, env: Mapping[str, str]) -> str:
     return expand(text, env=env)
 
 
+# Set by the spawn itself (HOME/USER/LOGNAME from uid, PYTHONPATH from copy_path, PATH):
+# a reference to one may resolve only then.
+_SET_AT_SPAWN = frozenset({"home", "user", "logname", "path", "pythonpath"})
+
+
+def unknown_env_refs(text: str) -> list[str]:
+    """The X of each ``$(circus.env.X)`` left in *text* after the load-time pass: a variable
+    nothing defines (a typo, or one unset in the controller's environment)."""
+    if "$(" not in text and "((" not in text:
+        return []
+    names = []
+    for m in _REF.finditer(text):
+        kind, _, name = (m.group(2) or m.group(4)).partition(".")
+        if kind.lower() == "env" and name and name.lower() not in _SET_AT_SPAWN:
+            names.append(name)
+    return names
+
+
 def expand_dollar_vars(
     text: str, environ: Mapping[str, str] | None = None
 ) -> tuple[str, list[str]]:

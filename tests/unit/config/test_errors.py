@@ -109,12 +109,18 @@ def test_toml_syntax_error_has_line(write: Write) -> None:
 
 
 def test_ini_syntax_errors_have_lines(write: Write) -> None:
+    """File and line, never the line itself (issue 8 item 17: the file may be no config
+    file at all, and its content is not ours to print)."""
     path = write("r.ini", "cmd = x\n[watcher:a]\ncmd = x\nthis is not an option\n")
     assert problems(path) == [
-        f"{path}:1: INI syntax error: option outside of any [section]: 'cmd = x'",
-        f"{path}:4: INI syntax error: expected 'name = value' or '[section]', got "
-        "'this is not an option'",
+        f"{path}:1: INI syntax error: option outside of any [section]",
+        f"{path}:4: INI syntax error: expected 'name = value' or '[section]'",
     ]
+
+
+def test_a_file_without_any_section_is_not_a_config_file(write: Write) -> None:
+    path = write("r.ini", "root:secret:1:0\ndaemon:*:1:0\n")
+    assert problems(path) == [f"{path}: not a config file (no [section] in it)"]
 
 
 def test_toml_tcp_endpoint_is_refused(write: Write) -> None:
@@ -135,3 +141,15 @@ def test_duplicate_watcher_across_includes(fixtures: Path) -> None:
     (line,) = problems(fixtures / "dup.ini")
     assert '[watcher:a]: duplicate watcher "a" (already defined in ' in line
     assert os.path.join("dup", "b.ini") in line
+
+
+def test_ini_repeats_are_errors_naming_both_lines(write: Write) -> None:
+    """circus merges a repeated section and keeps the first of a repeated option, silently
+    (issue 8 item 19)."""
+    path = write("r.ini", "[watcher:w]\ncmd = x\nnumprocesses = 1\nnumprocesses = 5\n"
+                 "[watcher:w]\ncmd = y\n")
+    assert problems(path) == [
+        f"{path}:4: [watcher:w] numprocesses: set twice (first at line 3): keep one",
+        f"{path}:5: [watcher:w] is repeated (first at line 1): keep one",
+        f"{path}:6: [watcher:w] cmd: set twice (first at line 2): keep one",
+    ]

@@ -47,13 +47,22 @@ def test_env_sections_glob_and_lists(write: Write, monkeypatch: pytest.MonkeyPat
 def test_load_time_substitution(write: Write, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RL_LOGDIR", "/var/log")
     monkeypatch.delenv("RL_UNSET", raising=False)
-    path = write("c.ini", "[watcher:a]\ncmd = run $(circus.wid) $(circus.env.RL_UNSET)\n"
+    path = write("c.ini", "[watcher:a]\ncmd = run $(circus.wid) $(circus.env.HOME)\n"
                  "working_dir = $(CIRCUS.env.rl_logdir)\nstdout_stream.filename = "
                  "$(circus.env.PORT)/a.log\n[env:a]\nPORT = 80\n")
+    monkeypatch.delenv("HOME")  # set by the spawn (from uid): left for it
     (a,) = load_config(path).watchers
-    assert a.cmd == "run $(circus.wid) $(circus.env.RL_UNSET)"
+    assert a.cmd == "run $(circus.wid) $(circus.env.HOME)"
     assert a.working_dir == "/var/log"
     assert a.stdout_stream.filename == "80/a.log"
+    # circus leaves an unknown one in place silently; it is an error naming it (issue 8
+    # item 19: the command would run with the literal text)
+    path.write_text("[watcher:a]\ncmd = run $(circus.env.RL_UNSET)\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert info.value.problems == [
+        f"{path}: [watcher:a] cmd: $(circus.env.RL_UNSET): RL_UNSET is not set (expected a "
+        "variable of the controller's environment, of [env] or of the watcher's env)"]
 
 
 def test_ini_values_keep_percent_and_semicolon_rules(write: Write) -> None:

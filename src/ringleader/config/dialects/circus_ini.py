@@ -2,8 +2,9 @@
 ``[socket:NAME]``, ``[plugin:NAME]``, with ``include`` / ``include_dir``.
 
 The reader follows circus's ``StrictConfigParser`` (a RawConfigParser: no ``%`` interpolation,
-option names keep their case, the first value of a repeated option wins, ``;`` starts a comment
-only after whitespace, ``""`` is the empty string) but keeps line numbers for the messages.
+option names keep their case, ``;`` starts a comment only after whitespace, ``""`` is the empty
+string) but keeps line numbers for the messages; a repeated section or option, which circus
+merges silently (the first value wins), is an error naming both lines.
 """
 
 from __future__ import annotations
@@ -34,13 +35,14 @@ class Section:
 
 
 def parse_ini(text: str, display: str) -> tuple[list[Section], list[str]]:
-    """Sections in file order (a repeated header extends the first one, as circus), and
-    syntax problems, one per bad line."""
+    """Sections in file order, and syntax problems, one per bad line: also a repeated
+    section or option (circus merges them silently, keeping the first value)."""
     sections: dict[str, Section] = {}
     defaults = Section("DEFAULT", 0)
     problems: list[str] = []
     current: Section | None = None
     values: dict[str, list[str]] = {}  # per (section, option) lines, joined at the end
+    first: dict[str, int] = {}  # (section, option) -> the line that set it
     optname: str | None = None
     for lineno, line in enumerate(text.splitlines(), start=1):
         if not line.strip() or line[0] in "#;":
@@ -57,24 +59,36 @@ def parse_ini(text: str, display: str) -> tuple[list[Section], list[str]]:
             name = mo.group("header")
             if name == "DEFAULT":
                 current = defaults
+            elif name in sections:
+                # circus merges a repeated section silently: an edit of the second copy
+                # may never take effect. Said, not guessed.
+                current = sections[name]
+                problems.append(f"{display}:{lineno}: [{name}] is repeated (first at line "
+                                f"{current.line}): keep one")
             else:
-                current = sections.setdefault(name, Section(name, lineno))
+                current = sections[name] = Section(name, lineno)
             optname = None
             continue
+        # The messages never quote the line: the file may be no config file at all
+        # (include = /etc/shadow), and its content is not ours to print.
         if current is None:
             problems.append(f"{display}:{lineno}: INI syntax error: option outside of any "
-                            f"[section]: {line.strip()!r}")
+                            "[section]")
             continue
         mo = _OPTION.match(line)
         if not mo or not mo.group("option").strip():
             problems.append(f"{display}:{lineno}: INI syntax error: expected 'name = value' "
-                            f"or '[section]', got {line.strip()!r}")
+                            "or '[section]'")
             continue
         optname = mo.group("option").rstrip()
         key = f"{current.name}\0{optname}"
         if optname in current.options:
-            optname = None  # circus keeps the first value; so do its continuation lines
+            # circus keeps the first value silently; the second is what was meant, maybe
+            problems.append(f"{display}:{lineno}: [{current.name}] {optname}: set twice "
+                            f"(first at line {first[key]}): keep one")
+            optname = None
             continue
+        first[key] = lineno
         value = mo.group("value")
         pos = value.find(";")
         if pos > 0 and value[pos - 1].isspace():
@@ -82,6 +96,8 @@ def parse_ini(text: str, display: str) -> tuple[list[Section], list[str]]:
         value = value.strip()
         current.options[optname] = "" if value == '""' else value
         values[key] = [current.options[optname]]
+    if problems and not sections and not defaults.options:
+        return [], [f"{display}: not a config file (no [section] in it)"]
     for section in (defaults, *sections.values()):
         for opt in section.options:
             parts = values.get(f"{section.name}\0{opt}")

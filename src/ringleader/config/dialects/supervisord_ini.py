@@ -48,33 +48,23 @@ def display_name(path: str) -> str:
 def _parse(text: str, display: str, here: str, findings: Findings) -> list[Section]:
     parser = configparser.RawConfigParser(inline_comment_prefixes=(";", "#"), strict=False,
                                           default_section=_NO_DEFAULT)
+    # The messages never quote the line: an included file may be no config file at all
+    # (files = /etc/shadow), and its content is not ours to print.
     try:
         parser.read_string(text, source=display)
     except configparser.MissingSectionHeaderError as exc:
         findings.problems.append(f"{display}:{exc.lineno}: INI syntax error: a line before "
-                                 f"any [section]: {exc.line.strip()!r}")
+                                 "any [section]")
         return []
     except configparser.ParsingError as exc:
         findings.problems += [f"{display}:{lineno}: INI syntax error: expected 'name = value' "
-                              f"or '[section]', got {_unrepr(line).strip()!r}"
-                              for lineno, line in exc.errors]
+                              "or '[section]'" for lineno, _ in exc.errors]
         return []
     # a '%' in the directory must survive the expansion pass that follows
     escaped_here = here.replace("%", "%%")
     return [Section(name, display, {k: v.replace("%(here)s", escaped_here)
                                     for k, v in parser.items(name)})
             for name in parser.sections()]
-
-
-def _unrepr(line: str) -> str:
-    """configparser hands over the bad line as its repr()."""
-    import ast
-
-    try:
-        value = ast.literal_eval(line)
-    except (ValueError, SyntaxError):
-        return line
-    return value if isinstance(value, str) else line
 
 
 def _read(path: str, display: str, findings: Findings) -> list[Section] | None:
