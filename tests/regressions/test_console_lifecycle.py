@@ -117,8 +117,6 @@ def test_quit_honours_its_timeout_against_a_hung_controller(
     assert elapsed < 2 * 1.5 + 1, f"quit took {elapsed:.1f}s for --timeout 2"
 
 
-@pytest.mark.xfail(strict=True, reason="issue 8 item 19: `up --timeout T` against a hung "
-                   "controller takes about 2 T and blames the new daemon")
 def test_up_honours_its_timeout_against_a_hung_controller(
         tmp_path: Path, start_controller: StartController, cleanup: Cleanup) -> None:
     """A SIGSTOPped controller holds the socket: `up --timeout 4` gives up within the

@@ -238,8 +238,6 @@ def test_sigkill_escalation_reaches_the_workers_process_group(
 
 # -- item 19: the log says things once ----------------------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason="issue 8 item 19: the log repeats text ('respawn in "
-                   "0.1s; respawn in 0.1s')")
 def test_respawn_log_line_says_each_thing_once(
         tmp_path: Path, start_controller: StartController) -> None:
     """Once the crasher has been respawned a few times (past the free retries), no line of

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 DEFAULT_LOG = "ringleader.log"
 DEFAULT_PIDFILE = "ringleader.pid"
 READY_POLL = 0.05  # seconds between two readiness checks of the starting daemon
+PROBE_TIMEOUT = 5.0  # the most one status call may take
 TAIL_LINES = 15
 
 
@@ -101,12 +102,17 @@ def cmd_up(args: argparse.Namespace) -> int:
     pidfile = os.path.abspath(args.pidfile or config.controller.pidfile
                               or os.path.join(base, DEFAULT_PIDFILE))
     timeout = args.timeout or 30.0
+    deadline = time.monotonic() + timeout  # one deadline for everything `up` waits for
 
-    with make_client(args, endpoint, min(timeout, 5.0)) as client:
+    with make_client(args, endpoint, min(timeout, PROBE_TIMEOUT)) as client:
         try:
             found = client.call("status")
-        except Unreachable:
-            pass
+        except Unreachable as exc:
+            if exc.reason == "timed out":  # something accepted, nothing answered
+                print(f"error: the endpoint {endpoint} is held by a controller that does not "
+                      "answer (stopped, or overloaded?): not starting another one",
+                      file=sys.stderr)
+                return EXIT_FAILED
         except ApiError as exc:
             print(f"error: a controller already answers at {endpoint} ({exc})", file=sys.stderr)
             return EXIT_FAILED
@@ -132,7 +138,7 @@ def cmd_up(args: argparse.Namespace) -> int:
                 [sys.executable, "-m", "ringleader", "run", source, "--pidfile", pidfile],
                 stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True)
         autostart = {w.name for w in config.watchers if w.autostart}
-        status = _wait_ready(proc, client, autostart, time.monotonic() + timeout)
+        status = _wait_ready(proc, client, autostart, deadline)
 
     if isinstance(status, str):
         if proc.returncode is None:
@@ -189,8 +195,12 @@ def _poll_ready(proc: subprocess.Popen[bytes], client: Client, autostart: set[st
         code = proc.poll()
         if code is not None:
             return f"the controller exited with status {code} while starting"
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return f"the controller was not ready in time (waiting for {waiting_for})"
         try:
             client.close()  # fresh each time: the socket may have appeared meanwhile
+            client.timeout = min(PROBE_TIMEOUT, left)  # never past the deadline
             status: dict[str, Any] = client.call("status")
         except (Unreachable, ApiError):
             pass

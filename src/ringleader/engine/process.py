@@ -287,11 +287,10 @@ class Process:
             self._transition(PS.FLAPPING, reason)
             log.warning("%s: flapping: %s", self.name, reason)
             self._timer = loop.call_later(decision.delay, self._respawn)
-        else:
-            self._transition(PS.BACKOFF, f"{reason}; respawn in {decision.delay:.1f}s")
+        else:  # the policy's reason says when ("respawn in 0.4s"): not said twice
+            self._transition(PS.BACKOFF, reason)
             if decision.delay > 0:
-                log.log(max(level, logging.WARNING), "%s: %s; respawn in %.1fs", self.name,
-                        reason, decision.delay)
+                log.log(max(level, logging.WARNING), "%s: %s", self.name, reason)
                 self._timer = loop.call_later(decision.delay, self._respawn)
             else:
                 if level >= logging.ERROR:
