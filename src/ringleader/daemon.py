@@ -83,7 +83,14 @@ class Daemon:
             log.warning("state file %s: %s: %s (runtime changes will not be kept)",
                         self.state_path, exc.path, exc)
         state = load_state(self.state_path, shared_dir_ok=named)
-        restored = Restored(config, [], {}) if state is None else resolve(config, state)
+        restored = Restored(config, [], {})
+        if state is not None:
+            try:
+                restored = resolve(config, state)
+            except Exception as exc:  # a belt: restoring state must never stop a start
+                log.warning("state file %s: cannot apply it (%s): ignored", self.state_path,
+                            exc)
+                state = None
         for note in restored.notes:
             if note.startswith("ignored"):
                 log.warning("state file %s: %s", self.state_path, note)

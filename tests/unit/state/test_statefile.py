@@ -7,6 +7,7 @@ from typing import Any
 import msgspec
 import pytest
 
+from ringleader.config import options
 from ringleader.config.load import config_from_dicts, watcher_from_dict
 from ringleader.config.model import Config
 from ringleader.state.file import RuntimeState
@@ -306,3 +307,51 @@ def test_changes_of_unknown_watchers_are_not_recorded() -> None:
     rec.changed("nope", {"numprocesses": 3})
     assert not rec.dirty
     assert rec.snapshot().overrides == {}
+
+
+# -- restoring never raises (issue 8 item 5) ----------------------------------------------
+
+def _json_values() -> Any:
+    from hypothesis import strategies as st
+
+    scalars = st.one_of(st.none(), st.booleans(), st.integers(min_value=-(10 ** 30),
+                                                              max_value=10 ** 30),
+                        st.floats(allow_nan=True, allow_infinity=True),
+                        st.text(max_size=12), st.sampled_from(['sleep "1', "sleep 1\0", "..",
+                                                               "inf", "-1", "unlimited"]))
+    return st.recursive(scalars, lambda inner: st.lists(inner, max_size=3)
+                        | st.dictionaries(st.text(max_size=8), inner, max_size=3), max_leaves=8)
+
+
+@pytest.mark.timeout(120)
+def test_any_decodable_state_is_restored_or_ignored_never_raising() -> None:
+    """Whatever a state file holds (hand-edited, written by an older controller), laying it
+    over the config gives a config and notes; an entry the validator refuses is skipped
+    with a note naming it."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    keys = st.sampled_from(["cmd", "numprocesses", "uid", "gid", "env", "priority",
+                            "graceful_timeout", "rlimit_nofile", "stdout_stream", "args",
+                            "shell", "hooks", "health", "name", "singleton", "whatever"])
+    option_dicts = st.dictionaries(keys, _json_values(), max_size=4)
+    names = st.sampled_from(["web", "db", "new", "..", "x\n", ""])
+
+    @settings(max_examples=200, deadline=None)
+    @given(added=st.dictionaries(names, option_dicts, max_size=3),
+           overrides=st.dictionaries(names, option_dicts, max_size=3),
+           removed=st.lists(names, max_size=2), stopped=st.lists(names, max_size=2))
+    def check(added: dict[str, Any], overrides: dict[str, Any], removed: list[str],
+              stopped: list[str]) -> None:
+        state = RuntimeState(source=SOURCE, watcher_digests={
+            w.name: watcher_digest(w) for w in BASE.watchers}, added=added,
+            overrides=overrides, removed=removed, stopped=stopped)
+        config, notes = apply_state(BASE, roundtrip(state))
+        for w in config.watchers:  # what was restored passes the validator again
+            assert options.apply(w, {}, where="again") == w
+        for name in added:
+            if name not in {w.name for w in config.watchers}:
+                assert any(name in note for note in notes)
+        StateRecorder(BASE, state)  # adopting it neither
+
+    check()
