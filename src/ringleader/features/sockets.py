@@ -180,19 +180,23 @@ def _bind_unix(cfg: SocketConfig, where: str) -> tuple[socket.socket, str]:
         raise SocketError(f"{where}: path too long for a unix socket (107 bytes at most)")
     _remove_stale(path, where)
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    # The mode comes from the umask at bind(), and the owner is set without following a
+    # symbolic link: a path-based chmod/chown after bind() could be aimed elsewhere by
+    # whoever can write to the folder.
+    old_umask = os.umask(0o777 & ~cfg.mode) if cfg.mode is not None else None
     try:
         sock.bind(path)
     except OSError as exc:
         sock.close()
         raise SocketError(f"{where} {_reason(exc)}") from exc
+    finally:
+        if old_umask is not None:
+            os.umask(old_umask)
     try:
-        # chmod/chown before listen(): until then every connect() is refused, so the
-        # umask-made mode is never usable by anyone it should not be.
-        if cfg.mode is not None:
-            os.chmod(path, cfg.mode)
+        # chown before listen(): until then every connect() is refused.
         if cfg.owner is not None or cfg.group is not None:
             os.chown(path, -1 if cfg.owner is None else cfg.owner,
-                     -1 if cfg.group is None else cfg.group)
+                     -1 if cfg.group is None else cfg.group, follow_symlinks=False)
         sock.listen(cfg.backlog)
     except OSError as exc:
         sock.close()
