@@ -346,18 +346,19 @@ def runtime_dir() -> str:
 
 
 def _private(folder: str) -> bool:
+    """Only root and we can write to `folder`, and we can."""
     try:
         os.close(open_folder(folder, shared_ok=False))
     except (OSError, UntrustedFile):
         return False
-    return True
+    return os.access(folder, os.W_OK | os.X_OK)
 
 
 def default_location(anchor: str | None, name: str, *, key: str) -> str:
     """Where a controller file (state, audit log) goes when the operator did not say:
-    `name` in the folder `anchor` (the config file's) when only root or we can write there,
-    else in ``runtime_dir()`` under a name made unique by `key` (the path it belongs to,
-    so that two controllers never share it)."""
+    `name` in the folder `anchor` (the config file's) when only root or we can write there
+    (and we can), else in ``runtime_dir()`` under a name made unique by `key` (the path it
+    belongs to, so that two controllers never share it)."""
     if anchor is not None and _private(anchor):
         return os.path.join(anchor, name)
     try:  # CPython's own BLAKE2: hashlib would map libcrypto into the controller

@@ -224,3 +224,21 @@ def test_runtime_dir_of_a_user() -> None:
                              capture_output=True, text=True, check=True, cwd="/")
         assert out.stdout.strip() == "/run/user/7/ringleader"
         assert runtime_dir() == "/run/ringleader"
+
+
+@needs_root
+def test_default_location_of_a_user_next_to_roots_config(tmp_path: Path) -> None:
+    """A controller running as a user, its config in a root-owned folder it cannot write:
+    its files go to its runtime folder, not where every save would fail."""
+    folder = Path(tempfile.mkdtemp(prefix="rl-conf-"))
+    try:
+        folder.chmod(0o755)
+        code = ("import os; os.environ['XDG_RUNTIME_DIR'] = '/run/user/7'; "
+                "from ringleader.trusted_files import default_location as d; "
+                f"print(d({str(folder)!r}, 'ringleader.state', key='k'))")
+        out = subprocess.run(["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}",
+                              "--clear-groups", sys.executable, "-c", code],
+                             capture_output=True, text=True, check=True, cwd="/")
+        assert out.stdout.startswith("/run/user/7/ringleader/ringleader-"), out.stdout
+    finally:
+        shutil.rmtree(folder)
