@@ -21,6 +21,7 @@ from ringleader.api.runner import ApiServer, build_server
 from ringleader.config.load import load_config
 from ringleader.config.model import Config
 from ringleader.config.plan import ReloadPlan
+from ringleader.config.runnable import check_runnable
 from ringleader.engine.arbiter import Arbiter
 from ringleader.errors import ConfigError, RingleaderError
 from ringleader.proc.signals import SignalQueue
@@ -193,6 +194,9 @@ class Daemon:
         if self._reload is None:
             raise ConfigError(["the controller was started without a config file"])
         config = self._reload()
+        problems = check_runnable(config)  # as `check` and `run`: max_processes, TLS files
+        if problems:
+            raise ConfigError(problems)
         for warning in config.warnings:
             log.warning("%s", warning)
         # The file wins for watchers it changed; other runtime changes are kept.
@@ -238,6 +242,8 @@ class Daemon:
         except ConfigError as exc:
             for problem in exc.problems:
                 log.error("reload refused: %s", problem)
+        except RingleaderError as exc:  # a reload that did not become ready, ...
+            log.error("reload failed: %s", exc)
 
 
 def run(config: Config, *, console_fd: int = 1, init: bool = False,

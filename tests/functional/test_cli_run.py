@@ -46,8 +46,8 @@ def controllers() -> Iterator[list[subprocess.Popen[bytes]]]:
 def start(controllers: list[subprocess.Popen[bytes]], *args: str,
           log: Path | None = None) -> subprocess.Popen[bytes]:
     stderr = open(log, "wb") if log else subprocess.DEVNULL  # noqa: SIM115
-    # In a directory of its own: the control socket and audit log of a config-less run
-    # go to the current directory.
+    # In a directory of its own: the control socket of a config-less run goes to the
+    # current directory.
     cwd = tempfile.mkdtemp(prefix="ringleader-test-")
     proc = subprocess.Popen([*RINGLEADER, *args], stdout=subprocess.DEVNULL, stderr=stderr,
                             cwd=cwd)
@@ -133,6 +133,25 @@ def test_sighup_reloads_the_config(controllers: list, tmp_path: Path) -> None:
     proc.send_signal(signal.SIGHUP)
     wait_until_sync(lambda: "reload refused" in (tmp_path / "log").read_text(), what="refusal")
     assert len(workers_of(proc.pid)) == 3
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(20) == 0
+
+
+def test_sighup_of_a_file_run_would_refuse_changes_nothing(controllers: list,
+                                                         tmp_path: Path) -> None:
+    """Past max_processes: refused like `check` refuses it; the controller goes on (it
+    used to die of the LimitExceeded raised mid-reload)."""
+    config = tmp_path / "ringleader.toml"
+    config.write_text('[ringleader]\nmax_processes = 2\n[watchers.w]\ncmd = "sleep 600"\n')
+    log = tmp_path / "log"
+    proc = start(controllers, "run", str(config), log=log)
+    wait_until_sync(lambda: len(workers_of(proc.pid)) == 1, what="1 worker")
+    config.write_text('[ringleader]\nmax_processes = 2\n[watchers.w]\ncmd = "sleep 600"\n'
+                      "numprocesses = 3\n")
+    proc.send_signal(signal.SIGHUP)
+    wait_until_sync(lambda: "reload refused" in log.read_text(), what="the refusal")
+    assert "max_processes" in log.read_text()
+    assert proc.poll() is None and len(workers_of(proc.pid)) == 1
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(20) == 0
 
