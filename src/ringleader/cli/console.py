@@ -261,6 +261,9 @@ def cmd_quit(args: argparse.Namespace, client: Client) -> int:
     if args.no_wait:
         return emit(args, client.call("quit"), lambda d: fmt.ok(d, "controller stopping"))
     timeout = args.timeout or ACTION_TIMEOUT
+    # The requests are answered at once by a live controller: a hung one (SIGSTOPped)
+    # must not hold `quit` for ACTION_TIMEOUT; --timeout bounds them as it bounds the wait.
+    client.timeout = min(timeout, READ_TIMEOUT)
     pidfd = _controller_pidfd(client)
 
     def quit_and_wait() -> Any:
@@ -307,8 +310,10 @@ def wait_gone(client: Client, timeout: float) -> None:
     import time
 
     deadline = time.monotonic() + timeout
+    base = client.timeout
     while True:
         client.close()  # a fresh connection each time: the old one may be served still
+        client.timeout = max(0.05, min(base, deadline - time.monotonic()))  # not past it
         try:
             client.call("status")
         except Unreachable:
