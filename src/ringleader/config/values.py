@@ -6,6 +6,7 @@ value raises ``BadValue`` carrying what was expected; the caller adds file, sect
 
 from __future__ import annotations
 
+import re
 import shlex
 import signal
 from collections.abc import Callable
@@ -111,6 +112,21 @@ def to_str(value: Any) -> str:
     if isinstance(value, str):
         return value
     raise BadValue("a string")
+
+
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_.@\-]{1,128}")
+
+
+def plain_name_problem(name: str, extra: str = "") -> str | None:
+    """Why `name` is no plain name (1-128 letters, digits, '_', '.', '-' and the characters
+    in `extra`; never '.' or '..'), or None. The models' patterns use "$", which Python
+    lets match before a final newline: "web\n" would pass them."""
+    allowed = set("_.-" + extra)
+    if (_PLAIN_NAME.fullmatch(name) and name not in (".", "..")
+            and all(c.isascii() and (c.isalnum() or c in allowed) for c in name)):
+        return None
+    shown = ", ".join(f"'{c}'" for c in sorted(allowed))
+    return f"1 to 128 letters, digits or {shown} (not '.' or '..'), got {show(name)}"
 
 
 def nul_in(value: Any, path: str = "") -> str | None:

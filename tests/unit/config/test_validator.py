@@ -152,3 +152,14 @@ def test_check_runnable_max_processes_and_tls(tmp_path: Path, write: Write) -> N
                          f"certificate tls_cert {pki['server_cert']}")
     assert process_total([WatcherConfig(name="a", cmd="x", numprocesses=5, singleton=True),
                           WatcherConfig(name="b", cmd="x", numprocesses=2)]) == 3
+
+
+def test_token_and_socket_names_with_a_final_newline_are_refused(write: Write) -> None:
+    path = write("r.toml", '[ringleader.tcp]\nlisten = "127.0.0.1:1"\ntls_cert = "c"\n'
+                           'tls_key = "k"\n[[ringleader.tokens]]\nname = "ci\\n"\n'
+                           f'role = "read"\nhash = "sha256:{"0" * 64}"\n'
+                           '[sockets."web\\n"]\nport = 1\n[watchers.w]\ncmd = "x"\n')
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert [p.split(": ", 2)[1] for p in info.value.problems] == [
+        "[ringleader] tokens[0].name", '[sockets.web\n] name']

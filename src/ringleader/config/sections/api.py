@@ -13,7 +13,15 @@ from typing import Any
 
 from ringleader.config.model import TCP_NEEDS_AUTH, TOKEN_HASH_PATTERN, parse_listen
 from ringleader.config.report import Report
-from ringleader.config.values import BadValue, to_bool, to_gid, to_int, to_str, to_uid
+from ringleader.config.values import (
+    BadValue,
+    plain_name_problem,
+    to_bool,
+    to_gid,
+    to_int,
+    to_str,
+    to_uid,
+)
 
 Normaliser = Callable[[Any], Any]
 
@@ -67,8 +75,16 @@ TCP_FIELDS: dict[str, tuple[Normaliser, str | None]] = {
     "tls_cert": (to_str, "the PEM certificate file"), "tls_key": (to_str, "the PEM key file"),
     "client_ca": (to_str, None), "client_cert_required": (to_bool, None),
 }
+def _token_name(v: Any) -> str:
+    name = to_str(v)
+    problem = plain_name_problem(name, "@")
+    if problem is not None:
+        raise BadValue(problem.partition(", got")[0])
+    return name
+
+
 TOKEN_FIELDS: dict[str, tuple[Normaliser, str | None]] = {
-    "name": (to_str, "a name"), "role": (_role, "read, operate or admin"),
+    "name": (_token_name, "a name"), "role": (_role, "read, operate or admin"),
     "hash": (_token_hash, "sha256:<64 hex digits>, the output of `ringleader token hash`"),
 }
 CERT_FIELDS: dict[str, tuple[Normaliser, str | None]] = {

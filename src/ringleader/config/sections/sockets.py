@@ -17,6 +17,7 @@ from ringleader.config.report import Dialect, Report, convert
 from ringleader.config.values import (
     BadValue,
     nul_in,
+    plain_name_problem,
     to_bool,
     to_gid,
     to_int,
@@ -81,6 +82,10 @@ def build_socket(name: str, options: Mapping[str, Any], where: str, report: Repo
     nul = nul_in(dict(options))
     if nul is not None:
         report.error(where, nul, "contains a NUL character (expected text without NUL)")
+        return None
+    bad_name = plain_name_problem(name) if isinstance(name, str) else None
+    if bad_name is not None:  # it ends up in LISTEN_FDNAMES and $(circus.sockets.NAME)
+        report.error(where, "name", f"expected {bad_name}")
         return None
     for key, value in options.items():
         if key in CIRCUS_IGNORED:

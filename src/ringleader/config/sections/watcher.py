@@ -25,6 +25,7 @@ from ringleader.config.sections.features import (
 from ringleader.config.values import (
     BadValue,
     nul_in,
+    plain_name_problem,
     show,
     to_args,
     to_bool,
@@ -60,9 +61,8 @@ def _numprocesses(v: Any) -> int:
     return to_int(v, minimum=0, maximum=MAX_NUMPROCESSES)
 
 
-# The model's pattern (also the API schema's, which JSON Schema tools read: ECMA regex,
-# where "$" is the end) lets "web\n" through under Python's "$"; this one is the rule.
-_NAME = re.compile(r"[A-Za-z0-9_.\-]{1,128}")
+# The model's pattern (also the API schema's, which JSON Schema tools read as an ECMA regex,
+# where "$" is the end) lets "web\n" through under Python's "$": plain_name_problem is the rule.
 _MODEL_NAME = re.compile(r"^[A-Za-z0-9_.\-]+$")
 MAX_NUMPROCESSES = 1_000_000
 
@@ -70,11 +70,11 @@ MAX_NUMPROCESSES = 1_000_000
 def check_name(name: str, where: str, report: Report) -> None:
     """A watcher name is a path component and a log prefix: letters, digits, '_', '.',
     '-', never '.' or '..' (what the model's pattern misses; it reports the rest)."""
-    if not isinstance(name, str) or not _MODEL_NAME.match(name) or (
-            _NAME.fullmatch(name) and name not in (".", "..")):
+    if not isinstance(name, str) or not _MODEL_NAME.match(name):
         return
-    report.error(where, "name", "expected 1 to 128 letters, digits, '_', '.' or '-' (not "
-                 f"'.' or '..'), got {show(name)}")
+    problem = plain_name_problem(name)
+    if problem is not None:
+        report.error(where, "name", f"expected {problem}")
 
 
 def _readiness(v: Any) -> str:
