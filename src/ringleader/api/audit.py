@@ -6,6 +6,7 @@ are whole, and never buffered in the process.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import resource
@@ -97,9 +98,10 @@ class AuditLog:
         self._failing = str(why)
 
     def problem(self, request: Request) -> str | None:
-        """Why the record of `request` could not be written now, or None. A failed write
-        or reopen counts until the file is opened again (it was rotated or replaced, or
-        on SIGHUP); the file-size limit and the free space are checked each time."""
+        """Why the record of `request` could not be written now, or None. The file-size
+        limit and the free space are checked each time; another failed write (EIO,
+        EDQUOT...) or a failed reopen counts until the file is opened again (it was rotated
+        or replaced, or on SIGHUP)."""
         self._follow()
         if self._failing is not None or self._fd < 0:
             return self._failing or "not open"
@@ -140,7 +142,11 @@ class AuditLog:
             if os.write(self._fd, line) != len(line):
                 raise OSError("short write (disk full?)")
         except OSError as exc:
-            self._fail(exc.strerror or exc)
+            if exc.errno in (errno.ENOSPC, errno.EFBIG):
+                # ``problem`` checks these before each change: they need not stick
+                log.error("cannot write the audit log %s: %s", self.path, exc.strerror)
+            else:
+                self._fail(exc.strerror or exc)
         else:
             if self._failing is not None:
                 log.warning("audit log %s: writable again", self.path)
