@@ -114,6 +114,8 @@ class Daemon:
         self._done = asyncio.Event()
         self._stop_task: asyncio.Task[None] | None = None
         self.audit = _open_audit(config, self.socket_path)
+        if not named:  # a default may be in the runtime folder: say where
+            log.info("state file (default): %s", self.state_path)
         self.app = ControlApp(Commands(self.arbiter, self), self.audit)
         self.server: ApiServer = build_server(self.app, config.controller,
                                               default_unix_path=self.socket_path)
