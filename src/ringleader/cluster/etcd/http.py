@@ -1,0 +1,219 @@
+"""HTTP/1.1 to one etcd endpoint: h11 (sans-IO) over asyncio streams, TLS when asked.
+
+One ``HttpConnection`` carries one request at a time. Unary calls reuse idle connections
+(``EndpointPool``); a watch holds a connection of its own for as long as it streams, because
+etcd's gateway reads a streaming request's whole body before it answers, so one watch per
+connection is the only framing that works over HTTP/1.1 (probed on 3.4.23).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import h11
+
+if TYPE_CHECKING:
+    import ssl
+
+MAX_BODY = 64 << 20  # an answer larger than this is not one etcd sends us (1.5 MiB requests)
+MAX_LINE = 64 << 20  # one watch message: etcd fragments none by default, so allow a lot
+READ_SIZE = 65_536
+MAX_IDLE = 4  # idle connections kept per endpoint
+
+
+class ConnectionLost(Exception):
+    """The connection broke or could not be made; ``sent``: the request went out whole."""
+
+    def __init__(self, reason: str, *, sent: bool = False) -> None:
+        super().__init__(reason)
+        self.sent = sent
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One etcd client URL, parsed."""
+
+    scheme: str  # "http" or "https"
+    host: str
+    port: int
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{self.scheme}://{host}:{self.port}"
+
+    def __str__(self) -> str:
+        return self.url
+
+
+def parse_endpoint(text: str, *, default_scheme: str = "http") -> Endpoint:
+    """"http://127.0.0.1:2379", "https://[::1]:2379" or "etcd1:2379" -> Endpoint;
+    ValueError with the reason otherwise."""
+    raw = text.strip()
+    scheme, sep, rest = raw.partition("://")
+    if not sep:
+        scheme, rest = default_scheme, raw
+    expected = f'expected http(s)://HOST:PORT such as "http://127.0.0.1:2379", got "{text}"'
+    if scheme not in ("http", "https") or "/" in rest.rstrip("/"):
+        raise ValueError(expected)
+    host, sep, port = rest.rstrip("/").rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    elif ":" in host:
+        raise ValueError(expected)
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(expected)
+    return Endpoint(scheme, host, int(port))
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror.lower()
+    return str(exc) or type(exc).__name__
+
+
+class HttpConnection:
+    """One TCP (or TLS) connection speaking HTTP/1.1 to an etcd endpoint."""
+
+    def __init__(self, endpoint: Endpoint, reader: asyncio.StreamReader,
+                 writer: asyncio.StreamWriter) -> None:
+        self.endpoint = endpoint
+        self._reader = reader
+        self._writer = writer
+        self._conn = h11.Connection(h11.CLIENT)
+
+    @classmethod
+    async def open(cls, endpoint: Endpoint, ssl_context: ssl.SSLContext | None) -> HttpConnection:
+        """Connect; the caller bounds the time (``asyncio.timeout``)."""
+        tls = ssl_context if endpoint.scheme == "https" else None
+        if endpoint.scheme == "https" and tls is None:
+            raise ConnectionLost("https endpoint but no TLS settings")
+        try:
+            reader, writer = await asyncio.open_connection(
+                endpoint.host, endpoint.port, ssl=tls,
+                server_hostname=endpoint.host if tls else None)
+        except OSError as exc:  # ssl.SSLError is an OSError too
+            raise ConnectionLost(_describe(exc)) from None
+        sock = writer.get_extra_info("socket")
+        if sock is not None:  # notice a silently dead peer on long-lived watch connections
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return cls(endpoint, reader, writer)
+
+    @property
+    def is_reusable(self) -> bool:
+        return self._conn.our_state is h11.IDLE and not self._reader.at_eof()
+
+    def close(self) -> None:
+        self._writer.close()
+
+    async def request(self, path: str, body: bytes,
+                      headers: list[tuple[str, str]]) -> tuple[int, bytes]:
+        """POST ``body`` to ``path``; the status and the whole answer."""
+        status = await self._send(path, body, headers)
+        chunks = []
+        size = 0
+        async for data in self._body():
+            size += len(data)
+            if size > MAX_BODY:
+                raise ConnectionLost(f"answer larger than {MAX_BODY} bytes", sent=True)
+            chunks.append(data)
+        if self._conn.our_state is h11.DONE and self._conn.their_state is h11.DONE:
+            self._conn.start_next_cycle()
+        return status, b"".join(chunks)
+
+    async def stream(self, path: str, body: bytes,
+                     headers: list[tuple[str, str]]) -> tuple[int, AsyncIterator[bytes]]:
+        """POST and answer the status plus the response's newline-separated messages."""
+        status = await self._send(path, body, headers)
+        return status, self._lines()
+
+    async def _send(self, path: str, body: bytes, headers: list[tuple[str, str]]) -> int:
+        request = h11.Request(method="POST", target=path, headers=[
+            ("Host", self.endpoint.host), ("Content-Type", "application/json"),
+            ("Content-Length", str(len(body))), *headers])
+        try:
+            self._writer.write(self._conn.send(request) or b"")
+            self._writer.write(self._conn.send(h11.Data(data=body)) or b"")
+            self._writer.write(self._conn.send(h11.EndOfMessage()) or b"")
+            await self._writer.drain()
+        except (OSError, h11.LocalProtocolError) as exc:
+            raise ConnectionLost(_describe(exc)) from None
+        event = await self._next_event()
+        while not isinstance(event, h11.Response):
+            if not isinstance(event, h11.InformationalResponse):
+                raise ConnectionLost("no HTTP response", sent=True)
+            event = await self._next_event()
+        return event.status_code
+
+    async def _next_event(self) -> h11.Event:
+        while True:
+            try:
+                event = self._conn.next_event()
+            except h11.RemoteProtocolError as exc:
+                raise ConnectionLost(f"bad HTTP from etcd: {exc}", sent=True) from None
+            if isinstance(event, h11.ConnectionClosed):
+                raise ConnectionLost("connection closed by etcd", sent=True)
+            if isinstance(event, h11.Event):
+                return event
+            if event is h11.PAUSED:
+                raise ConnectionLost("unexpected data after the answer", sent=True)
+            try:  # NEED_DATA
+                data = await self._reader.read(READ_SIZE)
+            except OSError as exc:
+                raise ConnectionLost(_describe(exc), sent=True) from None
+            self._conn.receive_data(data)
+
+    async def _body(self) -> AsyncIterator[bytes]:
+        while True:
+            event = await self._next_event()
+            if isinstance(event, h11.Data):
+                yield bytes(event.data)
+            elif isinstance(event, h11.EndOfMessage):
+                return
+
+    async def _lines(self) -> AsyncIterator[bytes]:
+        buffer = b""
+        async for data in self._body():
+            buffer += data
+            if len(buffer) > MAX_LINE:
+                raise ConnectionLost(f"stream message larger than {MAX_LINE} bytes", sent=True)
+            *lines, buffer = buffer.split(b"\n")
+            for line in lines:
+                if line.strip():
+                    yield line
+        if buffer.strip():
+            yield buffer
+        raise ConnectionLost("stream ended by etcd", sent=True)
+
+
+class EndpointPool:
+    """Idle connections to one endpoint, reused by unary calls."""
+
+    def __init__(self, endpoint: Endpoint, ssl_context: ssl.SSLContext | None) -> None:
+        self.endpoint = endpoint
+        self._ssl = ssl_context
+        self._idle: list[HttpConnection] = []
+
+    async def acquire(self, *, fresh: bool = False) -> HttpConnection:
+        while self._idle and not fresh:
+            conn = self._idle.pop()
+            if conn.is_reusable:
+                return conn
+            conn.close()
+        return await HttpConnection.open(self.endpoint, self._ssl)
+
+    def release(self, conn: HttpConnection) -> None:
+        if conn.is_reusable and len(self._idle) < MAX_IDLE:
+            self._idle.append(conn)
+        else:
+            conn.close()
+
+    def close(self) -> None:
+        for conn in self._idle:
+            conn.close()
+        self._idle.clear()

@@ -1,0 +1,139 @@
+"""What an agent and its etcd client are told: the ``[cluster]`` table, as frozen models.
+
+Phase 2 reads these from a node's config file (``[cluster]``) and from the console's
+``--etcd``; ``settings_from_dict`` gives the one-line errors of the config loader
+(``WHERE field: problem``). The password never appears in a repr or a log line.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+from typing import Annotated, Any
+
+import msgspec
+from msgspec import Meta
+
+from ringleader.cluster.etcd.http import parse_endpoint
+from ringleader.errors import ConfigError
+
+NAME_PATTERN = r"^[A-Za-z0-9_.\-]+$"  # a node or job name is one key segment
+LABEL_PATTERN = r"^[A-Za-z0-9_.\-/]+$"
+_LOOPBACK = re.compile(r"^(127\.|::1$|localhost$)")
+
+Name = Annotated[str, Meta(min_length=1, max_length=128, pattern=NAME_PATTERN)]
+LabelName = Annotated[str, Meta(min_length=1, max_length=63, pattern=LABEL_PATTERN)]
+Seconds = Annotated[float, Meta(gt=0, le=3600)]
+
+
+class EtcdSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """How to reach etcd."""
+
+    endpoints: Annotated[list[str], Meta(min_length=1, description="client URLs, "
+                                         'e.g. ["https://10.0.0.1:2379", ...]; failover '
+                                         "goes through them in order")]
+    ca_file: Annotated[str | None, Meta(description="PEM CA verifying etcd's certificate "
+                                        "(https endpoints; default: the system's)")] = None
+    cert_file: Annotated[str | None, Meta(description="PEM client certificate")] = None
+    key_file: Annotated[str | None, Meta(description="PEM private key of cert_file")] = None
+    user: Annotated[str | None, Meta(min_length=1, description="etcd user (auth)")] = None
+    password: Annotated[str | None, Meta(description="its password; never logged")] = None
+    timeout: Annotated[Seconds, Meta(description="the most one call may take, every "
+                                     "endpoint tried included")] = 5.0
+    discover_members: Annotated[bool, Meta(description="add the members etcd lists to the "
+                                           "endpoints (turn off behind a proxy or a load "
+                                           "balancer)")] = True
+
+    def __post_init__(self) -> None:
+        for text in self.endpoints:
+            parse_endpoint(text)
+        if (self.user is None) != (self.password is None):
+            raise ValueError("user and password go together")
+        if self.key_file and not self.cert_file:
+            raise ValueError("key_file needs cert_file")
+
+    def __repr__(self) -> str:  # the password stays out of logs and tracebacks
+        shown = {f: getattr(self, f) for f in self.__struct_fields__ if f != "password"}
+        return f"EtcdSettings({shown}, password={'***' if self.password else None})"
+
+    __str__ = __repr__
+
+    @property
+    def uses_tls(self) -> bool:
+        return any(parse_endpoint(e).scheme == "https" for e in self.endpoints)
+
+    def warnings(self) -> list[str]:
+        """Legal but unwise settings, one line each."""
+        found = []
+        if self.password is not None:
+            for text in self.endpoints:
+                ep = parse_endpoint(text)
+                if ep.scheme == "http" and not _LOOPBACK.match(ep.host):
+                    found.append(f"the etcd password goes in clear text to {ep.url} "
+                                 "(use an https endpoint)")
+        return found
+
+
+def _hostname() -> str:
+    return re.sub(r"[^A-Za-z0-9_.\-]", "-", socket.gethostname()) or "node"
+
+
+class ClusterSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """A node's ``[cluster]`` table."""
+
+    etcd: EtcdSettings
+    name: Annotated[Name, Meta(description="this node's name (default: the host name)")] = (
+        msgspec.field(default_factory=_hostname))
+    cluster: Annotated[Name, Meta(description="the cluster's name: many clusters may share "
+                                  "one etcd")] = "default"
+    prefix: Annotated[str | None, Meta(description="key prefix (default: "
+                                       "/ringleader/CLUSTER)")] = None
+    labels: Annotated[dict[LabelName, Annotated[str, Meta(max_length=256)]],
+                      Meta(description='e.g. {zone = "a", ssd = "yes"}')] = {}
+    advertise: Annotated[str | None, Meta(description="this node's TLS API address "
+                                          "(HOST:PORT) for the console")] = None
+    ttl: Annotated[int, Meta(ge=2, le=300, description="seconds without contact after "
+                             "which this node counts as lost and its work moves")] = 10
+    settle: Annotated[float | None, Meta(ge=0, le=3600, description="a scheduler elected "
+                                         "this soon after its node started waits this long "
+                                         "for the other nodes to register before moving "
+                                         "work (default: ttl)")] = None
+    scheduler: Annotated[bool, Meta(description="take part in the scheduler election")] = True
+
+    def __post_init__(self) -> None:
+        if self.prefix is not None and (not self.prefix.startswith("/")
+                                        or self.prefix.endswith("/") or "//" in self.prefix):
+            raise ValueError(f'prefix "{self.prefix}": expected /A/B with no trailing "/"')
+
+    @property
+    def key_prefix(self) -> str:
+        return self.prefix if self.prefix is not None else f"/ringleader/{self.cluster}"
+
+    @property
+    def settle_seconds(self) -> float:
+        return float(self.ttl) if self.settle is None else self.settle
+
+
+def settings_from_dict(data: dict[str, Any], *, where: str = "[cluster]") -> ClusterSettings:
+    """The ``[cluster]`` table -> ClusterSettings; ConfigError with one line per problem.
+    ``etcd`` is the list of endpoints; the other etcd options sit beside it."""
+    options = dict(data)
+    etcd_keys = set(EtcdSettings.__struct_fields__) - {"endpoints"}
+    etcd = {k: options.pop(k) for k in list(options) if k in etcd_keys}
+    endpoints = options.pop("etcd", None)
+    if isinstance(endpoints, str):
+        endpoints = [endpoints]
+    if endpoints is None:
+        raise ConfigError([f"{where} etcd: missing (expected a list of endpoints such as "
+                           '["http://127.0.0.1:2379"])'])
+    etcd["endpoints"] = endpoints
+    try:
+        return msgspec.convert({**options, "etcd": etcd}, ClusterSettings)
+    except msgspec.ValidationError as exc:
+        text = str(exc)
+        path = ""
+        if " - at `$." in text:
+            text, _, path = text.rpartition(" - at `$.")
+            path = path.rstrip("`").removeprefix("etcd.")
+            path = "etcd" if path.startswith("endpoints") else path
+        raise ConfigError([f"{where} {path}: {text}" if path else f"{where}: {text}"]) from None
