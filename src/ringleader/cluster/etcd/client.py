@@ -36,7 +36,13 @@ from ringleader.cluster.etcd.errors import (
     is_try_elsewhere,
     server_error,
 )
-from ringleader.cluster.etcd.http import ConnectionLost, Endpoint, EndpointPool, HttpConnection
+from ringleader.cluster.etcd.http import (
+    ConnectionLost,
+    Endpoint,
+    EndpointPool,
+    HttpConnection,
+    TlsRefused,
+)
 from ringleader.cluster.etcd.http import parse_endpoint as parse_url
 from ringleader.cluster.etcd.wire import KeyValue
 
@@ -363,6 +369,7 @@ class EtcdClient:
         order = self._endpoints[self._current:] + self._endpoints[:self._current]
         failures: list[str] = []
         timed_out = False
+        tls_refused = 0
         for index, ep in enumerate(order):
             remaining = deadline - loop.time()
             if remaining <= 0:
@@ -380,6 +387,7 @@ class EtcdClient:
                 continue
             except ConnectionLost as exc:
                 failures.append(f"{ep}: {exc}")
+                tls_refused += isinstance(exc, TlsRefused)
                 if exc.sent and not retry_sent:
                     raise EtcdUnreachable(f"etcd at {ep}: {exc} (the transaction may or may "
                                           "not have been applied)") from None
@@ -390,6 +398,9 @@ class EtcdClient:
             self._current = self._endpoints.index(ep) if ep in self._endpoints else 0
             return result
         detail = "; ".join(failures) or "no time left"
+        if failures and tls_refused == len(failures):
+            raise EtcdAuthError(f"etcd refused TLS ({detail}); check ca_file, cert_file and "
+                                "key_file")
         if timed_out:
             raise EtcdTimeout(f"etcd gave no answer within {total:g} s ({detail})")
         raise EtcdUnreachable(f"cannot reach etcd ({detail})")

@@ -33,6 +33,10 @@ class ConnectionLost(Exception):
         self.sent = sent
 
 
+class TlsRefused(ConnectionLost):
+    """The TLS handshake failed: a certificate that does not verify, on either side."""
+
+
 @dataclass(frozen=True)
 class Endpoint:
     """One etcd client URL, parsed."""
@@ -76,6 +80,15 @@ def _describe(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
+def _lost(exc: OSError, *, sent: bool) -> ConnectionLost:
+    """The error for a failed socket operation. An ssl error (a TLS 1.3 server refuses a
+    client certificate only after the handshake, on the first read) is a TlsRefused."""
+    if type(exc).__module__ == "ssl" and not isinstance(exc, ConnectionResetError):
+        reason = getattr(exc, "reason", None) or str(exc)
+        return TlsRefused(f"TLS refused: {str(reason).lower().replace('_', ' ')}", sent=sent)
+    return ConnectionLost(_describe(exc), sent=sent)
+
+
 class HttpConnection:
     """One TCP (or TLS) connection speaking HTTP/1.1 to an etcd endpoint."""
 
@@ -85,6 +98,7 @@ class HttpConnection:
         self._reader = reader
         self._writer = writer
         self._conn = h11.Connection(h11.CLIENT)
+        self._answered = False  # a response came on this connection
 
     @classmethod
     async def open(cls, endpoint: Endpoint, ssl_context: ssl.SSLContext | None) -> HttpConnection:
@@ -97,7 +111,7 @@ class HttpConnection:
                 endpoint.host, endpoint.port, ssl=tls,
                 server_hostname=endpoint.host if tls else None)
         except OSError as exc:  # ssl.SSLError is an OSError too
-            raise ConnectionLost(_describe(exc)) from None
+            raise _lost(exc, sent=False) from None
         sock = writer.get_extra_info("socket")
         if sock is not None:  # notice a silently dead peer on long-lived watch connections
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
@@ -141,14 +155,28 @@ class HttpConnection:
             self._writer.write(self._conn.send(h11.Data(data=body)) or b"")
             self._writer.write(self._conn.send(h11.EndOfMessage()) or b"")
             await self._writer.drain()
-        except (OSError, h11.LocalProtocolError) as exc:
+        except OSError as exc:
+            raise self._broken(exc, sent=False) from None
+        except h11.LocalProtocolError as exc:
             raise ConnectionLost(_describe(exc)) from None
         event = await self._next_event()
         while not isinstance(event, h11.Response):
             if not isinstance(event, h11.InformationalResponse):
                 raise ConnectionLost("no HTTP response", sent=True)
             event = await self._next_event()
+        self._answered = True
         return event.status_code
+
+    def _broken(self, exc: OSError, *, sent: bool) -> ConnectionLost:
+        """Over TLS 1.3 a server refuses a client certificate only after the handshake,
+        and its alert is lost when our request crosses it: a fresh TLS connection that
+        breaks before its first answer is taken as that refusal."""
+        lost = _lost(exc, sent=sent)
+        if not isinstance(lost, TlsRefused) and not self._answered and (
+                self._writer.get_extra_info("sslcontext") is not None):
+            return TlsRefused(f"TLS connection closed by etcd before any answer ({lost}): "
+                              "is this client's certificate accepted?", sent=sent)
+        return lost
 
     async def _next_event(self) -> h11.Event:
         while True:
@@ -165,7 +193,7 @@ class HttpConnection:
             try:  # NEED_DATA
                 data = await self._reader.read(READ_SIZE)
             except OSError as exc:
-                raise ConnectionLost(_describe(exc), sent=True) from None
+                raise self._broken(exc, sent=True) from None
             self._conn.receive_data(data)
 
     async def _body(self) -> AsyncIterator[bytes]:
