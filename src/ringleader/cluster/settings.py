@@ -36,7 +36,8 @@ class EtcdSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
                                         "(https endpoints; default: the system's)")] = None
     cert_file: Annotated[str | None, Meta(description="PEM client certificate")] = None
     key_file: Annotated[str | None, Meta(description="PEM private key of cert_file")] = None
-    user: Annotated[str | None, Meta(min_length=1, description="etcd user (auth)")] = None
+    user: Annotated[Annotated[str, Meta(min_length=1)] | None,
+                    Meta(description="etcd user (auth)")] = None
     password: Annotated[str | None, Meta(description="its password; never logged")] = None
     timeout: Annotated[Seconds, Meta(description="the most one call may take, every "
                                      "endpoint tried included")] = 5.0
@@ -45,12 +46,16 @@ class EtcdSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
                                            "balancer)")] = True
 
     def __post_init__(self) -> None:
+        # a rule across fields says "FIELD: what is wrong" (settings_from_dict shows it so)
         for text in self.endpoints:
-            parse_endpoint(text)
+            try:
+                parse_endpoint(text)
+            except ValueError as exc:
+                raise ValueError(f"etcd: {exc}") from None
         if (self.user is None) != (self.password is None):
-            raise ValueError("user and password go together")
+            raise ValueError("user: goes with password (both or neither)")
         if self.key_file and not self.cert_file:
-            raise ValueError("key_file needs cert_file")
+            raise ValueError("key_file: needs cert_file")
 
     def __repr__(self) -> str:  # the password stays out of logs and tracebacks
         shown = {f: getattr(self, f) for f in self.__struct_fields__ if f != "password"}
@@ -94,7 +99,8 @@ class ClusterSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, k
                                           "(HOST:PORT) for the console")] = None
     ttl: Annotated[int, Meta(ge=2, le=300, description="seconds without contact after "
                              "which this node counts as lost and its work moves")] = 10
-    settle: Annotated[float | None, Meta(ge=0, le=3600, description="a scheduler elected "
+    settle: Annotated[Annotated[float, Meta(ge=0, le=3600)] | None,
+                      Meta(description="a scheduler elected "
                                          "this soon after its node started waits this long "
                                          "for the other nodes to register before moving "
                                          "work (default: ttl)")] = None
@@ -103,7 +109,7 @@ class ClusterSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, k
     def __post_init__(self) -> None:
         if self.prefix is not None and (not self.prefix.startswith("/")
                                         or self.prefix.endswith("/") or "//" in self.prefix):
-            raise ValueError(f'prefix "{self.prefix}": expected /A/B with no trailing "/"')
+            raise ValueError(f'prefix: expected /A/B with no trailing "/", got "{self.prefix}"')
 
     @property
     def key_prefix(self) -> str:
@@ -119,21 +125,28 @@ def settings_from_dict(data: dict[str, Any], *, where: str = "[cluster]") -> Clu
     ``etcd`` is the list of endpoints; the other etcd options sit beside it."""
     options = dict(data)
     etcd_keys = set(EtcdSettings.__struct_fields__) - {"endpoints"}
-    etcd = {k: options.pop(k) for k in list(options) if k in etcd_keys}
+    problems = [f"{where} {key}: unknown option" for key in options
+                if key not in etcd_keys and key not in ClusterSettings.__struct_fields__]
+    labels = options.get("labels")
+    if isinstance(labels, dict):
+        problems += [f"{where} labels.{key}: not a label name (A-Z a-z 0-9 _ . - /)"
+                     for key in labels if not re.match(LABEL_PATTERN, str(key))]
     endpoints = options.pop("etcd", None)
-    if isinstance(endpoints, str):
-        endpoints = [endpoints]
     if endpoints is None:
-        raise ConfigError([f"{where} etcd: missing (expected a list of endpoints such as "
-                           '["http://127.0.0.1:2379"])'])
-    etcd["endpoints"] = endpoints
+        problems.append(f"{where} etcd: missing (expected a list of endpoints such as "
+                        '["http://127.0.0.1:2379"])')
+    if problems:
+        raise ConfigError(problems)
+    etcd = {k: options.pop(k) for k in list(options) if k in etcd_keys}
+    etcd["endpoints"] = [endpoints] if isinstance(endpoints, str) else endpoints
     try:
         return msgspec.convert({**options, "etcd": etcd}, ClusterSettings)
     except msgspec.ValidationError as exc:
-        text = str(exc)
-        path = ""
-        if " - at `$." in text:
-            text, _, path = text.rpartition(" - at `$.")
-            path = path.rstrip("`").removeprefix("etcd.")
-            path = "etcd" if path.startswith("endpoints") else path
-        raise ConfigError([f"{where} {path}: {text}" if path else f"{where}: {text}"]) from None
+        text, _, path = str(exc).partition(" - at `$")
+        path = path.rstrip("`").lstrip(".")
+        path = "etcd" if path.startswith("etcd.endpoints") else path.removeprefix("etcd.")
+        if path in ("", "etcd") and not text.startswith("Expected"):
+            raise ConfigError([f"{where} {text}"]) from None  # "FIELD: ..." of a rule
+        text = text[:1].lower() + text[1:]
+        raise ConfigError([f"{where} {path}: {text}" if path else f"{where}: {text}"]
+                          ) from None
