@@ -44,6 +44,7 @@ class Election:
         self._scheduler: Scheduler | None = None
         self._task: asyncio.Task[None] | None = None
         self._deposed_at = 0  # create_revision of the key a scheduler of ours lost
+        self._won_at = 0  # create_revision of the key our scheduler holds
 
     def poke(self) -> None:
         """Look again (the lease changed)."""
@@ -79,6 +80,8 @@ class Election:
     async def _step(self) -> None:
         lease = self._lease()
         kv = self._mirror.items.get(self._keys.scheduler)
+        if self.is_scheduler and self._mirror.revision < self._won_at:
+            return  # the watch has not yet shown our own win: nothing to judge by
         if kv is not None and lease is not None and kv.lease == lease:
             if not self.is_scheduler and kv.create_revision != self._deposed_at:
                 self._start_scheduler(kv.create_revision)
@@ -108,6 +111,7 @@ class Election:
             self._start_scheduler(holder[0].create_revision)
 
     def _start_scheduler(self, revision: int) -> None:
+        self._won_at = revision
         self._scheduler = Scheduler(self._client, self._keys, revision,
                                     settle_until=self._settle_until)
         self._task = asyncio.create_task(self._run_scheduler(self._scheduler, revision),

@@ -12,6 +12,7 @@ from etcd_harness import EtcdCluster, TcpProxy, call
 
 from ringleader.cluster.etcd import EtcdClient, Mirror
 from ringleader.cluster.etcd.mirror import Change
+from ringleader.cluster.etcd.wire import PutRequest, RequestOp
 from ringleader.cluster.settings import EtcdSettings
 from ringleader.testing import run_async, wait_until
 
@@ -107,6 +108,20 @@ def test_progress_notifications_move_the_revision_on(etcd: EtcdCluster) -> None:
             # etcd here notifies progress every second: the quiet mirror catches up
             await asyncio.wait_for(mirror.wait_revision(elsewhere), 20)
             assert seen == []
+
+    run_async(main())
+
+
+def test_the_events_of_one_transaction_all_count(etcd: EtcdCluster) -> None:
+    async def main() -> None:
+        async with mirrored(etcd, b"/m5/") as (mirror, direct, _, seen):
+            await mirror.wait_revision(1)
+            puts = [RequestOp(request_put=PutRequest(key=f"/m5/{i}".encode(), value=b"v"))
+                    for i in range(3)]
+            response = await direct.txn([], puts)  # three events, one revision
+            await mirror.wait_revision(response.header.revision)
+            assert sorted(mirror.items) == [b"/m5/0", b"/m5/1", b"/m5/2"]
+            assert len(seen) == 3
 
     run_async(main())
 

@@ -25,16 +25,17 @@ from typing import TYPE_CHECKING, TypeVar
 import msgspec
 
 from ringleader.cluster.etcd import wire
+from ringleader.cluster.etcd.auth import Tokens
 from ringleader.cluster.etcd.errors import (
-    AUTH_NOT_ENABLED,
     TOKEN_INVALID,
     EtcdAuthError,
     EtcdCompacted,
     EtcdError,
     EtcdTimeout,
     EtcdUnreachable,
-    is_try_elsewhere,
-    server_error,
+    TokenInvalid,
+    TryElsewhere,
+    raise_for,
 )
 from ringleader.cluster.etcd.http import (
     ConnectionLost,
@@ -44,7 +45,7 @@ from ringleader.cluster.etcd.http import (
     TlsRefused,
 )
 from ringleader.cluster.etcd.http import parse_endpoint as parse_url
-from ringleader.cluster.etcd.wire import KeyValue
+from ringleader.cluster.etcd.wire import KeyValue, error_of
 
 if TYPE_CHECKING:
     import ssl
@@ -53,22 +54,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("ringleader.cluster.etcd")
 R = TypeVar("R")
-
-
-class _TryElsewhere(Exception):
-    """This endpoint cannot serve the call now; another may."""
-
-
-class _TokenInvalid(Exception):
-    pass
-
-
-def _error_of(status: int, body: bytes) -> tuple[int, str]:
-    try:
-        err = wire.decode(body, wire.UnaryError)
-        return err.code, err.message or err.error
-    except Exception:  # not etcd's JSON: say what came
-        return 0, f"HTTP {status}: {body[:200].decode('utf-8', 'replace')}"
 
 
 class EtcdClient:
@@ -86,8 +71,7 @@ class EtcdClient:
 
             self._ssl = client_context(settings.ca_file, settings.cert_file, settings.key_file)
         self._pools: dict[Endpoint, EndpointPool] = {}
-        self._tokens: dict[Endpoint, str] = {}
-        self._auth_enabled = settings.user is not None
+        self._tokens = Tokens(settings.user, settings.password)
         self._streams: set[HttpConnection] = set()
 
     async def __aenter__(self) -> EtcdClient:
@@ -224,8 +208,8 @@ class EtcdClient:
                 yield self._watch_result(conn.endpoint, line)
         except ConnectionLost as exc:
             raise EtcdUnreachable(f"etcd watch on {conn.endpoint}: {exc}") from None
-        except _TokenInvalid:
-            self._tokens.pop(conn.endpoint, None)
+        except TokenInvalid:
+            self._tokens.forget(conn.endpoint)
             raise EtcdUnreachable(f"etcd watch on {conn.endpoint}: {TOKEN_INVALID}") from None
         finally:
             self._streams.discard(conn)
@@ -239,13 +223,13 @@ class EtcdClient:
                 status, lines = await conn.stream("/v3/watch", body, await self._headers(ep))
                 first = await anext(lines, b"")
                 if status != 200:
-                    self._raise_for(*_error_of(status, first))
+                    raise_for(*error_of(status, first))
                 return conn, lines, self._watch_result(ep, first)
-            except _TokenInvalid:
+            except TokenInvalid:
                 conn.close()
-                self._tokens.pop(ep, None)
+                self._tokens.forget(ep)
                 if attempt == 2:
-                    raise _TryElsewhere(f"{ep}: {TOKEN_INVALID}") from None
+                    raise TryElsewhere(f"{ep}: {TOKEN_INVALID}") from None
             except BaseException:
                 conn.close()
                 raise
@@ -258,7 +242,7 @@ class EtcdClient:
             raise EtcdUnreachable(f"etcd watch on {ep}: unexpected answer "
                                   f"{line[:200]!r}") from None
         if msg.error is not None:
-            self._raise_for(msg.error.grpc_code, msg.error.message)
+            raise_for(msg.error.grpc_code, msg.error.message)
         result = msg.result
         if result is None:
             raise EtcdUnreachable(f"etcd watch on {ep}: empty answer")
@@ -268,7 +252,7 @@ class EtcdClient:
                 raise EtcdCompacted(f"etcd: revision compacted (oldest kept: "
                                     f"{result.compact_revision})", result.compact_revision)
             if TOKEN_INVALID in reason:
-                raise _TokenInvalid()
+                raise TokenInvalid()
             if "PermissionDenied" in reason or "Unauthenticated" in reason:
                 raise EtcdAuthError(f"etcd refused the watch: {reason.rpartition('desc = ')[2]}")
             raise EtcdUnreachable(f"etcd watch on {ep} canceled: {reason or 'no reason'}")
@@ -283,41 +267,10 @@ class EtcdClient:
 
     async def _headers(self, ep: Endpoint) -> list[tuple[str, str]]:
         headers = [("Grpc-Metadata-hasleader", "true")]
-        if self._auth_enabled:
-            token = self._tokens.get(ep)
-            if token is None:
-                token = await self._authenticate(ep)
-            if token:
-                headers.append(("Authorization", token))
+        token = await self._tokens.get(ep, self._pool(ep))
+        if token:
+            headers.append(("Authorization", token))
         return headers
-
-    async def _authenticate(self, ep: Endpoint) -> str:
-        settings = self.settings
-        assert settings.user is not None and settings.password is not None
-        req = wire.AuthenticateRequest(name=settings.user, password=settings.password)
-        conn = await self._pool(ep).acquire()
-        try:
-            status, body = await conn.request("/v3/auth/authenticate", wire.encode(req), [])
-        finally:
-            self._pool(ep).release(conn)
-        if status != 200:
-            code, message = _error_of(status, body)
-            if AUTH_NOT_ENABLED in message:
-                log.warning("etcd at %s has authentication disabled: the user and password "
-                            "are not used", ep)
-                self._tokens[ep] = ""
-                return ""
-            self._raise_for(code, message)
-        token = wire.decode(body, wire.AuthenticateResponse).token
-        self._tokens[ep] = token
-        return token
-
-    def _raise_for(self, code: int, message: str) -> None:
-        if TOKEN_INVALID in message:
-            raise _TokenInvalid()
-        if is_try_elsewhere(code, message):
-            raise _TryElsewhere(message.removeprefix("etcdserver: "))
-        raise server_error(code, message)
 
     async def _call(self, path: str, request: msgspec.Struct, kind: type[R], *,
                     timeout: float | None, retry_sent: bool = True,
@@ -329,10 +282,10 @@ class EtcdClient:
                 try:
                     return await self._once(ep, path, body, kind, streamed=streamed,
                                             fresh=not retry_sent)
-                except _TokenInvalid:
-                    self._tokens.pop(ep, None)  # renew it, once
+                except TokenInvalid:
+                    self._tokens.forget(ep)  # renew it, once
                     if attempt == 2:
-                        raise _TryElsewhere(TOKEN_INVALID) from None
+                        raise TryElsewhere(TOKEN_INVALID) from None
             raise AssertionError("unreachable")
 
         return await self._attempts(on, timeout, retry_sent=retry_sent)
@@ -348,12 +301,12 @@ class EtcdClient:
             raise
         pool.release(conn)
         if status != 200:
-            self._raise_for(*_error_of(status, data))
+            raise_for(*error_of(status, data))
         if streamed:  # one '{"result": ...}' or '{"error": {...}}' message
             data = data.strip().split(b"\n", 1)[0]
             error = wire.decode(data, wire.WatchMessage).error
             if error is not None:
-                self._raise_for(error.grpc_code, error.message)
+                raise_for(error.grpc_code, error.message)
         try:
             return wire.decode(data, kind)
         except Exception as exc:
@@ -392,7 +345,7 @@ class EtcdClient:
                     raise EtcdUnreachable(f"etcd at {ep}: {exc} (the transaction may or may "
                                           "not have been applied)") from None
                 continue
-            except _TryElsewhere as exc:
+            except TryElsewhere as exc:
                 failures.append(f"{ep}: {exc}")
                 continue
             self._current = self._endpoints.index(ep) if ep in self._endpoints else 0

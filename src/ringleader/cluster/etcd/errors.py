@@ -89,3 +89,20 @@ def server_error(code: int, message: str) -> EtcdError:
             return EtcdAuthError(text)
         return EtcdAuthError(f"etcd: {text}")
     return EtcdError(f"etcd: {text}")
+
+
+class TryElsewhere(Exception):
+    """Internal: this endpoint cannot serve the call now; another may."""
+
+
+class TokenInvalid(Exception):
+    """Internal: etcd no longer accepts our auth token; authenticate again."""
+
+
+def raise_for(code: int, message: str) -> None:
+    """Raise what an error answer of etcd means to the client."""
+    if TOKEN_INVALID in message:
+        raise TokenInvalid()
+    if is_try_elsewhere(code, message):
+        raise TryElsewhere(message.removeprefix("etcdserver: "))
+    raise server_error(code, message)

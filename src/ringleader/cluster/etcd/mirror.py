@@ -60,7 +60,9 @@ class Signal:
 
 
 class Mirror:
-    """The keys in [key, range_end) (just ``key`` without range_end), by key."""
+    """The keys in [key, range_end) (just ``key`` without range_end), by key.
+    ``on_change`` gets the changes of each watch answer and of each full read (possibly
+    none, after a read)."""
 
     def __init__(self, client: EtcdClient, key: bytes, range_end: bytes = b"", *,
                  on_change: Callable[[list[Change]], None] | None = None,
@@ -151,7 +153,7 @@ class Mirror:
                     if (old := self.items.get(k)) is None or old.mod_revision != kv.mod_revision]
         self.items = fresh
         self.revision = revision
-        self._notify(changes)
+        self._notify(changes, read=True)
         self.kick()
 
     def _apply(self, response: WatchResponse) -> None:
@@ -159,9 +161,10 @@ class Mirror:
             self._set_synced(True)
             return
         changes: list[Change] = []
-        for event in response.events:
+        seen = self.revision  # the events of one transaction share a revision: compare
+        for event in response.events:  # with where this batch started, not as it goes
             kv = event.kv
-            if kv.mod_revision <= self.revision:
+            if kv.mod_revision <= seen:
                 continue  # already seen before the watch was resumed
             if event.type == "DELETE":
                 if self.items.pop(kv.key, None) is not None:
@@ -175,7 +178,9 @@ class Mirror:
         self._set_synced(True)
         self._notify(changes)
 
-    def _notify(self, changes: list[Change]) -> None:
+    def _notify(self, changes: list[Change], *, read: bool = False) -> None:
+        """Tell the consumer; after a read always, even of nothing new (the first read of
+        an empty range is news: the copy is ready)."""
         self._progress.fire()
-        if changes and self._on_change is not None:
+        if (changes or read) and self._on_change is not None:
             self._on_change(changes)

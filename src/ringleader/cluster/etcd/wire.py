@@ -221,6 +221,15 @@ class WatchMessage(msgspec.Struct, kw_only=True, frozen=True):
     error: StreamError | None = None
 
 
+def error_of(status: int, body: bytes) -> tuple[int, str]:
+    """(gRPC code, message) of a unary error answer, or what came instead."""
+    try:
+        err = decode(body, UnaryError)
+        return err.code, err.message or err.error
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return 0, f"HTTP {status}: {body[:200].decode('utf-8', 'replace')}"
+
+
 def encode(request: msgspec.Struct) -> bytes:
     return msgspec.json.encode(request)
 
