@@ -28,12 +28,12 @@ class ClusterStore:
     """``ClusterStore(client, Keys("/ringleader/default"))``."""
 
     def __init__(self, client: EtcdClient, keys: Keys) -> None:
-        self._client = client
+        self.client = client
         self.keys = keys
 
     async def snapshot(self) -> ClusterSnapshot:
         """Every key of the cluster at one revision."""
-        kvs, revision = await self._client.range_all(self.keys.root, range_end(self.keys.root))
+        kvs, revision = await self.client.range_all(self.keys.root, range_end(self.keys.root))
         return ClusterSnapshot.from_kvs(self.keys, kvs, revision)
 
     async def apply(self, jobs: Mapping[str, Job], *, remove: Iterable[str] = (),
@@ -59,7 +59,7 @@ class ClusterStore:
                for name in sorted(jobs)]
         ops += [RequestOp(request_delete_range=DeleteRangeRequest(key=self.keys.job(name)))
                 for name in removed]
-        response = await self._client.txn(compare, ops)
+        response = await self.client.txn(compare, ops)
         if not response.succeeded:
             raise Conflict("jobs changed since they were read (another apply?): nothing "
                            "written; run the command again")
@@ -67,7 +67,7 @@ class ClusterStore:
 
     async def remove_job(self, name: str) -> None:
         """Remove a job: every node stops its processes."""
-        if not await self._client.delete(self.keys.job(name)):
+        if not await self.client.delete(self.keys.job(name)):
             raise NotFound(f"no job {name}")
 
     async def scale(self, name: str, processes: int) -> Job:
@@ -76,7 +76,7 @@ class ClusterStore:
             raise ValueError("the number of processes cannot be negative")
         key = self.keys.job(name)
         for _ in range(3):  # another writer between our read and write: read again
-            kv = await self._client.get(key)
+            kv = await self.client.get(key)
             if kv is None:
                 raise NotFound(f"no job {name}")
             job = decode_job(kv.value, name)
@@ -86,7 +86,7 @@ class ClusterStore:
                 raise LimitExceeded(f"job {name}: per_node {processes} is more than "
                                     f"max_per_node {job.max_per_node}")
             scaled = msgspec.structs.replace(job, **{field: processes})
-            response = await self._client.txn(
+            response = await self.client.txn(
                 [Compare(key=key, target="MOD", mod_revision=kv.mod_revision)],
                 [RequestOp(request_put=PutRequest(key=key,
                                                   value=encode_job(scaled)))])
@@ -97,10 +97,10 @@ class ClusterStore:
     async def drain(self, node: str, reason: str = "") -> None:
         """The node gets no cluster work; what it runs moves elsewhere. Its local
         watchers are not touched."""
-        await self._client.put(self.keys.drain(node),
+        await self.client.put(self.keys.drain(node),
                                encode(DrainRecord(since=time.time(), reason=reason)))
 
     async def undrain(self, node: str) -> bool:
         """The node may get work again (placed where counts need it; nothing moves back
         by itself). False if it was not drained."""
-        return bool(await self._client.delete(self.keys.drain(node)))
+        return bool(await self.client.delete(self.keys.drain(node)))

@@ -14,7 +14,7 @@ from cluster_fakes import FakeArbiter
 from etcd_harness import AUTH_PREFIX, EtcdCluster, TcpProxy
 
 from ringleader.cluster import Agent, ClusterSettings, ClusterStore, EtcdClient, Keys
-from ringleader.cluster.jobs import Job, job_from_dict
+from ringleader.cluster.jobs import Job, encode_job, job_from_dict
 from ringleader.cluster.settings import EtcdSettings
 from ringleader.testing import free_port, run_async, wait_until
 
@@ -39,8 +39,8 @@ def etcd_settings(endpoints: list[str], **kw: Any) -> EtcdSettings:
 async def start_node(endpoints: list[str], prefix: str, name: str,
                      arbiter: FakeArbiter | None = None, **kw: Any) -> Node:
     etcd_kw = {k: kw.pop(k) for k in ("user", "password") if k in kw}
-    settings = ClusterSettings(etcd=etcd_settings(endpoints, **etcd_kw), name=name,
-                               prefix=prefix, ttl=TTL, settle=0, **kw)
+    settings = ClusterSettings(**{"etcd": etcd_settings(endpoints, **etcd_kw), "name": name,
+                                  "prefix": prefix, "ttl": TTL, "settle": 0, **kw})
     fake = arbiter if arbiter is not None else FakeArbiter()
     node = Node(Agent(settings, fake), fake)
     await node.agent.start()
@@ -227,6 +227,32 @@ def test_job_changes_scale_removal_and_a_local_name_clash(etcd: EtcdCluster) -> 
             assert [c[0] for c in nodes["b"].arbiter.calls] == ["add", "replace", "scale"]
             await store.remove_job("web")
             await until(lambda: nodes["b"].arbiter.watchers == {}, "removal")
+            # a job this node refuses (written by a console whose host knows the user)
+            ghost = Job(name="ghost", options={"cmd": "x", "uid": "no-such-user-here"},
+                        count=2)
+            await store.client.put(store.keys.job("ghost"), encode_job(ghost))
+            await until(lambda: "ghost" in nodes["b"].agent.status().jobs
+                        and nodes["b"].agent.status().jobs["ghost"].problem is not None,
+                        "the refusal")
+            assert "refused on this node" in str(nodes["b"].agent.status().jobs["ghost"])
+            assert nodes["b"].arbiter.watchers == {}
+
+    run_async(main(), timeout=60)
+
+
+def test_a_cold_start_waits_for_the_nodes_to_register(etcd: EtcdCluster) -> None:
+    """A scheduler elected just after its node started waits ``settle`` before moving
+    work, so nodes starting together share it (nothing moves back later by itself)."""
+    prefix = "/agents9"
+
+    async def main() -> None:
+        async with cluster(etcd.endpoints, prefix, "") as (nodes, store):
+            await store.apply({"web": job("web", count=2)})  # from before the restart
+            nodes["a"] = await start_node(etcd.endpoints, prefix, "a", settle=3.0)
+            await until(lambda: nodes["a"].agent.status().is_scheduler, "a to schedule")
+            nodes["b"] = await start_node(etcd.endpoints, prefix, "b", scheduler=False)
+            await until(lambda: sum(counts(nodes).values()) == 2, "web placed")
+            assert counts(nodes) == {"a": 1, "b": 1}
 
     run_async(main(), timeout=60)
 

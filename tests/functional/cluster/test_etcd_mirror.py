@@ -52,8 +52,8 @@ def test_resume_after_a_cut_loses_nothing_and_repeats_nothing(etcd: EtcdCluster)
     async def main() -> None:
         async with mirrored(etcd, b"/m1/") as (mirror, direct, proxy, seen):
             await direct.put(b"/m1/a", b"1")
-            await until(lambda: values(mirror) == {b"/m1/a": b"1"}, "the first key")
-            assert mirror.synced
+            await until(lambda: mirror.synced and values(mirror) == {b"/m1/a": b"1"},
+                        "the first key")
             proxy.block()  # the watch breaks and cannot come back yet
             await until(lambda: not mirror.synced, "the mirror to notice")
             await direct.put(b"/m1/b", b"2")
