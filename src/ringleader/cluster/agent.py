@@ -178,12 +178,16 @@ class Agent:
         """Back in touch with etcd: read the assignments again before anything acts on
         them, then lift the stops of stop_after_disconnect."""
         delay = RetryDelay(initial=0.2, maximum=self.settings.ttl / 3)
-        was_connected = False
+        was_connected = ever_connected = False
         while True:
             await self._session_wake.wait()
             self._session_wake.clear()
             connected = self.session.connected
             if connected and not was_connected:
+                if ever_connected:  # a watch may hang on a connection of before
+                    self.assignments.restart()
+                    self.election.restart_watches()
+                ever_connected = True
                 try:
                     await self.assignments.refresh()
                     await self._client.sync_members()

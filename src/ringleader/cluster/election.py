@@ -50,6 +50,12 @@ class Election:
         """Look again (the lease changed)."""
         self._wake.set()
 
+    def restart_watches(self) -> None:
+        """etcd is back after an outage: reopen the watches (see ``Mirror.restart``)."""
+        self._mirror.restart()
+        if self._scheduler is not None and self.is_scheduler:
+            self._scheduler.restart_watch()
+
     @property
     def holder(self) -> str | None:
         """The node that schedules now, as last seen."""

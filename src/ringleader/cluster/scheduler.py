@@ -85,10 +85,14 @@ class Scheduler:
         self._wake = asyncio.Event()
         self._pending: dict[str, str] = {}
         self.placement: Placement | None = None
+        self._mirror = Mirror(client, keys.root, range_end(keys.root),
+                              on_change=lambda _: self._wake.set())
+
+    def restart_watch(self) -> None:
+        self._mirror.restart()
 
     async def run(self) -> None:
-        mirror = Mirror(self._client, self._keys.root, range_end(self._keys.root),
-                        on_change=lambda _: self._wake.set())
+        mirror = self._mirror
         watching = asyncio.create_task(mirror.run(), name="cluster-scheduler-watch")
         delay = RetryDelay(initial=0.2, maximum=5.0)
         try:

@@ -215,6 +215,7 @@ class TcpProxy:
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._frozen: set[asyncio.Task[None]] = set()
 
     @property
     def url(self) -> str:
@@ -256,8 +257,16 @@ class TcpProxy:
         except (OSError, asyncio.CancelledError):
             pass
         finally:
-            dst.close()
-            self._writers.discard(dst)
+            if asyncio.current_task() not in self._frozen:
+                dst.close()
+                self._writers.discard(dst)
+
+    def freeze(self) -> None:
+        """The connections open now carry nothing more but stay open, without an error
+        (a route that drops packets); new connections work."""
+        self._frozen |= self._tasks
+        for task in self._frozen:
+            task.cancel()
 
     def cut(self) -> None:
         for w in list(self._writers):

@@ -179,6 +179,29 @@ def test_a_node_cut_off_alone(etcd: EtcdCluster) -> None:
     run_async(main(), timeout=60)
 
 
+def test_watches_hung_on_a_dead_route_are_reopened(etcd: EtcdCluster) -> None:
+    async def main() -> None:
+        proxy = TcpProxy(etcd.members[0].client_port)
+        await proxy.start()
+        prefix = "/agents10"
+        try:
+            async with cluster(etcd.endpoints, prefix, "a") as (nodes, store):
+                nodes["c"] = await start_node([proxy.url], prefix, "c", scheduler=False)
+                await registered(store, 2)
+                await store.apply({"web": job("web", count=2)})
+                await until(lambda: counts(nodes) == {"a": 1, "c": 1}, "web")
+                proxy.freeze()  # c's watch now hangs; so does its next keepalive
+                agent = nodes["c"].agent
+                await until(lambda: not agent.status().connected, "the missed keepalive")
+                await until(lambda: agent.status().connected, "a keepalive on a new route")
+                await store.scale("web", 4)  # reaches c only through a reopened watch
+                await until(lambda: counts(nodes) == {"a": 2, "c": 2}, "the new count")
+        finally:
+            await proxy.stop()
+
+    run_async(main(), timeout=60)
+
+
 def test_drain_pending_and_scheduler_failover(etcd: EtcdCluster) -> None:
     async def main() -> None:
         async with cluster(etcd.endpoints, "/agents4", "abc") as (nodes, store):

@@ -78,6 +78,7 @@ class Mirror:
         self._delay = RetryDelay(maximum=max_delay)
         self._kick = asyncio.Event()
         self._progress = Signal()
+        self._watching: asyncio.Task[bool] | None = None
 
     def kick(self) -> None:
         """Retry now rather than after the current delay (etcd is known to be back)."""
@@ -88,24 +89,45 @@ class Mirror:
         while self.revision < revision:
             await self._progress.wait()
 
+    def restart(self) -> None:
+        """Drop the watch and open it again from the last revision: after etcd was away,
+        a watch connection may hang without an error (a stopped member, a dropped route)
+        and would then never deliver another event."""
+        if self._watching is not None and not self._watching.done():
+            self._watching.cancel()
+        self.kick()
+
     async def run(self) -> None:
         """Keep the copy current until cancelled."""
         reread = True
         while True:
+            self._watching = asyncio.create_task(self._follow(reread))
             try:
-                if reread:
-                    await self.refresh()
-                    reread = False
-                async for response in self._client.watch(
-                        self._key, self._range_end, start_revision=self.revision + 1):
-                    self._apply(response)
-            except EtcdCompacted as exc:
-                log.info("watch on %s fell behind compaction (%s): reading it again",
-                         self._key.decode(errors="replace"), exc)
-                reread = True
-            except EtcdError as exc:
-                self._lost(exc)
-                await self._pause()
+                reread = await self._watching
+            except asyncio.CancelledError:
+                current = asyncio.current_task()
+                if current is not None and current.cancelling():
+                    raise  # run itself is cancelled
+                reread = False  # restart(): resume from the last revision
+                self._set_synced(False)
+
+    async def _follow(self, reread: bool) -> bool:
+        """Read (if asked) and watch until the watch fails; whether to read again."""
+        try:
+            if reread:
+                await self.refresh()
+                reread = False
+            async for response in self._client.watch(
+                    self._key, self._range_end, start_revision=self.revision + 1):
+                self._apply(response)
+        except EtcdCompacted as exc:
+            log.info("watch on %s fell behind compaction (%s): reading it again",
+                     self._key.decode(errors="replace"), exc)
+            return True
+        except EtcdError as exc:
+            self._lost(exc)
+            await self._pause()
+        return reread
 
     def _lost(self, exc: EtcdError) -> None:
         reason = str(exc)
