@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from etcd_harness import AUTH_PREFIX, EtcdCluster, Tls, make_tls
+from etcd_harness import AUTH_PREFIX, ETCD, EtcdCluster, Tls, make_tls
 
 
 def _started(root: Path, size: int = 1, **kwargs: object) -> EtcdCluster:
+    if not os.access(ETCD, os.X_OK):
+        pytest.fail(f"{ETCD} not found: these tests need etcd (Debian: apt-get install "
+                    "etcd-server)")
     for attempt in range(3):  # a free port can be taken between finding and binding it
         cluster = EtcdCluster(root / f"try{attempt}", size, **kwargs)  # type: ignore[arg-type]
         (root / f"try{attempt}").mkdir()
