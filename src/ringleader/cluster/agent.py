@@ -268,6 +268,10 @@ class Agent:
                 continue
             count = 0 if job in self._cut_off or record is None else record.count
             desired[job] = msgspec.structs.replace(config, numprocesses=count)
+        assigned = {p[2] for kv in self.assignments.items.values()
+                    if (p := self.keys.parse(kv.key)) is not None}
+        for job in set(self._problems) - assigned:  # old news: the job left this node
+            del self._problems[job]
         for action in plan(desired, owned):
             await self._carry_out(action)
 

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import msgspec
 from msgspec import Meta
 
-from ringleader.cluster.etcd.http import parse_endpoint
+from ringleader.cluster.etcd.http import Endpoint, parse_endpoint
 from ringleader.errors import ConfigError
 
 NAME_PATTERN = r"^[A-Za-z0-9_.\-]+$"  # a node or job name is one key segment
@@ -63,16 +63,16 @@ class EtcdSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
 
     __str__ = __repr__
 
-    @property
-    def uses_tls(self) -> bool:
-        return any(parse_endpoint(e).scheme == "https" for e in self.endpoints)
+    def parsed_endpoints(self) -> list[Endpoint]:
+        """The endpoints; one without a scheme is https when TLS files are given."""
+        default = "https" if self.ca_file or self.cert_file else "http"
+        return [parse_endpoint(e, default_scheme=default) for e in self.endpoints]
 
     def warnings(self) -> list[str]:
         """Legal but unwise settings, one line each."""
         found = []
         if self.password is not None:
-            for text in self.endpoints:
-                ep = parse_endpoint(text)
+            for ep in self.parsed_endpoints():
                 if ep.scheme == "http" and not _LOOPBACK.match(ep.host):
                     found.append(f"the etcd password goes in clear text to {ep.url} "
                                  "(use an https endpoint)")

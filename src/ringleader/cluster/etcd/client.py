@@ -61,8 +61,7 @@ class EtcdClient:
 
     def __init__(self, settings: EtcdSettings) -> None:
         self.settings = settings
-        default = "https" if settings.ca_file or settings.cert_file else "http"
-        self._configured = [parse_url(e, default_scheme=default) for e in settings.endpoints]
+        self._configured = settings.parsed_endpoints()
         self._endpoints = list(self._configured)
         self._current = 0
         self._ssl: ssl.SSLContext | None = None
