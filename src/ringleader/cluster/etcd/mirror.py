@@ -108,7 +108,7 @@ class Mirror:
                 current = asyncio.current_task()
                 if current is not None and current.cancelling():
                     raise  # run itself is cancelled
-                reread = False  # restart(): resume from the last revision
+                reread = self.revision == 0  # restart(): resume from the last revision
                 self._set_synced(False)
 
     async def _follow(self, reread: bool) -> bool:
