@@ -112,6 +112,27 @@ def test_three_nodes_share_a_count_and_a_lost_node_share_moves(etcd: EtcdCluster
     run_async(main(), timeout=60)
 
 
+def test_a_lease_revoked_under_a_live_agent(etcd: EtcdCluster) -> None:
+    """The lease goes while the agent runs (revoked, or expired during a long pause): its
+    work moves at once, the agent lets its copies go and registers on a new lease."""
+
+    async def main() -> None:
+        async with cluster(etcd.endpoints, "/agents11", "ab") as (nodes, store):
+            await registered(store, 2)
+            await store.apply({"web": job("web", count=4)})
+            await until(lambda: counts(nodes) == {"a": 2, "b": 2}, "web")
+            lease = nodes["b"].agent.session.lease
+            assert lease is not None
+            await store.client.lease_revoke(lease)
+            await until(lambda: counts(nodes) == {"a": 4, "b": 0}, "b's share to move")
+            await until(lambda: nodes["b"].agent.session.lease not in (None, lease),
+                        "b's new lease")
+            await registered(store, 2)
+            assert counts(nodes) == {"a": 4, "b": 0}
+
+    run_async(main(), timeout=60)
+
+
 def test_etcd_away_changes_nothing_but_stop_after_disconnect(etcd_own: EtcdCluster) -> None:
     member = etcd_own.members[0]
 
