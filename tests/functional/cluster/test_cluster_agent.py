@@ -5,11 +5,13 @@ node is cut off alone, stop_after_disconnect, drain, scheduler failover, job cha
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
+import pytest
 from cluster_fakes import FakeArbiter
 from etcd_harness import AUTH_PREFIX, EtcdCluster, TcpProxy
 
@@ -251,7 +253,10 @@ def test_drain_pending_and_scheduler_failover(etcd: EtcdCluster) -> None:
     run_async(main(), timeout=60)
 
 
-def test_job_changes_scale_removal_and_a_local_name_clash(etcd: EtcdCluster) -> None:
+def test_job_changes_scale_removal_and_a_local_name_clash(
+        etcd: EtcdCluster, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="ringleader")
+
     async def main() -> None:
         async with cluster(etcd.endpoints, "/agents5", "b") as (nodes, store):
             nodes["a"] = await start_node(etcd.endpoints, "/agents5", "a",
@@ -262,8 +267,9 @@ def test_job_changes_scale_removal_and_a_local_name_clash(etcd: EtcdCluster) -> 
             await until(lambda: "web" in nodes["a"].agent.status().jobs, "a's report")
             problem = nodes["a"].agent.status().jobs["web"].problem
             assert problem == "a local watcher is named web: the job does not run here"
-            await store.apply({"web": job("web", count=2, env={"V": "2"})})
-            await until(lambda: nodes["b"].arbiter.watchers["web"].config.env == {"V": "2"},
+            await store.apply({"web": job("web", count=2,
+                                          env={"V": "2", "API_TOKEN": "s3cret-value"})})
+            await until(lambda: nodes["b"].arbiter.watchers["web"].config.env.get("V") == "2",
                         "the new definition")
             scaled = await store.scale("web", 4)
             assert scaled.count == 4
@@ -282,6 +288,8 @@ def test_job_changes_scale_removal_and_a_local_name_clash(etcd: EtcdCluster) -> 
             assert nodes["b"].arbiter.watchers == {}
 
     run_async(main(), timeout=60)
+    assert "cluster: add web" in caplog.text  # the log was captured...
+    assert "s3cret-value" not in caplog.text  # ...and a job's secrets never reach it
 
 
 def test_a_cold_start_waits_for_the_nodes_to_register(etcd: EtcdCluster) -> None:
