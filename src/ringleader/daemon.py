@@ -175,7 +175,7 @@ class Daemon:
         elif op == "rm" and name:
             rec.removed(name)
         elif op in ("set", "scale") and name:
-            rec.changed(name, self.arbiter.options(name))
+            rec.changed(name, self.arbiter.options(name).options)
         elif op in ("start", "restart"):
             for n in names:
                 rec.started(n)

@@ -7,13 +7,22 @@ class RingleaderError(Exception):
     """Base of every error Ringleader raises on purpose."""
 
 
-class ConfigError(RingleaderError):
+class ConfigError(RingleaderError, ValueError):
     """A configuration was refused. Each problem is one line naming file, section/field and
-    what was expected."""
+    what was expected. A ValueError too: for the library, a bad option value is one."""
 
     def __init__(self, problems: list[str]) -> None:
         self.problems = list(problems)
         super().__init__("\n".join(self.problems))
+
+
+class BadArgument(RingleaderError, ValueError):
+    """An argument has a wrong value (a signal that does not exist, a pid that is not one of
+    the watcher's, a query parameter out of range)."""
+
+
+class NotRunning(RingleaderError, RuntimeError):
+    """The arbiter is not running: not started yet, or stopped."""
 
 
 class InvalidTransition(RingleaderError):

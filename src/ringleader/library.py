@@ -154,7 +154,7 @@ class BackgroundArbiter:
 
     def signal(self, name: str, signum: int, *, wid: int | None = None,
                children: bool = False) -> int:
-        return self._call(lambda a: a.signal(name, signum, wid=wid, children=children))
+        return self._run(lambda a: a.signal(name, signum, wid=wid, children=children))
 
     def statuses(self) -> dict[str, dict[str, Any]]:
         return self._call(lambda a: a.statuses())

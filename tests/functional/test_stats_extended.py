@@ -62,7 +62,7 @@ def test_stats_show_the_cgroup_counters() -> None:
                            watcher("free")])
         async with arbiter:
             assert arbiter.watcher("boxed").features.cgroup is not None
-            stats = await arbiter.stats()
+            stats = msgspec.to_builtins(await arbiter.stats())
             boxed, free = by_name(stats)["boxed"], by_name(stats)["free"]
             counters = boxed["cgroup"]
             assert counters is not None
@@ -70,7 +70,7 @@ def test_stats_show_the_cgroup_counters() -> None:
             assert counters["pids_current"] == len(arbiter.pids("boxed")) == 2
             assert counters["processes"] == 2
             assert free["cgroup"] is None and free["extended"] is None
-            only = await arbiter.stats("boxed")
+            only = msgspec.to_builtins(await arbiter.stats("boxed"))
             assert [w["name"] for w in only["watchers"]] == ["boxed"]
             assert only["watchers"][0]["cgroup"]["pids_current"] == 2
             check_api_shape(stats)
@@ -84,7 +84,7 @@ def test_stats_show_what_the_extended_stats_hook_returns() -> None:
                                    hooks={"extended_stats": "hookfuncs.queue_stats"}),
                            watcher("plain")])
         async with arbiter:
-            stats = await arbiter.stats()
+            stats = msgspec.to_builtins(await arbiter.stats())
             q, plain = by_name(stats)["q"], by_name(stats)["plain"]
             assert q["extended"] == {"queue": 3}
             assert plain["extended"] is None and plain["cgroup"] is None

@@ -90,19 +90,19 @@ def test_an_arbiters_recent_and_followed_output(tmp_path: Path) -> None:
              "stdout_stream": {"kind": "file", "filename": str(log)}, "stderr_stream": quiet},
         ], console_fd=cfd)
         async with arbiter:
-            con, every = arbiter.follow_output("con"), arbiter.follow_output(None)
+            con, every = arbiter.follow_logs("con"), arbiter.follow_logs(None)
             await arbiter.start_watcher("con")
-            assert sorted([(await anext(con))["line"] for _ in range(2)]) == ["one", "two"]
+            assert sorted([(await anext(con)).line for _ in range(2)]) == ["one", "two"]
             await con.aclose()
             await arbiter.start_watcher("file")
             got = [await anext(every) for _ in range(4)]  # con: 2 lines; file: 2 x 1
-            assert sorted((x["watcher"], x["line"]) for x in got) == [
+            assert sorted((x.watcher, x.line) for x in got) == [
                 ("con", "one"), ("con", "two"), ("file", "one"), ("file", "one")]
             await every.aclose()
-            recent = arbiter.recent_output("con", 10)
-            assert sorted((x["stream"], x["line"]) for x in recent) == [
+            recent = arbiter.logs("con", 10).lines
+            assert sorted((x.stream, x.line) for x in recent) == [
                 ("stderr", "two"), ("stdout", "one")]
-            assert [x["line"] for x in arbiter.recent_output("file", 10)] == ["one", "one"]
+            assert [x.line for x in arbiter.logs("file", 10).lines] == ["one", "one"]
 
     try:
         run_async(body(), timeout=30)

@@ -7,11 +7,7 @@ request Struct (for routes with a body) and the query parameters.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-import os
 import re
-import signal
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Protocol
 
@@ -21,8 +17,6 @@ from ringleader.api.http import EventStream, Response
 from ringleader.api.schema import (
     AddWatcherRequest,
     CountRequest,
-    EventMessage,
-    LogLine,
     LogsResponse,
     NumProcesses,
     Ok,
@@ -31,7 +25,6 @@ from ringleader.api.schema import (
     SetOptionsRequest,
     SignalRequest,
     SignalResult,
-    SocketInfo,
     SocketList,
     StatsResponse,
     StatusResponse,
@@ -39,21 +32,16 @@ from ringleader.api.schema import (
     WatcherList,
 )
 from ringleader.config.plan import ReloadPlan
+from ringleader.engine.answers import event_message, reload_answer
 from ringleader.engine.arbiter import Arbiter
 from ringleader.engine.watcher import Watcher
-from ringleader.errors import Conflict, NotFound, RingleaderError
-from ringleader.lifecycle.events import Event
-from ringleader.output.logbuffer import LineFilter
+from ringleader.errors import BadArgument, Conflict
 
 Query = dict[str, list[str]]
 _SECRET = re.compile(r"pass|secret|token|key|credential|auth|private|cookie|session", re.I)
 REDACTED = "***"
 MAX_LOG_LINES = 10_000
 _encode = msgspec.json.Encoder().encode
-
-
-class BadArgument(RingleaderError):
-    """A query parameter or argument has a wrong value."""
 
 
 class Controller(Protocol):
@@ -72,15 +60,6 @@ class Controller(Protocol):
 def redact_env(env: dict[str, str]) -> dict[str, str]:
     """Environment values whose names look like secrets are never shown."""
     return {k: (REDACTED if _SECRET.search(k) else v) for k, v in env.items()}
-
-
-def watcher_info(watcher: Watcher) -> WatcherInfo:
-    return msgspec.convert(watcher.status(), WatcherInfo)
-
-
-def event_message(event: Event) -> EventMessage:
-    data = {f.name: getattr(event, f.name) for f in dataclasses.fields(event) if f.name != "at"}
-    return EventMessage(topic=event.topic, at=event.at, data=data)
 
 
 def _one(query: Query, key: str, default: str | None = None) -> str | None:
@@ -105,41 +84,22 @@ def _number(query: Query, key: str, default: float, low: float, high: float) -> 
     return value
 
 
-def _line_filter(query: Query) -> LineFilter | None:
-    """?stream=, ?wid=, ?since= of the logs routes (None: no filter)."""
+def _line_filter(query: Query) -> dict[str, Any]:
+    """?stream=, ?wid=, ?since= of the logs routes, as the Arbiter's keywords (which it
+    checks further)."""
     stream = _one(query, "stream")
-    if stream not in (None, "stdout", "stderr"):
-        raise BadArgument(f"stream must be stdout or stderr, got {stream!r}")
     wid = _one(query, "wid")
     if wid is not None and not (wid.isascii() and wid.isdigit() and len(wid) <= 9):
         raise BadArgument(f"wid must be a process slot number, got {wid!r}")
     raw_since = _one(query, "since")
     since = None if raw_since is None else _number(query, "since", 0, 0, 1e11)
-    if stream is None and wid is None and since is None:
-        return None
-    return LineFilter(stream=stream, wid=None if wid is None else int(wid),  # type: ignore[arg-type]
-                      since=since)
-
-
-def parse_signal(value: str | int) -> int:
-    if isinstance(value, int) or value.isdigit():
-        number = int(value)
-        if 1 <= number < signal.NSIG:
-            return number
-        raise BadArgument(f"no such signal: {value}")
-    name = value.upper()
-    name = name if name.startswith("SIG") else "SIG" + name
-    try:
-        return int(signal.Signals[name])
-    except KeyError:
-        raise BadArgument(f"no such signal: {value}") from None
+    return {"stream": stream, "wid": None if wid is None else int(wid), "since": since}
 
 
 class Commands:
     def __init__(self, arbiter: Arbiter, controller: Controller) -> None:
         self.arbiter = arbiter
         self.controller = controller
-        self._started = time.monotonic()
 
     # -- guards ---------------------------------------------------------------------
 
@@ -166,7 +126,7 @@ class Commands:
         await action(watcher)
         if record:
             self.controller.record(record, name)
-        return watcher_info(watcher)
+        return self.arbiter.status(name)
 
     async def _on_all(self, action: Callable[[], Awaitable[Any]],
                       record: str | None = None) -> StatusResponse:
@@ -174,53 +134,36 @@ class Commands:
         await action()
         if record:
             self.controller.record(record, None)
-        return msgspec.convert(self.status_dict(), StatusResponse)
+        return self.arbiter.status()
 
     # -- read -----------------------------------------------------------------------
 
     async def op_status(self, *, query: Query) -> StatusResponse | Response:
-        # The hottest call (consoles, dashboards, `up` polling): the engine's status dicts
-        # already have the StatusResponse shape (a test checks it), so they are encoded
-        # as they are, without building Structs first.
-        return Response(200, _encode(self.status_dict()))
-
-    def status_dict(self) -> dict[str, Any]:
-        return {
-            "controller": {"pid": os.getpid(), "version": _version(),
-                           "uptime": round(time.monotonic() - self._started, 3),
-                           "config": self.arbiter.source},
-            "watchers": [w.status() for w in self.arbiter.watchers],
-        }
+        # The hottest call (consoles, dashboards, `up` polling): the status as plain data
+        # in StatusResponse's shape (a test checks it), encoded without building Structs.
+        return Response(200, _encode(self.arbiter.status_dict()))
 
     async def op_list(self, *, query: Query) -> WatcherList:
-        return WatcherList(watchers=[w.name for w in self.arbiter.watchers])
+        return self.arbiter.list_watchers()
 
     async def op_get_watcher(self, name: str, *, query: Query) -> WatcherInfo:
-        return watcher_info(self.arbiter.watcher(name))
+        return self.arbiter.status(name)
 
     async def op_numprocesses(self, name: str, *, query: Query) -> NumProcesses:
-        return NumProcesses(name=name, numprocesses=self.arbiter.watcher(name).numprocesses)
+        return NumProcesses(name=name, numprocesses=self.arbiter.numprocesses(name))
 
     async def op_options(self, name: str, *, query: Query) -> OptionsResponse:
-        options = self.arbiter.options(name)
-        if "env" in options:
-            options["env"] = redact_env(options["env"])
-        keys = query.get("key")
-        if keys:
-            missing = [k for k in keys if k not in options]
-            if missing:
-                raise NotFound(f"watcher {name!r} has no option {', '.join(missing)}")
-            options = {k: options[k] for k in keys}
-        return OptionsResponse(name=name, options=options)
+        answer = self.arbiter.options(name, *query.get("key", ()))
+        if "env" not in answer.options:
+            return answer
+        return OptionsResponse(name=name, options={**answer.options,
+                                                   "env": redact_env(answer.options["env"])})
 
     async def op_sockets(self, *, query: Query) -> SocketList:
-        sockets = self.arbiter.sockets.sockets if self.arbiter.sockets is not None else []
-        return SocketList(sockets=[SocketInfo(name=s.name, address=s.address, fd=s.fd)
-                                   for s in sockets])
+        return self.arbiter.list_sockets()
 
     async def op_stats(self, *, query: Query) -> StatsResponse:
-        data = await self.arbiter.stats(_one(query, "watcher"))
-        return msgspec.convert(data, StatsResponse)
+        return await self.arbiter.stats(_one(query, "watcher"))
 
     async def op_stats_stream(self, *, query: Query) -> EventStream:
         only = _one(query, "watcher")
@@ -230,45 +173,31 @@ class Commands:
 
         async def events() -> AsyncIterator[tuple[str, bytes]]:
             while True:
-                data = await self.arbiter.stats(only)
-                yield "stats", _encode(msgspec.convert(data, StatsResponse))
+                yield "stats", _encode(await self.arbiter.stats(only))
                 await asyncio.sleep(interval)  # the refresh period, not synchronisation
 
         return EventStream(events())
 
     async def op_logs(self, *, query: Query) -> LogsResponse:
-        only = _one(query, "watcher")
-        if only is not None:
-            self.arbiter.watcher(only)
         lines = int(_number(query, "lines", 100, 0, MAX_LOG_LINES))
-        recent = self.arbiter.logbuffer.recent(only, lines, _line_filter(query))
-        return LogsResponse(lines=[msgspec.convert(line, LogLine) for line in recent])
+        return self.arbiter.logs(_one(query, "watcher"), lines, **_line_filter(query))
 
     async def op_logs_stream(self, *, query: Query) -> EventStream:
         only = _one(query, "watcher")
-        if only is not None:
-            self.arbiter.watcher(only)
         lines = int(_number(query, "lines", 0, 0, MAX_LOG_LINES))
-        keep = _line_filter(query)
-        # Follow first: no line can fall between the backlog and the stream.
-        follow = self.arbiter.follow_output(only)
-        backlog = self.arbiter.logbuffer.recent(only, lines, keep) if lines else []
+        follow = self.arbiter.follow_logs(only, lines, **_line_filter(query))
 
         async def events() -> AsyncIterator[tuple[str, bytes]]:
             try:
-                for line in backlog:
-                    yield "log", _encode(line)
                 async for line in follow:
-                    if keep is None or keep.keeps_line(line):
-                        yield "log", _encode(line)
+                    yield "log", _encode(line)
             finally:
                 await follow.aclose()
 
         return EventStream(events())
 
     async def op_events(self, *, query: Query) -> EventStream:
-        topics = frozenset(query.get("topic", ())) or None
-        stream = self.arbiter.bus.stream(topics)
+        stream = self.arbiter.events(*query.get("topic", ()))
 
         async def events() -> AsyncIterator[tuple[str, bytes]]:
             try:
@@ -287,8 +216,8 @@ class Commands:
     async def op_metrics(self, *, query: Query) -> Response:
         from ringleader.api.metrics import render_metrics
 
-        status = self.status_dict()
-        stats = await self.arbiter.stats(None)
+        status = self.arbiter.status_dict()
+        stats = msgspec.to_builtins(await self.arbiter.stats(None))
         body, content_type = render_metrics(status, stats)
         return Response(200, body, content_type=content_type)
 
@@ -333,20 +262,8 @@ class Commands:
         return NumProcesses(name=name, numprocesses=count)
 
     async def op_signal(self, name: str, body: SignalRequest, *, query: Query) -> SignalResult:
-        signum = parse_signal(body.signal)
-        watcher = self.arbiter.watcher(name)
-        wid = body.wid
-        if body.pid is not None:
-            matches = [p.wid for p in watcher.processes.values()
-                       if p.is_alive and p.pid == body.pid]
-            if not matches:
-                raise NotFound(f"pid {body.pid} is not a process of watcher {name!r}")
-            if wid is not None and wid != matches[0]:
-                raise BadArgument(f"pid {body.pid} is process {matches[0]}, not {wid}")
-            wid = matches[0]
-        if wid is not None and wid not in watcher.processes:
-            raise NotFound(f"watcher {name!r} has no process {wid}")
-        count = await watcher.signal(signum, wid=wid, children=body.children)
+        count = await self.arbiter.signal(name, body.signal, wid=body.wid, pid=body.pid,
+                                          children=body.children)
         return SignalResult(signalled=count)
 
     # -- admin ----------------------------------------------------------------------
@@ -355,9 +272,9 @@ class Commands:
         self._mutable()
         options = {**body.options, "name": body.name, "cmd": body.cmd,
                    "numprocesses": body.numprocesses}
-        watcher = await self.arbiter.add_watcher(options, start=body.start)
-        self.controller.record("add", watcher.name, body.start)
-        return watcher_info(watcher)
+        info = await self.arbiter.add_watcher(options, start=body.start)
+        self.controller.record("add", info.name, body.start)
+        return info
 
     async def op_rm(self, name: str, *, query: Query) -> Ok:
         self._mutable(name)
@@ -378,18 +295,9 @@ class Commands:
 
     async def op_reloadconfig(self, *, query: Query) -> ReloadConfigResponse:
         self._mutable()
-        plan = await self.controller.reload_config()
-        return ReloadConfigResponse(
-            added=[w.name for w in plan.added], removed=list(plan.removed),
-            changed=[w.name for w in plan.changed], rescaled=[w.name for w in plan.rescaled],
-        )
+        return reload_answer(await self.controller.reload_config())
 
     async def op_quit(self, *, query: Query) -> Ok:
         self.controller.quit()
         return Ok(detail="stopping every watcher, then the controller")
 
-
-def _version() -> str:
-    from ringleader import __version__
-
-    return __version__

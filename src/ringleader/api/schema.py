@@ -1,7 +1,8 @@
-"""The control API's contract: request/response Structs, error codes and the route table.
+"""The control API's contract: request Structs, error codes and the types of each
+operation (``TYPES``), shared by the server and the OpenAPI document.
 
-Shared by the server (which binds a handler to each route's `op`), the client and the
-OpenAPI document. Imports nothing from the engine, so the CLI can use it cheaply.
+The answers are the engine's own (``engine.answers``, re-exported here): the library
+returns the same Structs.
 """
 
 from __future__ import annotations
@@ -11,6 +12,35 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 from msgspec import Meta
+
+from ringleader.engine.answers import (
+    ControllerInfo,
+    EventMessage,
+    LogLine,
+    LogsResponse,
+    NumProcesses,
+    Ok,
+    OptionsResponse,
+    ProcessInfo,
+    ProcessStats,
+    ReloadConfigResponse,
+    SignalResult,
+    SocketInfo,
+    SocketList,
+    StatsResponse,
+    StatusResponse,
+    WatcherInfo,
+    WatcherList,
+    WatcherStats,
+)
+
+__all__ = [
+    "HTTP_STATUS", "TYPES", "AddWatcherRequest", "ControllerInfo", "CountRequest", "ErrorBody",
+    "ErrorCode", "EventMessage", "LogLine", "LogsResponse", "NumProcesses", "Ok", "OpTypes",
+    "OptionsResponse", "ProcessInfo", "ProcessStats", "ReloadConfigResponse",
+    "SetOptionsRequest", "SignalRequest", "SignalResult", "SocketInfo", "SocketList",
+    "StatsResponse", "StatusResponse", "Struct", "WatcherInfo", "WatcherList", "WatcherStats",
+]
 
 Name = Annotated[str, Meta(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.\-]+$")]
 Count = Annotated[int, Meta(ge=0, le=100_000)]
@@ -67,56 +97,6 @@ class ErrorBody(Struct, frozen=True, kw_only=True):
     detail: str
 
 
-class Ok(Struct, frozen=True, kw_only=True):
-    ok: bool = True
-    detail: str = ""
-
-
-# -- status -----------------------------------------------------------------------------
-
-class ProcessInfo(Struct, frozen=True, kw_only=True):
-    wid: int
-    pid: int | None
-    state: str
-    reason: str = ""  # why it is in that state (exit code, backoff delay, flapping...)
-    status: str = ""  # what the process says of itself (sd_notify STATUS=)
-    uptime: float
-    restarts: int
-    exit_code: int | None
-    exit_signal: int | None
-    exit_history: list[int] = []  # recent exit codes, negative: killed by that signal
-
-
-class WatcherInfo(Struct, frozen=True, kw_only=True):
-    name: str
-    state: str  # stopped, starting, active, stopping; flapping or failed when parked
-    detail: str = ""  # why it is flapping or failed, with the last exit codes
-    numprocesses: int
-    running: int
-    processes: list[ProcessInfo]
-
-
-class ControllerInfo(Struct, frozen=True, kw_only=True):
-    pid: int
-    version: str
-    uptime: float
-    config: str | None
-
-
-class StatusResponse(Struct, frozen=True, kw_only=True):
-    controller: ControllerInfo
-    watchers: list[WatcherInfo]
-
-
-class WatcherList(Struct, frozen=True, kw_only=True):
-    watchers: list[str]
-
-
-class NumProcesses(Struct, frozen=True, kw_only=True):
-    name: str
-    numprocesses: int
-
-
 # -- requests ---------------------------------------------------------------------------
 
 class AddWatcherRequest(Struct, frozen=True, kw_only=True):
@@ -139,84 +119,9 @@ class SignalRequest(Struct, frozen=True, kw_only=True):
     children: Annotated[bool, Meta(description="signal the whole process group")] = False
 
 
-class SignalResult(Struct, frozen=True, kw_only=True):
-    signalled: int
-
-
 class SetOptionsRequest(Struct, frozen=True, kw_only=True):
     options: Annotated[dict[str, Any], Meta(description="option -> new value, as in the config "
                                             "file")]
-
-
-class OptionsResponse(Struct, frozen=True, kw_only=True):
-    name: str
-    options: dict[str, Any]
-
-
-class ReloadConfigResponse(Struct, frozen=True, kw_only=True):
-    added: list[str]
-    removed: list[str]
-    changed: list[str]
-    rescaled: list[str]
-
-
-# -- stats, logs, events, sockets ------------------------------------------------------
-
-class ProcessStats(Struct, frozen=True, kw_only=True):
-    wid: int
-    pid: int
-    cpu_percent: float  # of one core, children included
-    rss: int  # bytes, children included
-    uss: int | None  # bytes, where the OS tells it
-    num_fds: int | None
-    num_children: int
-    age: float
-    restarts: int
-    exit_history: list[int]  # recent exit codes of this slot (negative: killed by signal)
-
-
-class WatcherStats(Struct, frozen=True, kw_only=True):
-    name: str
-    cpu_percent: float
-    rss: int
-    processes: list[ProcessStats]
-    # The watcher's cgroup (memory_current, pids_current, ...), when it runs in one.
-    cgroup: dict[str, int | float | None] | None = None
-    # What the watcher's extended_stats hook returned, when it has one.
-    extended: dict[str, Any] | None = None
-
-
-class StatsResponse(Struct, frozen=True, kw_only=True):
-    at: float
-    watchers: list[WatcherStats]
-
-
-class LogLine(Struct, frozen=True, kw_only=True):
-    at: float
-    watcher: str
-    wid: int
-    stream: Literal["stdout", "stderr"]
-    line: str  # decoded as UTF-8 with replacement
-
-
-class LogsResponse(Struct, frozen=True, kw_only=True):
-    lines: list[LogLine]
-
-
-class EventMessage(Struct, frozen=True, kw_only=True):
-    topic: str
-    at: float
-    data: dict[str, Any]
-
-
-class SocketInfo(Struct, frozen=True, kw_only=True):
-    name: str
-    address: str
-    fd: int | None
-
-
-class SocketList(Struct, frozen=True, kw_only=True):
-    sockets: list[SocketInfo]
 
 
 # -- the types of each operation ------------------------------------------------------

@@ -26,7 +26,8 @@ from ringleader.config.model import Config, WatcherConfig
 from ringleader.config.values import show
 from ringleader.errors import ConfigError
 
-__all__ = ["as_watcher_configs", "config_from_dicts", "load_config", "watcher_from_dict"]
+__all__ = ["as_watcher_config", "as_watcher_configs", "config_from_dicts", "load_config",
+           "watcher_from_dict"]
 
 _INI_HINT = re.compile(r"^\s*\[(circus|env|watcher:|socket:|plugin:|env:)", re.M)
 _INI_EXTS = (".ini", ".cfg", ".conf")
@@ -204,13 +205,56 @@ def watcher_from_dict(d: dict[str, Any], *, where: str = "watcher") -> WatcherCo
 
 
 def as_watcher_configs(
-    watchers: Iterable[WatcherConfig | Mapping[str, Any]],
+    watchers: Iterable[WatcherConfig | Mapping[str, Any]], *, argument: str = "watchers",
 ) -> list[WatcherConfig]:
     """Plain dicts loaded (together, so that their names are deduplicated and checked
     against each other); WatcherConfig objects checked by the same validator (a Struct
-    built by hand skips its constraints); order kept. Raises ConfigError."""
-    items = list(watchers)
+    built by hand skips its constraints); order kept. Raises ConfigError, or TypeError
+    naming `argument` and what was expected for a wrong kind of value."""
+    items = _watcher_items(watchers, argument)
     dicts = [dict(w) for w in items if not isinstance(w, WatcherConfig)]
     converted = iter(config_from_dicts(dicts).watchers if dicts else [])
     return [options.apply(w, {}, where=f"watcher {w.name}") if isinstance(w, WatcherConfig)
             else next(converted) for w in items]
+
+
+def as_watcher_config(config: WatcherConfig | Mapping[str, Any], *,
+                      argument: str = "config") -> WatcherConfig:
+    """One watcher, as ``as_watcher_configs`` takes each."""
+    _check_watcher(config, argument)
+    return as_watcher_configs([config])[0]
+
+
+def _watcher_items(watchers: object, argument: str) -> list[WatcherConfig | Mapping[str, Any]]:
+    """The library's arguments checked before anything reads them: a string (a command
+    where a list was expected) or a dict is iterable too, and would fail deep inside."""
+    expected = "a list of dicts of watcher options (or WatcherConfig objects)"
+    if isinstance(watchers, (str, bytes)):
+        raise TypeError(f"{argument} must be {expected}, got the string {_brief(watchers)} "
+                        f"(for one command: get_arbiter(CMD, numprocesses), or [{{\"cmd\": "
+                        f"CMD}}])")
+    if isinstance(watchers, (Mapping, WatcherConfig)):
+        raise TypeError(f"{argument} must be {expected}, got a single "
+                        f"{type(watchers).__name__}: put it in a list")
+    if not isinstance(watchers, Iterable):
+        raise TypeError(f"{argument} must be {expected}, got {type(watchers).__name__}")
+    items = list(watchers)
+    for i, item in enumerate(items):
+        _check_watcher(item, f"{argument}[{i}]")
+    return items
+
+
+def _check_watcher(item: object, where: str) -> None:
+    if not isinstance(item, (Mapping, WatcherConfig)):
+        raise TypeError(f"{where} must be a dict of watcher options or a WatcherConfig, "
+                        f"got {type(item).__name__} {_brief(item)}")
+    if isinstance(item, Mapping):
+        bad = next((k for k in item if not isinstance(k, str)), None)
+        if bad is not None:
+            raise TypeError(f"{where}: option names must be strings, got "
+                            f"{type(bad).__name__} {_brief(bad)}")
+
+
+def _brief(value: object) -> str:
+    text = show(value)
+    return text if len(text) <= 60 else text[:57] + "..."

@@ -4,22 +4,22 @@ reaper and the guardian; the only place where those are built."""
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from ringleader.config import options
 from ringleader.config.features import SocketConfig
-from ringleader.config.load import as_watcher_configs
+from ringleader.config.load import as_watcher_config, as_watcher_configs
 from ringleader.config.model import Config, ControllerConfig, WatcherConfig
 from ringleader.config.plan import ReloadPlan, plan_reload, start_order, stop_order
+from ringleader.engine.answers import OptionsResponse, WatcherInfo
+from ringleader.engine.queries import Queries
 from ringleader.engine.reload import carry_out
 from ringleader.engine.services import Services, cgroup_instance, check_total, raise_nofile_limit
 from ringleader.engine.watcher import Watcher, spawn_template
-from ringleader.errors import AlreadyExists, LimitExceeded, NotFound
+from ringleader.errors import AlreadyExists, BadArgument, LimitExceeded, NotFound, NotRunning
 from ringleader.features.stats import StatsSampler
 from ringleader.lifecycle.events import (
     ConfigReloaded,
@@ -28,14 +28,14 @@ from ringleader.lifecycle.events import (
     ProcessStateChanged,
     WatcherChanged,
 )
-from ringleader.output.logbuffer import Follower, LogBuffer
+from ringleader.output.logbuffer import LogBuffer
 from ringleader.output.streams import StreamHub
 from ringleader.proc.guardian import Guardian
 from ringleader.proc.reaper import Reaper
+from ringleader.proc.signals import parse_signal
 
 if TYPE_CHECKING:
     from ringleader.features.notify import NotifySocket
-    from ringleader.features.sockets import SocketSet
 
 log = logging.getLogger("ringleader.arbiter")
 
@@ -44,11 +44,16 @@ log = logging.getLogger("ringleader.arbiter")
 _OUTPUT_DRAIN_TIMEOUT = 5.0
 
 
-class Arbiter:
-    """Runs watchers. Use ``async with Arbiter(configs):`` or ``await start()``/``stop()``.
+class Arbiter(Queries):
+    """Runs watchers on the running event loop: ``async with Arbiter(watchers) as arbiter:``
+    (or ``await start()`` ... ``await stop()``).
 
     `watchers` are WatcherConfig objects or plain dicts with the config file's option
-    names (``{"cmd": "python worker.py", "numprocesses": 3}``).
+    names (``{"cmd": "python worker.py", "numprocesses": 3}``); a bad one raises TypeError
+    or ConfigError (a ValueError) here. Its methods are the console's commands; queries
+    answer with the control API's Structs (``ringleader.engine.answers``), errors are
+    ``ringleader.errors`` (NotFound, ...). Not thread-safe: call it from its loop (other
+    threads use ``ringleader.get_arbiter``).
     """
 
     def __init__(
@@ -82,26 +87,29 @@ class Arbiter:
         self._services: Services | None = None
         self._reload_lock = asyncio.Lock()
         self._stopping = False
-        self.started_at = 0.0  # time.monotonic() at start
+        self.started_at = 0.0
         self._socket_configs = list(sockets)
         # Which watchers start with the controller, where the operator's last word (the
         # state file) overrides `autostart`.
         self._start_overrides = dict(start or {})
-        self.sockets: SocketSet | None = None
+        self.sockets = None
         self._notify: NotifySocket | None = None
 
     # -- lifecycle ------------------------------------------------------------------
 
     @property
     def is_running(self) -> bool:
+        """Started and not yet stopped."""
         return self._services is not None
 
     @property
     def is_stopping(self) -> bool:
+        """``stop()`` is stopping the watchers."""
         return self._stopping
 
     @property
     def is_reloading(self) -> bool:
+        """A ``reload_config`` is being applied."""
         return self._reload_lock.locked()
 
     async def start(self) -> None:
@@ -138,7 +146,8 @@ class Arbiter:
             if self._start_overrides.get(w.name, w.config.autostart)])
 
     async def stop(self) -> None:
-        """Stop every watcher (by priority, lowest first), drain output, release all."""
+        """Stop every watcher (by priority, lowest first), drain output, release all.
+        Idempotent; the arbiter may be started again."""
         services = self._services
         if services is None or self._stopping:
             return
@@ -162,6 +171,7 @@ class Arbiter:
             self._configs = [w.config for w in self._watchers.values()]
             self._watchers.clear()
             self._services = None
+            self.started_at = 0.0
             log.info("controller stopped")
 
     async def __aenter__(self) -> Arbiter:
@@ -237,53 +247,6 @@ class Arbiter:
         for w in watchers:
             w.close_output()
 
-    # -- queries --------------------------------------------------------------------
-
-    def watcher(self, name: str) -> Watcher:
-        try:
-            return self._watchers[name]
-        except KeyError:
-            raise NotFound(f"no watcher named {name!r}") from None
-
-    @property
-    def watchers(self) -> list[Watcher]:
-        return list(self._watchers.values())
-
-    def statuses(self) -> dict[str, dict[str, Any]]:
-        return {name: w.status() for name, w in self._watchers.items()}
-
-    def pids(self, name: str | None = None) -> list[int]:
-        ws = [self.watcher(name)] if name else self._watchers.values()
-        return list(itertools.chain.from_iterable(w.pids() for w in ws))
-
-    async def stats(self, name: str | None = None) -> dict[str, Any]:
-        """CPU, memory and fds of every live process (children included), sampled in a
-        worker thread, with each watcher's cgroup counters and extended_stats; shaped as
-        the API's StatsResponse."""
-        if name is not None:
-            self.watcher(name)
-        data = await self.sampler.collect(self._watchers.values(), only=name)
-
-        async def extend(stats: dict[str, Any]) -> None:
-            watcher = self._watchers.get(stats["name"])
-            if watcher is None:  # removed meanwhile
-                stats["cgroup"] = stats["extended"] = None
-            else:
-                await watcher.features.extra_stats(stats)
-
-        await asyncio.gather(*(extend(w) for w in data["watchers"]))
-        return data
-
-    def recent_output(self, name: str | None, lines: int) -> list[dict[str, Any]]:
-        if name is not None:
-            self.watcher(name)
-        return self.logbuffer.recent(name, lines)
-
-    def follow_output(self, name: str | None) -> Follower:
-        if name is not None:
-            self.watcher(name)
-        return self.logbuffer.follow(name)
-
     def _check_capacity(self, name: str, count: int) -> None:
         others = sum(w.numprocesses for w in self._watchers.values() if w.name != name)
         limit = self.controller.max_processes
@@ -296,20 +259,22 @@ class Arbiter:
 
     def _require_services(self) -> Services:
         if self._services is None:
-            raise RuntimeError("Arbiter is not running")
+            raise NotRunning("the arbiter is not running: start it first")
         return self._services
 
     async def add_watcher(self, config: WatcherConfig | Mapping[str, Any],
-                          *, start: bool = True) -> Watcher:
+                          *, start: bool = True) -> WatcherInfo:
+        """Add a watcher (a dict of options, or a WatcherConfig) and, unless `start` is
+        False, start it; returns once its processes are ready (``add``)."""
         services = self._require_services()
-        (cfg,) = as_watcher_configs([config])
+        cfg = as_watcher_config(config)
         if cfg.name in self._watchers:
             raise AlreadyExists(f"a watcher named {cfg.name!r} already exists")
         self._check_capacity(cfg.name, cfg.numprocesses)
         watcher = self._add(cfg, services)
         if start:
             await watcher.start()
-        return watcher
+        return self.status(cfg.name)
 
     def _add(self, cfg: WatcherConfig, services: Services) -> Watcher:
         watcher = self._watchers[cfg.name] = Watcher(cfg, services)
@@ -317,6 +282,7 @@ class Arbiter:
         return watcher
 
     async def remove_watcher(self, name: str) -> None:
+        """Stop a watcher gracefully and forget it (``rm``)."""
         watcher = self.watcher(name)
         await watcher.stop()
         await watcher.close()
@@ -326,15 +292,20 @@ class Arbiter:
         self.bus.publish(WatcherChanged(watcher=name, action="removed"))
 
     async def start_watcher(self, name: str | None = None) -> None:
+        """Start one watcher, or every watcher in dependency and priority order; returns
+        once the processes are ready. Revives what the respawn policy gave up on."""
         await self._start_in_order([self.watcher(name)] if name else self._watchers.values())
 
     async def stop_watcher(self, name: str | None = None) -> None:
+        """Stop one watcher, or every watcher in reverse order, gracefully; returns once
+        the processes are gone."""
         if name:
             await self.watcher(name).stop()
             return
         await self._stop_in_order(self._watchers.values())
 
     async def restart(self, name: str | None = None) -> None:
+        """Stop, then start again, one watcher (or all: the autostart ones start)."""
         if name:
             await self.watcher(name).restart()
             return
@@ -342,7 +313,9 @@ class Arbiter:
         await self._start_in_order(w for w in self._watchers.values() if w.config.autostart)
 
     async def reload(self, name: str | None = None) -> None:
-        """Replace processes one at a time (every watcher, in priority order, if no name)."""
+        """Replace processes one at a time (every watcher, in priority order, if no name):
+        a new one is ready before the old one stops. ReloadFailed if the new ones do not
+        become ready (the old ones keep running)."""
         if name:
             await self.watcher(name).reload()
             return
@@ -350,35 +323,51 @@ class Arbiter:
             for name in group:
                 await self._watchers[name].reload()
 
-    async def set_options(self, name: str, changes: Mapping[str, Any]) -> WatcherConfig:
-        return await self.watcher(name).set_options(changes)
-
-    def options(self, name: str) -> dict[str, Any]:
-        """A watcher's effective options (numprocesses as it is now)."""
-        watcher = self.watcher(name)
-        current = options.dump(watcher.config)
-        current["numprocesses"] = watcher.numprocesses
-        return current
+    async def set_options(self, name: str, changes: Mapping[str, Any]) -> OptionsResponse:
+        """Change options, with the config file's names and values (``set``): live ones
+        at once, others by a zero-downtime reload. ConfigError changes nothing."""
+        if not isinstance(changes, Mapping):
+            raise TypeError(f"changes must be a dict of option -> value, got "
+                            f"{type(changes).__name__}")
+        await self.watcher(name).set_options(changes)
+        return self.options(name)
 
     async def incr(self, name: str, count: int = 1) -> int:
-        return await self.watcher(name).incr(count)
+        """Add `count` processes; returns the new number."""
+        return await self.watcher(name).incr(_count(count))
 
     async def decr(self, name: str, count: int = 1) -> int:
-        return await self.watcher(name).decr(count)
+        """Remove `count` processes (the highest slots, stopped gracefully); returns the
+        new number."""
+        return await self.watcher(name).decr(_count(count))
 
     async def set_numprocesses(self, name: str, count: int) -> int:
-        return await self.watcher(name).set_numprocesses(count)
+        """Scale to `count` processes; returns the new number."""
+        return await self.watcher(name).set_numprocesses(_count(count))
 
-    def signal(self, name: str, signum: int, *, wid: int | None = None,
-               children: bool = False) -> int:
+    async def signal(self, name: str, signum: int | str, *, wid: int | None = None,
+                     pid: int | None = None, children: bool = False) -> int:
+        """Send a signal (a number, or a name: "HUP", "SIGUSR1") to every live process of
+        the watcher, or to one (`wid`, or `pid`), with its process group if `children`;
+        between the before_signal and after_signal hooks. Returns how many got it."""
+        number = parse_signal(signum)
         watcher = self.watcher(name)
+        if pid is not None:
+            matches = [p.wid for p in watcher.processes.values()
+                       if p.is_alive and p.pid == pid]
+            if not matches:
+                raise NotFound(f"pid {pid} is not a process of watcher {name!r}")
+            if wid is not None and wid != matches[0]:
+                raise BadArgument(f"pid {pid} is process {matches[0]}, not {wid}")
+            wid = matches[0]
         if wid is not None and wid not in watcher.processes:
             raise NotFound(f"watcher {name!r} has no process {wid}")
-        return watcher.send_signal(signum, wid=wid, children=children)
+        return await watcher.signal(number, wid=wid, children=children)
 
     async def reload_config(self, config: Config) -> ReloadPlan:
-        """Apply a new configuration: add, remove, replace changed watchers, rescale
-        those where only numprocesses changed; leave the others (and their pids) alone."""
+        """Apply a new configuration (``reloadconfig``): add, remove, replace changed
+        watchers, rescale those where only numprocesses changed; leave the others (and
+        their pids) alone."""
         services = self._require_services()
         async with self._reload_lock:
             check_total(config.watchers, config.controller.max_processes)
@@ -398,3 +387,11 @@ class Arbiter:
             log.info("config reloaded: %d added, %d removed, %d changed, %d rescaled",
                      len(plan.added), len(plan.removed), len(plan.changed), len(plan.rescaled))
             return plan
+
+
+def _count(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"count must be an int, got {type(value).__name__} {value!r}")
+    if value < 0:
+        raise BadArgument(f"count must be >= 0, got {value}")
+    return value

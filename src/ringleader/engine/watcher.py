@@ -289,27 +289,32 @@ class Watcher:
     async def set_numprocesses(self, count: int) -> int:
         """Scale to `count` processes (started or stopped now if the watcher is active)."""
         async with self.lock:
-            old, new = self.numprocesses, _clamp(self.config, count)
-            if new > old:
-                self._services.capacity(self.name, new)
-            self.numprocesses = new
-            self._services.bus.publish(WatcherChanged(watcher=self.name, action="scaled",
-                                                      detail=f"{old} -> {new}"))
-            if self.is_active and new > old:
-                await self._start_slots(range(old + 1, new + 1))
-            # Remove the highest slots first, so wids stay 1..n.
-            extra = sorted((w for w in self.processes if w > new), reverse=True)
-            await asyncio.gather(*(self.processes[w].stop("scaled down") for w in extra))
-            for wid in extra:
-                if not self.processes[wid].is_alive:
-                    del self.processes[wid]
-            return new
+            return await self._scale_locked(count)
 
     async def incr(self, count: int = 1) -> int:
-        return await self.set_numprocesses(self.numprocesses + count)
+        async with self.lock:  # read and change under one lock: concurrent incr add up
+            return await self._scale_locked(self.numprocesses + count)
 
     async def decr(self, count: int = 1) -> int:
-        return await self.set_numprocesses(max(0, self.numprocesses - count))
+        async with self.lock:
+            return await self._scale_locked(max(0, self.numprocesses - count))
+
+    async def _scale_locked(self, count: int) -> int:
+        old, new = self.numprocesses, _clamp(self.config, count)
+        if new > old:
+            self._services.capacity(self.name, new)
+        self.numprocesses = new
+        self._services.bus.publish(WatcherChanged(watcher=self.name, action="scaled",
+                                                  detail=f"{old} -> {new}"))
+        if self.is_active and new > old:
+            await self._start_slots(range(old + 1, new + 1))
+        # Remove the highest slots first, so wids stay 1..n.
+        extra = sorted((w for w in self.processes if w > new), reverse=True)
+        await asyncio.gather(*(self.processes[w].stop("scaled down") for w in extra))
+        for wid in extra:
+            if not self.processes[wid].is_alive:
+                del self.processes[wid]
+        return new
 
     async def signal(self, signum: int, *, wid: int | None = None,
                      children: bool = False) -> int:

@@ -6,6 +6,8 @@ import asyncio
 import signal
 from collections.abc import Iterable
 
+from ringleader.errors import BadArgument
+
 
 class SignalQueue:
     """Routes `signals` into an asyncio queue while installed (tests can `put_nowait`
@@ -42,3 +44,24 @@ def signal_name(signum: int) -> str:
         return signal.Signals(signum).name
     except ValueError:
         return str(signum)
+
+
+def parse_signal(value: str | int) -> int:
+    """A signal as a user gives it: a number, or a name with or without SIG (TERM, sighup).
+    BadArgument for a signal this system does not have."""
+    if isinstance(value, bool):
+        raise BadArgument(f"a signal is a name (TERM, SIGHUP) or a number, got {value!r}")
+    if isinstance(value, int) or (isinstance(value, str) and value.isdigit()):
+        number = int(value)
+        if 1 <= number < signal.NSIG:
+            return number
+        raise BadArgument(f"no such signal: {value}")
+    if not isinstance(value, str):
+        raise BadArgument(f"a signal is a name (TERM, SIGHUP) or a number, got "
+                          f"{type(value).__name__}")
+    name = value.upper()
+    name = name if name.startswith("SIG") else "SIG" + name
+    try:
+        return int(signal.Signals[name])
+    except KeyError:
+        raise BadArgument(f"no such signal: {value}") from None
