@@ -1,7 +1,7 @@
 """The engine in a thread of its own: one event loop running one Arbiter, and the one
 thread-safe door into it for the application's threads.
 
-Every call is a coroutine run on that loop (``asyncio.run_coroutine_threadsafe``): the
+Every call becomes a task on that loop, created there (``call_soon_threadsafe``): the
 engine stays single-threaded, calls from several threads queue on the loop, and a call
 that the arbiter's stop overtakes ends with NotRunning instead of waiting forever.
 """
@@ -91,7 +91,9 @@ class EngineThread:
         if not self._request_stop():
             return
         thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
+        if thread is threading.current_thread():
+            return  # (a finalizer run on the loop) it stops once this callback returns
+        if thread is not None:
             thread.join(self.timeout)
             if thread.is_alive():
                 raise TimeoutError(f"the arbiter did not stop within {self.timeout:g} s")
