@@ -12,7 +12,8 @@ from ringleader.config.load import config_from_dicts
 from ringleader.config.model import ControllerConfig
 
 # The keywords of get_arbiter that are not watcher options.
-ENGINE_OPTIONS = frozenset({"controller", "console_fd", "use_guardian", "timeout"})
+ENGINE_OPTIONS = frozenset({"controller", "console_fd", "console_color", "use_guardian",
+                            "timeout"})
 
 
 def _kind(value: object) -> str:
@@ -29,9 +30,12 @@ def check_int(value: object, name: str, *, minimum: int = 0) -> int:
 
 
 def check_engine_options(**given: object) -> None:
-    """console_fd, use_guardian, timeout: those of them given."""
+    """console_fd, console_color, use_guardian, timeout: those of them given."""
     if "console_fd" in given:
         check_int(given["console_fd"], "console_fd")
+    color = given.get("console_color")
+    if color is not None and not isinstance(color, bool):
+        raise TypeError(f"console_color must be True, False or None, got {_kind(color)}")
     if "use_guardian" in given and not isinstance(given["use_guardian"], bool):
         raise TypeError(f"use_guardian must be True or False, got {_kind(given['use_guardian'])}")
     if "timeout" in given:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import weakref
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from types import TracebackType
-from typing import Any, TypeVar, overload
+from typing import Any, Literal, TypeVar, overload
 
 from ringleader.config.load import as_watcher_configs
 from ringleader.config.model import Config, ControllerConfig, WatcherConfig
@@ -61,14 +61,16 @@ class BackgroundArbiter:
         controller: ControllerConfig | Mapping[str, Any] | None = None,
         *,
         console_fd: int = 1,
+        console_color: bool | None = None,
         use_guardian: bool = True,
         timeout: float | None = 120.0,
     ) -> None:
-        check_engine_options(console_fd=console_fd, use_guardian=use_guardian, timeout=timeout)
+        check_engine_options(console_fd=console_fd, console_color=console_color,
+                             use_guardian=use_guardian, timeout=timeout)
         # Built in the caller's thread, so that a bad watcher, duplicate names or too many
         # processes raise right here. (It binds to no loop until started.)
         arbiter = Arbiter(watchers, controller_config(controller), console_fd=console_fd,
-                          use_guardian=use_guardian)
+                          console_color=console_color, use_guardian=use_guardian)
         self._engine = EngineThread(arbiter, timeout)
         # At interpreter exit, or when the application drops this object without stop(),
         # the workers are stopped gracefully. The finalizer holds the engine, not `self`.
@@ -148,15 +150,22 @@ class BackgroundArbiter:
         """CPU, memory and fds of every live process, children included (``stats``)."""
         return self._engine.run("stats", lambda a: a.stats(name), reads_only=True)
 
-    def logs(self, name: str | None = None, lines: int = 100) -> LogsResponse:
-        """The last output lines of one watcher, or of all, oldest first (``logs``).
-        Output that goes to a file is read back from it; null output is not kept."""
-        return self._engine.query("logs", lambda a: a.logs(name, lines))
+    def logs(self, name: str | None = None, lines: int = 100, *,
+             stream: Literal["stdout", "stderr"] | None = None, wid: int | None = None,
+             since: float | None = None) -> LogsResponse:
+        """The last output lines of one watcher, or of all, oldest first (``logs``); only
+        those of one `stream`, one process slot `wid`, from wall time `since` on, when
+        given. Output that goes to a file is read back from it; null output is not kept."""
+        return self._engine.query("logs", lambda a: a.logs(
+            name, lines, stream=stream, wid=wid, since=since))
 
-    def follow_logs(self, name: str | None = None, lines: int = 0) -> Feed[LogLine]:
-        """New output lines from now on, after the last `lines` ones (``logs -f``): a Feed
-        to iterate over, and to close when done."""
-        return self._engine.open_feed("follow_logs", lambda a: a.follow_logs(name, lines))
+    def follow_logs(self, name: str | None = None, lines: int = 0, *,
+                    stream: Literal["stdout", "stderr"] | None = None,
+                    wid: int | None = None, since: float | None = None) -> Feed[LogLine]:
+        """New output lines from now on, after the last `lines` ones, with the filters of
+        ``logs`` (``logs -f``): a Feed to iterate over, and to close when done."""
+        return self._engine.open_feed("follow_logs", lambda a: a.follow_logs(
+            name, lines, stream=stream, wid=wid, since=since))
 
     def events(self, *topics: str) -> Feed[Event]:
         """The arbiter's events from now on (``events``), as typed Event objects
@@ -293,14 +302,16 @@ class BackgroundArbiter:
 @overload
 def get_arbiter(cmd: str, numprocesses: int = 1, /, *,
                 controller: ControllerConfig | Mapping[str, Any] | None = None,
-                console_fd: int = 1, use_guardian: bool = True, timeout: float | None = 120.0,
+                console_fd: int = 1, console_color: bool | None = None,
+                use_guardian: bool = True, timeout: float | None = 120.0,
                 **watcher_options: Any) -> BackgroundArbiter: ...
 
 
 @overload
 def get_arbiter(watchers: Iterable[WatcherConfig | Mapping[str, Any]], /, *,
                 controller: ControllerConfig | Mapping[str, Any] | None = None,
-                console_fd: int = 1, use_guardian: bool = True,
+                console_fd: int = 1, console_color: bool | None = None,
+                use_guardian: bool = True,
                 timeout: float | None = 120.0) -> BackgroundArbiter: ...
 
 
@@ -310,6 +321,7 @@ def get_arbiter(
     /, *,
     controller: ControllerConfig | Mapping[str, Any] | None = None,
     console_fd: int = 1,
+    console_color: bool | None = None,
     use_guardian: bool = True,
     timeout: float | None = 120.0,
     **watcher_options: Any,
@@ -324,7 +336,8 @@ def get_arbiter(
       dicts of the config file's options, or ``WatcherConfig`` objects.
 
     `controller`: the config file's ``[ringleader]`` options (``max_processes``, ...).
-    `console_fd`: where console output of the workers goes (default: stdout).
+    `console_fd`: where console output of the workers goes (default: stdout);
+    `console_color`: colour its prefixes (None: each stream's option, else on a terminal).
     `use_guardian`: a tiny helper process that stops the workers if this process is
     killed. `timeout`: how long each call may wait for the engine.
 
@@ -338,4 +351,5 @@ def get_arbiter(
         check_list_form(numprocesses, watcher_options)
         items = watchers
     return BackgroundArbiter(items, controller, console_fd=console_fd,
-                             use_guardian=use_guardian, timeout=timeout)
+                             console_color=console_color, use_guardian=use_guardian,
+                             timeout=timeout)

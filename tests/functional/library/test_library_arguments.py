@@ -104,6 +104,8 @@ BAD: list[tuple[str, tuple[Any, ...], dict[str, Any], type[Exception], str]] = [
     ("guardian as a string", ("sleep 1",), {"use_guardian": "yes"}, TypeError,
      "use_guardian must be True or False"),
     ("negative fd", ("sleep 1",), {"console_fd": -1}, ValueError, "console_fd must be >= 0"),
+    ("colour as a string", ("sleep 1",), {"console_color": "auto"}, TypeError,
+     "console_color must be True, False or None"),
     ("controller as a number", ("sleep 1",), {"controller": 5}, TypeError,
      "controller must be a ControllerConfig, a dict of controller options or None"),
     ("bad option value", ("sleep 1",), {"warmup_delay": "soon"}, ConfigError,

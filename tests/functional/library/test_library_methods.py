@@ -210,7 +210,17 @@ def test_logs_and_follow_logs() -> None:
         assert all(isinstance(x, LogLine) and x.stream == "stdout" and x.wid == 1
                    for x in recent.lines)
         assert [x.line for x in arbiter.logs(None, 1).lines] == ["line 3 of 1"]
-        with arbiter.follow_logs("t", lines=1) as feed:
+        every = arbiter.logs("t").lines
+        assert len(arbiter.logs("t", since=every[0].at).lines) == 3
+        assert [x.line for x in arbiter.logs("t", since=every[-1].at).lines][-1] == (
+            "line 3 of 1")
+        assert arbiter.logs("t", since=every[-1].at + 1).lines == []
+        assert arbiter.logs("t", stream="stderr").lines == []
+        assert arbiter.logs("t", wid=2).lines == []
+        with pytest.raises(ValueError, match="stream must be stdout or stderr, got 'both'"):
+            arbiter.logs("t", stream="both")  # type: ignore[arg-type]
+        with arbiter.follow_logs("t", wid=2) as second, \
+                arbiter.follow_logs("t", lines=1) as feed:
             first = feed.get(10)
             assert first is not None and first.line == "line 3 of 1"  # the backlog
             arbiter.incr("t")  # a second process talks
@@ -218,6 +228,9 @@ def test_logs_and_follow_logs() -> None:
                 "line 1 of 2", "line 2 of 2", "line 3 of 2"]
             with pytest.raises(TimeoutError):
                 feed.get(0.05)
+            only = [second.get(10) for _ in range(3)]  # the filter: slot 2 only
+            assert [(x.wid, x.line) for x in only if x] == [
+                (2, "line 1 of 2"), (2, "line 2 of 2"), (2, "line 3 of 2")]
         assert feed.closed and feed.get(1) is None
         with pytest.raises(NotFound):
             arbiter.follow_logs("nope")
