@@ -100,8 +100,6 @@ HOSTILE_BODIES = [
 
 
 @pytest.mark.parametrize("body", HOSTILE_BODIES)
-@pytest.mark.xfail(strict=True, reason="issue 8 item 8: hostile JSON answers 500 and the "
-                   "audit line is lost")
 def test_hostile_json_is_a_400_and_still_audited(body: bytes, ctl: Controller) -> None:
     answer = ctl.raw(request("POST", "/v1/watchers", body))
     assert answer.status == 400, (answer.status, answer.body)
@@ -110,8 +108,6 @@ def test_hostile_json_is_a_400_and_still_audited(body: bytes, ctl: Controller) -
     assert ctl.status() is not None
 
 
-@pytest.mark.xfail(strict=True, reason="issue 8 item 8: duplicate JSON keys are accepted "
-                   "(the last one wins)")
 def test_duplicate_json_keys_are_refused(ctl: Controller) -> None:
     """{"count": 1, "count": 3}: which one did the client mean? 400, nothing changes."""
     answer = ctl.raw(request("POST", "/v1/watchers/sleeper/incr", b'{"count": 1, "count": 3}'))
@@ -120,8 +116,6 @@ def test_duplicate_json_keys_are_refused(ctl: Controller) -> None:
 
 
 @pytest.mark.parametrize("version", ["HTTP/2.0", "HTTP/9.9"])
-@pytest.mark.xfail(strict=True, reason="issue 8 item 8: unknown HTTP versions are served "
-                   "as HTTP/1.1")
 def test_request_line_of_unknown_http_version_is_refused(version: str,
                                                          ctl: Controller) -> None:
     """Only HTTP/1.0 and 1.1 are spoken: 505 (or 400), never a 200."""
@@ -129,8 +123,6 @@ def test_request_line_of_unknown_http_version_is_refused(version: str,
     assert answer.status in (400, 505), (answer.status, answer.body)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 8 item 8: a request with both Content-Length "
-                   "and Transfer-Encoding is accepted")
 def test_request_with_content_length_and_transfer_encoding_is_refused(
         ctl: Controller) -> None:
     """RFC 9112 6.1: the framing is ambiguous (request smuggling): 400, connection closed,
@@ -163,8 +155,6 @@ def test_metrics_answer_in_the_default_setup(ctl: Controller) -> None:
 
 # -- item 13 -----------------------------------------------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason="issue 8 item 13: a body of 1-byte chunks is parsed "
-                   "without bound on the work")
 def test_body_of_many_tiny_chunks_is_refused(ctl: Controller) -> None:
     """100,000 one-byte chunks (a 100 KB body, well under max_body_bytes): the work per
     request is bounded (a chunk count), so the request is refused (400 or 413) and not

@@ -16,6 +16,7 @@ import msgspec
 from ringleader.api.audit import AuditLog
 from ringleader.api.commands import Commands
 from ringleader.api.http import EventStream, Request, Response
+from ringleader.api.jsonbody import BodyError, convert, parse_json
 from ringleader.api.routes import API_PREFIX, ROLE_RANK, ROUTES, Route
 from ringleader.api.schema import HTTP_STATUS, TYPES, ErrorBody, ErrorCode
 from ringleader.errors import (
@@ -109,8 +110,11 @@ class ControlApp:
         raise ApiError(ErrorCode.NOT_FOUND, f"no such endpoint: {method} {path}")
 
     async def handle(self, request: Request) -> Response | EventStream:
+        """The error boundary of every request: whatever happens, an answer comes back and
+        an audited call leaves its audit line."""
         route: Route | None = None
         name: str | None = None
+        args: Any = None if not request.body.strip() else {"unparsed_bytes": len(request.body)}
         try:
             route, name = self._match(request.method, request.path)
             if ROLE_RANK[request.identity.role] < ROLE_RANK[route.role]:
@@ -122,24 +126,36 @@ class ControlApp:
                 raise ApiError(ErrorCode.BAD_REQUEST,
                                f"unknown query parameter(s): {', '.join(sorted(unknown))}")
             types = TYPES[route.op]
-            args: list[Any] = [] if name is None else [name]
+            call: list[Any] = [] if name is None else [name]
             if types.request is not None:
-                args.append(_decode(request.body, types.request))
+                data = parse_json(request.body or b"{}")
+                args = data if request.body.strip() else None
+                call.append(convert(data, types.request))
             elif request.body.strip():
                 raise ApiError(ErrorCode.BAD_REQUEST, f"{route.op} takes no request body")
             if route.audited and self.audit is not None:
                 self._check_audit(request)
-            result = await self._handlers[route.op](*args, query=request.query)
+            result = await self._handlers[route.op](*call, query=request.query)
             response = self._render(result, types.status)
+        except BodyError as exc:
+            response = error_response(ErrorCode.BAD_REQUEST, exc.detail)
         except ApiError as exc:
             response = error_response(exc.code, exc.detail)
         except ConfigError as exc:
             response = error_response(ErrorCode.CONFIG_INVALID, "; ".join(exc.problems))
         except RingleaderError as exc:
             response = error_response(_code_for(exc), str(exc))
+        except Exception:  # a bug: logged with its traceback, answered, and still audited
+            log.exception("API handler failed on %s %s from %s", request.method, request.path,
+                          request.peer.address)
+            response = error_response(ErrorCode.INTERNAL,
+                                      "internal error (see the controller's log)")
         if (route is not None and route.audited and self.audit is not None
                 and isinstance(response, Response)):
-            self.audit.record(request, route.op, name, response)
+            try:
+                self.audit.record(request, route.op, name, response, args)
+            except Exception:
+                log.exception("cannot write the audit record of %s", route.op)
         return response
 
     def _check_audit(self, request: Request) -> None:
@@ -157,15 +173,6 @@ class ControlApp:
         if isinstance(result, (Response, EventStream)):
             return result
         return Response(status, _encode(result))
-
-
-def _decode(body: bytes, kind: type) -> Any:
-    try:
-        return msgspec.json.decode(body or b"{}", type=kind)
-    except msgspec.ValidationError as exc:
-        raise ApiError(ErrorCode.BAD_REQUEST, f"invalid request body: {exc}") from None
-    except msgspec.DecodeError as exc:
-        raise ApiError(ErrorCode.BAD_REQUEST, f"malformed JSON body: {exc}") from None
 
 
 def _code_for(exc: RingleaderError) -> ErrorCode:

@@ -27,19 +27,16 @@ _decode = msgspec.json.Decoder().decode
 _LINE_OVERHEAD = 1024
 
 
-def _summary(body: bytes) -> Any:
-    """The request's arguments, with environment values left out (they may be secrets)."""
-    if not body.strip():
-        return None
-    try:
-        data = _decode(body)
-    except msgspec.DecodeError:
-        return {"unparsed_bytes": len(body)}
-    if isinstance(data, dict):
-        options = data.get("options")
+def _summary(args: Any) -> Any:
+    """The request's arguments as the handler parsed them (never parsed again here), with
+    environment values left out: they may be secrets."""
+    if isinstance(args, dict):
+        options = args.get("options")
         if isinstance(options, dict) and "env" in options:
-            options["env"] = sorted(options["env"]) if isinstance(options["env"], dict) else "?"
-    return data
+            env = options["env"]
+            args = {**args, "options": {**options, "env": sorted(env) if isinstance(env, dict)
+                                        else "?"}}
+    return args
 
 
 class AuditLog:
@@ -122,7 +119,10 @@ class AuditLog:
             log.error("audit log %s: cannot record a change: %s", self.path, why)
         return why
 
-    def record(self, request: Request, op: str, name: str | None, response: Response) -> None:
+    def record(self, request: Request, op: str, name: str | None, response: Response,
+               args: Any = None) -> None:
+        """*args*: the parsed request body (None for none, {"unparsed_bytes": n} for one
+        that was refused before or while parsing)."""
         entry = {
             "at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "who": request.identity.name,
@@ -130,7 +130,7 @@ class AuditLog:
             "peer": request.peer.address,
             "op": op,
             "watcher": name,
-            "args": _summary(request.body),
+            "args": _summary(args),
             "status": response.status,
             "result": "ok" if response.status < 400 else _error_code(response.body),
         }
@@ -161,6 +161,6 @@ class AuditLog:
 def _error_code(body: bytes) -> str:
     try:
         data = _decode(body)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, ValueError):  # our own answer, but never lose a record
         return "error"
     return str(data.get("error", "error")) if isinstance(data, dict) else "error"

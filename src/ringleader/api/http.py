@@ -101,6 +101,7 @@ class Identifier(Protocol):
 @dataclass(frozen=True, slots=True)
 class Limits:
     max_body_bytes: int = 1 << 20
+    max_body_chunks: int = 1024  # chunked bodies: each chunk costs a parse, whatever its size
     max_header_bytes: int = 16 * 1024
     max_connections: int = 256
     read_timeout: float = 10.0  # a request in progress must be complete within this
@@ -173,6 +174,7 @@ class Connection:
         deadline: float | None = None  # set once this request's first bytes are seen
         request: Request | None = None
         body = bytearray()
+        chunks = 0
         while True:
             try:
                 event = conn.next_event()
@@ -204,6 +206,10 @@ class Connection:
                 body += event.data
                 if len(body) > limits.max_body_bytes:
                     await self._refuse(413, "payload_too_large", self._too_large())
+                chunks += event.chunk_start
+                if chunks > limits.max_body_chunks:
+                    await self._refuse(400, "bad_request", f"request body sent in more than "
+                                       f"{limits.max_body_chunks} chunks")
             elif isinstance(event, h11.EndOfMessage) and request is not None:
                 request.body = bytes(body)
                 return request
@@ -211,7 +217,11 @@ class Connection:
                 raise _Close
 
     async def _admit(self, event: h11.Request) -> Request:
-        """Headers parsed: build the Request, refuse it early for size or credentials."""
+        """Headers parsed: build the Request, refuse it early for its framing, size or
+        credentials."""
+        if event.http_version not in (b"1.0", b"1.1"):  # h11 parses any HTTP/x.y
+            await self._refuse(505, "bad_request", f"HTTP/{event.http_version.decode()} is "
+                               "not supported (only HTTP/1.0 and HTTP/1.1)")
         headers: dict[str, str] = {}
         size = len(event.target)
         for raw_name, raw_value in event.headers:
@@ -222,6 +232,10 @@ class Connection:
             await self._refuse(431, "bad_request", f"request header block larger than "
                                f"{self._limits.max_header_bytes} bytes")
         length = headers.get("content-length")
+        if length is not None and "transfer-encoding" in headers:
+            # RFC 9112 6.1: ambiguous framing, the classic of request smuggling
+            await self._refuse(400, "bad_request", "a request may not carry both "
+                               "Content-Length and Transfer-Encoding")
         if length is not None and int(length) > self._limits.max_body_bytes:
             await self._refuse(413, "payload_too_large", self._too_large())
         target = event.target.decode("latin-1")

@@ -216,6 +216,35 @@ def test_audit_log_records_who_what_result(tmp_path: Path) -> None:
     assert oct((tmp_path / "audit.log").stat().st_mode & 0o777) == "0o600"
 
 
+def test_refused_and_failed_calls_are_audited_and_answered(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The app is the error boundary: a body it cannot parse, a handler bug and an audit
+    record that cannot be written all end in an answer, never an exception."""
+    async def main() -> None:
+        async with harness(tmp_path, sleeper()) as h:
+            bad = b'{"count": 1, "\xff": 2}'  # invalid UTF-8 in a key
+            status, body = await h.call("POST", "/v1/watchers/s/incr", bad)
+            assert (status, body["error"]) == (400, "bad_request")
+
+            async def broken(*args: Any, **kwargs: Any) -> Any:
+                raise RuntimeError("handler bug")
+
+            h.app._handlers["decr"] = broken
+            status, body = await h.call("POST", "/v1/watchers/s/decr", {"count": 1})
+            assert (status, body["error"]) == (500, "internal")
+            assert h.app.audit is not None
+            h.app.audit.close()  # every write now fails (EBADF)
+            status, _ = await h.call("POST", "/v1/watchers/s/incr", {"count": 1})
+            assert status == 200
+
+    run(main())
+    lines = [json.loads(line) for line in (tmp_path / "audit.log").read_text().splitlines()]
+    assert [(e["op"], e["status"], e["result"], e["args"]) for e in lines] == [
+        ("incr", 400, "bad_request", {"unparsed_bytes": 20}),
+        ("decr", 500, "internal", {"count": 1})]
+    assert "handler bug" in caplog.text
+
+
 async def _conflict(h: Harness) -> None:
     watcher = h.controller.arbiter.watcher("s")
     async with watcher.lock:

@@ -235,6 +235,31 @@ def test_oversized_headers_and_bodies(tmp_path: Path) -> None:
     run(main(), timeout=10)
 
 
+def test_ambiguous_or_unknown_framing_is_refused_then_closed(tmp_path: Path) -> None:
+    """HTTP versions other than 1.0/1.1 (505), Content-Length with Transfer-Encoding (400:
+    request smuggling), a body in more chunks than max_body_chunks (400): answered, closed,
+    never handed to the app."""
+    def chunked(count: int) -> bytes:
+        return (b"POST /c HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n"
+                + b"1\r\nz\r\n" * count + b"0\r\n\r\n")
+
+    async def main() -> None:
+        async with serving(tmp_path, max_body_chunks=10) as (_, path, _):
+            for version in (b"2.0", b"0.9", b"9.9"):
+                answer = await ask(path, b"GET / HTTP/%s\r\nhost: x\r\n\r\n" % version)
+                assert answer.status == 505 and answer.headers["connection"] == "close"
+            assert (await ask(path, b"GET / HTTP/1.0\r\n\r\n")).status == 200
+            both = (b"POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 3\r\n"
+                    b"transfer-encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n")
+            answer = await ask(path, both)
+            assert answer.status == 400 and "Transfer-Encoding" in answer.json()["detail"]
+            assert (await ask(path, chunked(10))).json()["size"] == 10
+            answer = await ask(path, chunked(11))
+            assert answer.status == 400 and "more than 10 chunks" in answer.json()["detail"]
+
+    run(main(), timeout=10)
+
+
 def test_too_many_connections_get_503(tmp_path: Path) -> None:
     async def main() -> None:
         async with serving(tmp_path, max_connections=2) as (server, path, _), \
