@@ -145,8 +145,6 @@ def test_request_line_http_1_0_is_still_served(ctl: Controller) -> None:
 
 # -- item 9 ------------------------------------------------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason="issue 8 item 9: /metrics answers 500 without a TLS "
-                   "listener (prometheus-client needs ssl, kept out of the controller)")
 def test_metrics_answer_in_the_default_setup(ctl: Controller) -> None:
     answer = ctl.raw(request("GET", "/metrics"))
     assert answer.status == 200, (answer.status, answer.body)

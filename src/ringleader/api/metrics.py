@@ -1,8 +1,8 @@
-"""Prometheus exposition of the controller's status and stats (``GET /metrics``).
+"""Prometheus metrics of the controller's status and stats (``GET /metrics``).
 
-prometheus-client is imported on the first scrape only, and each scrape builds a fresh
-``CollectorRegistry``: no module-level registry, so two controllers in one process (tests,
-the library) never share metrics.
+Each scrape builds its families from the status and stats it is given (no registry, no
+module-level state: two controllers in one process never share metrics) and writes them in
+the text exposition format (``api.exposition``).
 """
 
 from __future__ import annotations
@@ -10,86 +10,71 @@ from __future__ import annotations
 import os
 import resource
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from ringleader.api.exposition import CONTENT_TYPE, Family, render
 from ringleader.lifecycle.states import WatcherState
 
-if TYPE_CHECKING:
-    from prometheus_client.metrics_core import Metric
-
 __all__ = ["render_metrics"]
+
+_WATCHER = ("watcher",)
+_PROCESS = ("watcher", "wid")
 
 
 def render_metrics(status: dict[str, Any], stats: dict[str, Any] | None) -> tuple[bytes, str]:
     """(body, content type) of the text exposition for a StatusResponse-shaped ``status``
     and an optional StatsResponse-shaped ``stats``."""
-    from prometheus_client import CollectorRegistry, exposition, generate_latest
-    from prometheus_client.registry import Collector
-
-    class _Snapshot(Collector):
-        def collect(self) -> Iterator[Metric]:
-            return _families(status, stats)
-
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(_Snapshot())
-    # The classic text format: our names need none of 1.0.0's escaping, and every Prometheus
-    # version reads 0.0.4 (the client's own default answer without an Accept header).
-    ctype = getattr(exposition, "CONTENT_TYPE_PLAIN_0_0_4", exposition.CONTENT_TYPE_LATEST)
-    return generate_latest(registry), str(ctype)
+    return render(_families(status, stats)), CONTENT_TYPE
 
 
-def _families(status: dict[str, Any], stats: dict[str, Any] | None) -> Iterator[Metric]:
-    from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
-
-    def gauge(name: str, doc: str, labels: list[str] | None = None) -> GaugeMetricFamily:
-        return GaugeMetricFamily(name, doc, labels=labels)
-
+def _families(status: dict[str, Any], stats: dict[str, Any] | None) -> Iterator[Family]:
     controller = status["controller"]
-    up = gauge("ringleader_controller_uptime_seconds", "Seconds since the controller started")
-    up.add_metric([], float(controller["uptime"]))
-    rss = gauge("ringleader_controller_rss_bytes", "Resident memory of the controller process")
-    rss.add_metric([], float(_own_rss()))
+    up = Family("ringleader_controller_uptime_seconds", "Seconds since the controller started")
+    up.add((), float(controller["uptime"]))
+    rss = Family("ringleader_controller_rss_bytes", "Resident memory of the controller process")
+    rss.add((), float(_own_rss()))
     yield from (up, rss)
 
-    w_labels = ["watcher"]
-    p_labels = ["watcher", "wid"]
-    running = gauge("ringleader_watcher_processes", "Live processes of the watcher", w_labels)
-    desired = gauge("ringleader_watcher_desired_processes",
-                    "Processes the watcher should run (numprocesses)", w_labels)
-    state = gauge("ringleader_watcher_state", "1 for the watcher's current state",
-                  ["watcher", "state"])
-    restarts = CounterMetricFamily("ringleader_process_restarts",
-                                   "Respawns of the process slot", labels=p_labels)
-    uptime = gauge("ringleader_process_uptime_seconds",
-                   "Seconds since the slot's process started (0 if not running)", p_labels)
+    running = Family("ringleader_watcher_processes", "Live processes of the watcher",
+                     labels=_WATCHER)
+    desired = Family("ringleader_watcher_desired_processes",
+                     "Processes the watcher should run (numprocesses)", labels=_WATCHER)
+    state = Family("ringleader_watcher_state", "1 for the watcher's current state",
+                   labels=("watcher", "state"))
+    restarts = Family("ringleader_process_restarts_total", "Respawns of the process slot",
+                      "counter", _PROCESS)
+    uptime = Family("ringleader_process_uptime_seconds",
+                    "Seconds since the slot's process started (0 if not running)",
+                    labels=_PROCESS)
     states = [s.value for s in WatcherState]
     for w in status["watchers"]:
         name = w["name"]
-        running.add_metric([name], float(w["running"]))
-        desired.add_metric([name], float(w["numprocesses"]))
+        running.add((name,), float(w["running"]))
+        desired.add((name,), float(w["numprocesses"]))
         for s in [*states, *([w["state"]] if w["state"] not in states else [])]:
-            state.add_metric([name, s], 1.0 if s == w["state"] else 0.0)
+            state.add((name, s), 1.0 if s == w["state"] else 0.0)
         for p in w["processes"]:
-            labels = [name, str(p["wid"])]
-            restarts.add_metric(labels, float(p["restarts"]))
-            uptime.add_metric(labels, float(p["uptime"]))
+            labels = (name, str(p["wid"]))
+            restarts.add(labels, float(p["restarts"]))
+            uptime.add(labels, float(p["uptime"]))
     yield from (running, desired, state, restarts, uptime)
 
     if stats is None:
         return
-    cpu = gauge("ringleader_process_cpu_percent",
-                "CPU use of the process and its descendants, in % of one core", p_labels)
-    mem = gauge("ringleader_process_rss_bytes",
-                "Resident memory of the process and its descendants", p_labels)
-    fds = gauge("ringleader_process_open_fds", "Open file descriptors of the process",
-                p_labels)
+    cpu = Family("ringleader_process_cpu_percent",
+                 "CPU use of the process and its descendants, in % of one core",
+                 labels=_PROCESS)
+    mem = Family("ringleader_process_rss_bytes",
+                 "Resident memory of the process and its descendants", labels=_PROCESS)
+    fds = Family("ringleader_process_open_fds", "Open file descriptors of the process",
+                 labels=_PROCESS)
     for ws in stats["watchers"]:
         for p in ws["processes"]:
-            labels = [ws["name"], str(p["wid"])]
-            cpu.add_metric(labels, float(p["cpu_percent"]))
-            mem.add_metric(labels, float(p["rss"]))
+            labels = (ws["name"], str(p["wid"]))
+            cpu.add(labels, float(p["cpu_percent"]))
+            mem.add(labels, float(p["rss"]))
             if p.get("num_fds") is not None:
-                fds.add_metric(labels, float(p["num_fds"]))
+                fds.add(labels, float(p["num_fds"]))
     yield from (cpu, mem, fds)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from typing import Any
 
@@ -64,10 +65,78 @@ def test_without_stats_and_with_an_unknown_state() -> None:
     assert not any(name.startswith("ringleader_process_cpu") for name, _ in got)
 
 
-def test_each_scrape_has_its_own_registry() -> None:
-    from prometheus_client import REGISTRY
+# What prometheus-client 0.26 wrote for STATUS and STATS before the exposition was ours
+# (the controller's own RSS varies from run to run; everything else is fixed).
+PROMETHEUS_CLIENT_OUTPUT = """\
+# HELP ringleader_controller_uptime_seconds Seconds since the controller started
+# TYPE ringleader_controller_uptime_seconds gauge
+ringleader_controller_uptime_seconds 12.5
+# HELP ringleader_controller_rss_bytes Resident memory of the controller process
+# TYPE ringleader_controller_rss_bytes gauge
+ringleader_controller_rss_bytes 2.39616e+07
+# HELP ringleader_watcher_processes Live processes of the watcher
+# TYPE ringleader_watcher_processes gauge
+ringleader_watcher_processes{watcher="web"} 2.0
+ringleader_watcher_processes{watcher="idle"} 0.0
+# HELP ringleader_watcher_desired_processes Processes the watcher should run (numprocesses)
+# TYPE ringleader_watcher_desired_processes gauge
+ringleader_watcher_desired_processes{watcher="web"} 2.0
+ringleader_watcher_desired_processes{watcher="idle"} 1.0
+# HELP ringleader_watcher_state 1 for the watcher's current state
+# TYPE ringleader_watcher_state gauge
+ringleader_watcher_state{state="stopped",watcher="web"} 0.0
+ringleader_watcher_state{state="starting",watcher="web"} 0.0
+ringleader_watcher_state{state="active",watcher="web"} 1.0
+ringleader_watcher_state{state="stopping",watcher="web"} 0.0
+ringleader_watcher_state{state="stopped",watcher="idle"} 1.0
+ringleader_watcher_state{state="starting",watcher="idle"} 0.0
+ringleader_watcher_state{state="active",watcher="idle"} 0.0
+ringleader_watcher_state{state="stopping",watcher="idle"} 0.0
+# HELP ringleader_process_restarts_total Respawns of the process slot
+# TYPE ringleader_process_restarts_total counter
+ringleader_process_restarts_total{watcher="web",wid="1"} 4.0
+ringleader_process_restarts_total{watcher="web",wid="2"} 0.0
+# HELP ringleader_process_uptime_seconds Seconds since the slot's process started (0 if not running)
+# TYPE ringleader_process_uptime_seconds gauge
+ringleader_process_uptime_seconds{watcher="web",wid="1"} 3.0
+ringleader_process_uptime_seconds{watcher="web",wid="2"} 2.0
+# HELP ringleader_process_cpu_percent CPU use of the process and its descendants, in % of one core
+# TYPE ringleader_process_cpu_percent gauge
+ringleader_process_cpu_percent{watcher="web",wid="1"} 50.0
+ringleader_process_cpu_percent{watcher="web",wid="2"} 10.0
+# HELP ringleader_process_rss_bytes Resident memory of the process and its descendants
+# TYPE ringleader_process_rss_bytes gauge
+ringleader_process_rss_bytes{watcher="web",wid="1"} 1000.0
+ringleader_process_rss_bytes{watcher="web",wid="2"} 2000.0
+# HELP ringleader_process_open_fds Open file descriptors of the process
+# TYPE ringleader_process_open_fds gauge
+ringleader_process_open_fds{watcher="web",wid="1"} 7.0
+"""
 
+
+def families(body: str) -> list[tuple[str, str, str, list[tuple[str, dict[str, str], float]]]]:
+    return [(f.name, f.documentation, f.type,
+             [(s.name, s.labels, s.value) for s in f.samples
+              if s.name != "ringleader_controller_rss_bytes"])
+            for f in text_string_to_metric_families(body)]
+
+
+def test_scrapers_see_what_prometheus_client_exposed() -> None:
+    """Same names, help texts, types, labels, values and order, read by prometheus-client's
+    own parser."""
+    body, ctype = render_metrics(STATUS, STATS)
+    assert ctype == "text/plain; version=0.0.4; charset=utf-8"
+    assert families(body.decode()) == families(PROMETHEUS_CLIENT_OUTPUT)
+
+
+def test_each_scrape_stands_alone_and_needs_neither_ssl_nor_prometheus_client() -> None:
+    """The controller blocks ssl without a TLS listener (issue 8 item 9: /metrics was a
+    500 then); nothing is registered anywhere between scrapes."""
     first = render_metrics(STATUS, STATS)[0]
     assert render_metrics(STATUS, STATS)[0].count(b"\n") == first.count(b"\n")
-    assert REGISTRY.get_sample_value("ringleader_controller_uptime_seconds") is None
-    assert "ringleader.api.metrics" in sys.modules
+    code = ("import sys; sys.modules['ssl'] = None\n"
+            "from ringleader.api.metrics import render_metrics\n"
+            f"body, _ = render_metrics({STATUS!r}, {STATS!r})\n"
+            "assert b'ringleader_watcher_processes' in body\n"
+            "assert not [m for m in sys.modules if m.startswith('prometheus_client')]\n")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=30)
