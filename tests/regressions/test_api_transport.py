@@ -169,8 +169,6 @@ def test_body_of_many_tiny_chunks_is_refused(ctl: Controller) -> None:
     assert ctl.watchers()["sleeper"]["numprocesses"] == 1
 
 
-@pytest.mark.xfail(strict=True, reason="issue 8 item 13: stats streams may sample every "
-                   "0.1 s each")
 def test_stats_stream_interval_has_a_floor(ctl: Controller) -> None:
     """Design choice: the floor is 0.5 s (at or below `top`'s 1 s default) and a smaller
     interval is refused with 400 naming `interval`, rather than clamped silently."""

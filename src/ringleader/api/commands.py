@@ -6,13 +6,13 @@ request Struct (for routes with a body) and the query parameters.
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Protocol
 
 import msgspec
 
+from ringleader.api.feeds import Feeds
 from ringleader.api.http import EventStream, Response
 from ringleader.api.schema import (
     AddWatcherRequest,
@@ -41,6 +41,9 @@ Query = dict[str, list[str]]
 _SECRET = re.compile(r"pass|secret|token|key|credential|auth|private|cookie|session", re.I)
 REDACTED = "***"
 MAX_LOG_LINES = 10_000
+# Each stats stream's sampler reads /proc for every process: a floor bounds what a client
+# can ask for (refused below it, not clamped, so that the client knows).
+MIN_STATS_INTERVAL = 0.5
 _encode = msgspec.json.Encoder().encode
 
 
@@ -100,6 +103,7 @@ class Commands:
     def __init__(self, arbiter: Arbiter, controller: Controller) -> None:
         self.arbiter = arbiter
         self.controller = controller
+        self.feeds = Feeds(self._stats_snapshot)
 
     # -- guards ---------------------------------------------------------------------
 
@@ -169,14 +173,20 @@ class Commands:
         only = _one(query, "watcher")
         if only is not None:
             self.arbiter.watcher(only)
-        interval = _number(query, "interval", 1.0, 0.1, 3600)
+        interval = _number(query, "interval", 1.0, MIN_STATS_INTERVAL, 3600)
+        snapshots = self.feeds.follow(interval, only)  # shared with every stream like it
 
         async def events() -> AsyncIterator[tuple[str, bytes]]:
-            while True:
-                yield "stats", _encode(await self.arbiter.stats(only))
-                await asyncio.sleep(interval)  # the refresh period, not synchronisation
+            try:
+                async for data in snapshots:
+                    yield "stats", data
+            finally:
+                await snapshots.aclose()
 
         return EventStream(events())
+
+    async def _stats_snapshot(self, only: str | None) -> bytes:
+        return _encode(await self.arbiter.stats(only))
 
     async def op_logs(self, *, query: Query) -> LogsResponse:
         lines = int(_number(query, "lines", 100, 0, MAX_LOG_LINES))

@@ -212,7 +212,7 @@ def _events_args(p: argparse.ArgumentParser) -> None:
 def _top_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("name", metavar="NAME", nargs="?", help="only this watcher")
     p.add_argument("--interval", type=float, default=1.0, metavar="SECONDS",
-                   help="refresh period (default 1)")
+                   help="refresh period (default 1, at least 0.5)")
     p.add_argument("--sort", choices=TOP_SORTS, default="name",
                    help="order of watchers and processes: name (config order, then slot), "
                    "cpu or mem (busiest first); keys c, m, n change it live")

@@ -291,6 +291,32 @@ def test_events_stream_in_order(tmp_path: Path, topic: str | None) -> None:
     run(main())
 
 
+def test_stats_streams_share_one_sampler_and_have_a_floor(tmp_path: Path) -> None:
+    """Two streams at one interval get the same snapshots (same `at`, the time of the
+    sample); an interval under 0.5 s is refused, naming it."""
+    async def main() -> None:
+        async with harness(tmp_path, sleeper()) as h:
+            status, body = await h.call("GET", "/v1/stats/stream",
+                                        query={"interval": ["0.2"]}, role="read")
+            assert (status, body["error"]) == (400, "bad_request")
+            assert "interval must be between 0.5 and 3600" in body["detail"]
+            query = {"interval": ["0.5"]}
+            first = (await h.stream("/v1/stats/stream", query)).events.__aiter__()
+            second = (await h.stream("/v1/stats/stream", query)).events.__aiter__()
+            a1 = json.loads((await first.__anext__())[1])
+            b1 = json.loads((await second.__anext__())[1])
+            assert a1 == b1 and a1["watchers"][0]["processes"][0]["pid"]
+            a2 = json.loads((await first.__anext__())[1])
+            b2 = json.loads((await second.__anext__())[1])
+            assert a2 == b2 and a2["at"] > a1["at"]
+            assert h.app.commands.feeds.samplers == 1
+            for events in (first, second):
+                await events.aclose()  # type: ignore[attr-defined]
+            assert h.app.commands.feeds.samplers == 0
+
+    run(main())
+
+
 async def _status_shape(h: Harness) -> None:
     import msgspec
 
