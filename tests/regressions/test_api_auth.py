@@ -12,8 +12,6 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import pytest
-
 from .conftest import (
     VALID_TOKEN,
     StartController,
@@ -33,8 +31,6 @@ kind = "null"
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.xfail(strict=True, reason="issue 8 item 14: five bad tokens from one address "
-                   "lock valid tokens out for 60 s")
 def test_bad_tokens_from_one_address_do_not_lock_out_a_valid_token(
         tmp_path: Path, tls: Tls, start_controller: StartController) -> None:
     """Every local user shares 127.0.0.1: an attacker's failures must not refuse the
@@ -49,8 +45,6 @@ def test_bad_tokens_from_one_address_do_not_lock_out_a_valid_token(
     assert answer.status == 200, (answer.status, answer.body)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 8 item 15: a certificate subject with two CNs "
-                   "is matched on the last one")
 def test_client_certificate_with_two_common_names_is_refused(
         tmp_path: Path, tls: Tls, start_controller: StartController) -> None:
     """/CN=mallory/CN=alice must not get alice's role: an ambiguous subject is refused
@@ -67,8 +61,6 @@ def test_client_certificate_with_two_common_names_is_refused(
 
 
 @needs_root
-@pytest.mark.xfail(strict=True, reason="issue 8 item 16: allowed_groups ignores the peer's "
-                   "supplementary groups")
 def test_allowed_group_as_supplementary_group_gets_in(
         public_dir: Path, start_controller: StartController) -> None:
     """uid/gid 65534 with 4242 among its supplementary groups, `allowed_groups = [4242]`:
@@ -97,6 +89,5 @@ def test_allowed_group_as_primary_group_gets_in(
     assert done.returncode == 0, done.stderr
 
 
-@pytest.mark.xfail(strict=True, reason="issue 8 item 16: unix_role is not in the README")
 def test_readme_documents_unix_role() -> None:
     assert "unix_role" in (REPO / "README.md").read_text()

@@ -5,8 +5,12 @@
   Authorization header is ignored, so a client that always sends its token still works.
 - TCP (always TLS): a verified client certificate, looked up by CN, or else a bearer token,
   compared by hash in constant time against every configured token.
+- unix peers are allowed by uid, primary gid or any supplementary group (SO_PEERGROUPS;
+  where the kernel cannot tell, the members listed in /etc/group at startup).
 - Failures are counted per peer (uid on unix, IP on TCP): after `max_failures` within
-  `window` seconds, further attempts are refused with 429 until the window has passed.
+  `window` seconds, further *failing* attempts get 429 until the window has passed. A
+  valid credential is never refused for them.
+- A client certificate whose subject holds more than one CN is refused (which is it?).
 """
 
 from __future__ import annotations
@@ -133,8 +137,9 @@ class Authenticator:
         self._tokens = [(bytes.fromhex(t.hash.removeprefix("sha256:")),
                          Identity(f"token:{t.name}", t.role)) for t in config.tokens]
         self._certs = {c.cn: Identity(f"cert:{c.cn}", c.role) for c in config.client_certs}
-        # allowed (uid, gid) -> identity, built on first use: no lookups per request
-        self._unix_ids: dict[tuple[int | None, int | None], Identity] = {}
+        # allowed (uid, gid, groups) -> identity, built on first use: no lookups per request
+        self._unix_ids: dict[tuple[int | None, int | None, tuple[int, ...] | None],
+                             Identity] = {}
         self.limiter = limiter or FailureLimiter(clock=clock)
 
     @property
@@ -144,36 +149,52 @@ class Authenticator:
         return bool(self.unix_gids or self.unix_uids - {self._own_uid, 0})
 
     def identify(self, peer: Peer, authorization: str | None) -> Identity:
+        """The identity of a valid credential, always: failures are counted per peer (uid,
+        or IP), but only failures are ever refused for them (429, after max_failures within
+        the window). Every local user shares 127.0.0.1, and an attacker's bad tokens must
+        not lock the operator out; the tokens are 256 random bits, so answering a valid
+        one helps no guessing."""
         if peer.transport == "unix" and peer.uid is not None:
-            known = self._unix_ids.get((peer.uid, peer.gid))  # the hot path: one lookup
+            known = self._unix_ids.get((peer.uid, peer.gid, peer.groups))  # the hot path
             if known is not None:
                 return known
             key = f"uid:{peer.uid}"
         else:
             key = peer.address.rpartition(":")[0]  # the IP: the port changes every time
-        wait = self.limiter.retry_after(key)
-        if wait is not None:
-            raise AuthError("too_many_requests", f"too many failed attempts; retry in "
-                            f"{wait} s", wait)
         try:
             if peer.transport == "unix":
                 return self._identify_unix(peer)
             return self._identify_tcp(peer, authorization)
         except AuthError:
+            wait = self.limiter.retry_after(key)
+            if wait is not None:
+                raise AuthError("too_many_requests", f"too many failed attempts; retry in "
+                                f"{wait} s", wait) from None
             self.limiter.record(key)
             raise
 
+    def admits_unix(self, peer: Peer) -> bool:
+        """Whether a unix peer's credentials let it in (nothing counted, nothing cached)."""
+        return peer.uid is not None and (
+            peer.uid in self.unix_uids or peer.gid in self.unix_gids
+            or not self.unix_gids.isdisjoint(peer.groups or ()))
+
     def _identify_unix(self, peer: Peer) -> Identity:
-        uid, gid = peer.uid, peer.gid
+        uid = peer.uid
         if uid is None:
             raise AuthError("forbidden", "the peer's credentials are unknown")
-        if uid not in self.unix_uids and gid not in self.unix_gids:
+        if not self.admits_unix(peer):
             raise AuthError("forbidden", f"uid {uid} may not use this socket (allowed: the "
                             "controller's user, root, allowed_uids and allowed_groups)")
-        identity = self._unix_ids[uid, gid] = Identity(_uid_name(uid), self._unix_role)
+        identity = Identity(_uid_name(uid), self._unix_role)
+        self._unix_ids[uid, peer.gid, peer.groups] = identity
         return identity
 
     def _identify_tcp(self, peer: Peer, authorization: str | None) -> Identity:
+        if len(peer.cert_names) > 1:
+            raise AuthError("forbidden", "client certificate subject has "
+                            f"{len(peer.cert_names)} common names "
+                            f"({', '.join(peer.cert_names)}): ambiguous, refused")
         if peer.cert_subject is not None:  # verified against client_ca by the TLS layer
             identity = self._certs.get(peer.cert_subject)
             if identity is None:

@@ -34,7 +34,9 @@ class Peer:
     gid: int | None
     pid: int | None
     address: str  # "unix:/path" or "127.0.0.1:54321"
-    cert_subject: str | None  # CN of a verified client certificate
+    cert_subject: str | None  # CN of a verified client certificate (None unless exactly one)
+    cert_names: tuple[str, ...] = ()  # every CN of that certificate's subject
+    groups: tuple[int, ...] | None = None  # supplementary gids (SO_PEERGROUPS); None: unknown
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,12 +12,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import platform
 import socket
 import stat
 import struct
+import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from ringleader.api.http import Peer
 from ringleader.config import runnable
@@ -31,6 +33,19 @@ if TYPE_CHECKING:
 __all__ = ["ListenerError", "Serve", "Site", "open_tcp_site", "open_unix_site", "tls_context"]
 
 _CRED = struct.Struct("3i")  # struct ucred: pid, uid, gid
+_MAX_OPTLEN = 1024  # the most CPython's getsockopt accepts: 256 groups
+
+
+def _peergroups_option() -> int | None:
+    """SO_PEERGROUPS, which Python's socket module lacks: 59 on Linux, but on two machines."""
+    if sys.platform != "linux":
+        return None
+    machine = platform.machine()
+    return 0x003D if machine.startswith("sparc") else \
+        0x4034 if machine.startswith("parisc") else 59
+
+
+_SO_PEERGROUPS: Final = _peergroups_option()
 # Serves one connection: (reader, writer, who is on the other end).
 Serve = Callable[[asyncio.StreamReader, asyncio.StreamWriter, Callable[[], Peer]],
                  Awaitable[None]]
@@ -146,16 +161,29 @@ def _unix_peer(writer: asyncio.StreamWriter, address: str) -> Peer:
     sock: socket.socket = writer.get_extra_info("socket")
     pid, uid, gid = _CRED.unpack(sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED,
                                                  _CRED.size))
-    return Peer("unix", uid, gid, pid, address, None)
+    return Peer("unix", uid, gid, pid, address, None, groups=peer_groups(sock))
+
+
+def peer_groups(sock: socket.socket) -> tuple[int, ...] | None:
+    """The supplementary groups the peer had when it connected (SO_PEERGROUPS, Linux 4.13
+    and later), or None where the kernel cannot tell or the peer is in more groups than
+    getsockopt can return here (256): the caller falls back on the primary gid and the
+    members listed in /etc/group."""
+    if _SO_PEERGROUPS is None:
+        return None
+    try:
+        raw = sock.getsockopt(socket.SOL_SOCKET, _SO_PEERGROUPS, _MAX_OPTLEN)
+    except OSError:  # ENOPROTOOPT (older kernel), ERANGE (more groups than fit)
+        return None
+    return struct.unpack(f"{len(raw) // 4}I", raw[:len(raw) // 4 * 4])
 
 
 def _tcp_peer(writer: asyncio.StreamWriter) -> Peer:
     host, port = writer.get_extra_info("peername")[:2]
     address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     cert = writer.get_extra_info("peercert")  # only ever a certificate TLS verified
-    cn: str | None = None
-    for rdn in (cert or {}).get("subject", ()):
-        for key, value in rdn:
-            if key == "commonName":
-                cn = value
-    return Peer("tcp", None, None, None, address, cn)
+    names = tuple(value for rdn in (cert or {}).get("subject", ()) for key, value in rdn
+                  if key == "commonName")
+    # /CN=mallory/CN=alice: which one is the client? Neither: the authenticator refuses it.
+    return Peer("tcp", None, None, None, address, names[0] if len(names) == 1 else None,
+                cert_names=names)

@@ -38,12 +38,14 @@ class FakeClock:
         return self.now
 
 
-def unix(uid: int, gid: int | None = None) -> Peer:
-    return Peer("unix", uid, uid if gid is None else gid, 4321, "unix:/r.sock", None)
+def unix(uid: int, gid: int | None = None, groups: tuple[int, ...] | None = None) -> Peer:
+    return Peer("unix", uid, uid if gid is None else gid, 4321, "unix:/r.sock", None,
+                groups=groups)
 
 
-def tcp(ip: str = "10.0.0.1", cn: str | None = None) -> Peer:
-    return Peer("tcp", None, None, None, f"{ip}:{40000}", cn)
+def tcp(ip: str = "10.0.0.1", cn: str | None = None, *names: str) -> Peer:
+    return Peer("tcp", None, None, None, f"{ip}:{40000}", cn,
+                cert_names=names or ((cn,) if cn else ()))
 
 
 def config(**overrides: object) -> ControllerConfig:
@@ -89,6 +91,16 @@ def test_unix_role_and_allowed_uids_and_groups() -> None:
     assert auth.identify(unix(2500, gid=3000), None).role == "operate"  # primary group
     assert refused(auth, unix(2500, gid=2500)).code == "forbidden"
     assert auth.unix_socket_shared
+
+
+def test_a_supplementary_group_is_allowed_as_the_primary_one() -> None:
+    auth = Authenticator(ControllerConfig(allowed_groups=[3000]), own_uid=OWN)
+    assert auth.admits_unix(unix(2500, groups=(100, 3000)))
+    assert auth.identify(unix(2500, groups=(100, 3000)), None).role == "admin"
+    assert refused(auth, unix(2500, groups=(100, 3001))).code == "forbidden"
+    assert refused(auth, unix(2500, groups=None)).code == "forbidden"  # kernel cannot tell
+    # the cached identity is per (uid, gid, groups): other groups are checked afresh
+    assert refused(auth, unix(2500, groups=())).code == "forbidden"
 
 
 def test_group_members_are_resolved_at_startup() -> None:
@@ -140,6 +152,14 @@ def test_tcp_client_certificates_by_cn() -> None:
     assert err.code == "forbidden" and '"mallory"' in err.detail
 
 
+def test_a_certificate_with_two_common_names_is_refused() -> None:
+    """/CN=mallory/CN=alice is neither mallory nor alice, not even with a valid token."""
+    auth = Authenticator(config(), own_uid=OWN)
+    for names in (("mallory", "alice"), ("alice", "alice")):
+        err = refused(auth, tcp("10.0.0.1", None, *names), f"Bearer {ADMIN_TOKEN}")
+        assert err.code == "forbidden" and "2 common names" in err.detail
+
+
 def test_every_token_hash_is_compared(monkeypatch: pytest.MonkeyPatch) -> None:
     """Constant time: compare_digest against every configured hash, even after a match."""
     calls: list[bytes] = []
@@ -164,13 +184,16 @@ def test_five_failures_within_the_window_then_429_until_it_passes() -> None:
     for i in range(5):
         clock.now += 1
         assert refused(auth, tcp(), f"Bearer bad{i}").code == "unauthorized"
-    err = refused(auth, tcp(), f"Bearer {CI_TOKEN}")  # even a good token: slowed down
+    err = refused(auth, tcp(), "Bearer bad5")
     assert err.code == "too_many_requests" and err.retry_after == 56
-    assert auth.identify(tcp(ip="10.0.0.2"), f"Bearer {CI_TOKEN}").name == "token:ci"
-    clock.now += 55.5
-    assert refused(auth, tcp(), f"Bearer {CI_TOKEN}").retry_after == 1
-    clock.now += 0.5  # the first failure leaves the window
+    # a valid credential from the same address is never refused (issue 8 item 14)
     assert auth.identify(tcp(), f"Bearer {CI_TOKEN}").name == "token:ci"
+    assert auth.identify(tcp(cn="alice"), None).name == "cert:alice"
+    assert refused(auth, tcp(ip="10.0.0.2"), "Bearer bad").code == "unauthorized"
+    clock.now += 55.5
+    assert refused(auth, tcp(), "Bearer bad").retry_after == 1
+    clock.now += 0.5  # the first failure leaves the window
+    assert refused(auth, tcp(), "Bearer bad").code == "unauthorized"
 
 
 def test_failures_spread_over_more_than_the_window_never_block() -> None:
@@ -188,6 +211,7 @@ def test_unix_failures_are_counted_per_uid() -> None:
         assert refused(auth, unix(2000)).code == "forbidden"
     assert refused(auth, unix(2000)).code == "too_many_requests"
     assert refused(auth, unix(2001)).code == "forbidden"
+    assert refused(auth, unix(2000, gid=3000)).code == "too_many_requests"  # same uid
     assert auth.identify(unix(OWN), None).role == "admin"
 
 
