@@ -58,8 +58,6 @@ def _audit_ops(ctl: Controller) -> list[str]:
 
 # -- item 4 ------------------------------------------------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason="issue 8 item 4: unauthenticated TLS clients fill the "
-                   "shared connection limit: the local admin gets 503")
 def test_slow_unauthenticated_tls_clients_do_not_lock_out_the_local_admin(
         tmp_path: Path, tls: Tls, start_controller: StartController) -> None:
     """300 TLS clients without a token from 127.0.0.1, each holding a half-sent request

@@ -143,6 +143,11 @@ class Authenticator:
         self.limiter = limiter or FailureLimiter(clock=clock)
 
     @property
+    def owner_uids(self) -> frozenset[int]:
+        """The controller's own user and root: the unix socket always keeps room for them."""
+        return frozenset({self._own_uid, 0})
+
+    @property
     def unix_socket_shared(self) -> bool:
         """Whether users other than the controller's own and root are allowed on the unix
         socket: it must then be connectable by them (mode 0666), peer credentials deciding."""

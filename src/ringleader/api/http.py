@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Literal, NoReturn, Protocol
@@ -105,7 +105,11 @@ class Limits:
     max_body_bytes: int = 1 << 20
     max_body_chunks: int = 1024  # chunked bodies: each chunk costs a parse, whatever its size
     max_header_bytes: int = 16 * 1024
-    max_connections: int = 256
+    max_connections: int = 256  # per listener (api.admission)
+    owner_reserve: int = 16  # more on the unix socket, for the controller's user and root
+    max_unauthenticated_per_peer: int = 16  # per IP (TCP) or uid (unix)
+    handshake_timeout: float = 3.0  # TLS
+    auth_timeout: float = 5.0  # from accept (or the handshake) to a first, authenticated head
     read_timeout: float = 10.0  # a request in progress must be complete within this
     idle_timeout: float = 60.0  # a keep-alive connection with no request in progress
     write_timeout: float = 10.0  # a client not reading for this long is disconnected
@@ -119,11 +123,16 @@ class _Close(Exception):
 class Connection:
     """Serves one client connection until it closes, times out or the server stops."""
 
-    __slots__ = ("_app", "_auth", "_closing", "_conn", "_idle", "_limits", "_loop", "_reader",
-                 "_stop_stream", "_writer", "peer")
+    __slots__ = ("_app", "_auth", "_closing", "_conn", "_head_deadline", "_idle", "_limits",
+                 "_loop", "_on_authenticated", "_reader", "_stop_stream", "_writer", "peer")
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: Peer,
-                 app: App, auth: Identifier, limits: Limits) -> None:
+                 app: App, auth: Identifier, limits: Limits, *,
+                 head_deadline: float | None = None,
+                 on_authenticated: Callable[[], None] | None = None) -> None:
+        """*head_deadline*: for a connection not yet authenticated, the loop time by which
+        the head of its first request must be in (no idle keep-alive for strangers);
+        *on_authenticated* is called once that request passed authentication."""
         self._reader = reader
         self._writer = writer
         self.peer = peer
@@ -135,6 +144,8 @@ class Connection:
         self._idle = False  # between requests: shutdown() may close it at once
         self._closing = False
         self._stop_stream: asyncio.Future[None] | None = None
+        self._head_deadline = head_deadline
+        self._on_authenticated = on_authenticated
 
     def shutdown(self) -> None:
         """Server stop: close now if idle, end an event stream, else close after the answer."""
@@ -194,6 +205,8 @@ class Connection:
                     raise _Close
                 timeout_at = deadline if deadline is not None else \
                     self._loop.time() + limits.idle_timeout
+                if self._head_deadline is not None:
+                    timeout_at = min(timeout_at, self._head_deadline)
                 async with asyncio.timeout_at(timeout_at):
                     data = await self._reader.read(_READ_CHUNK)
                 self._idle = False
@@ -255,6 +268,10 @@ class Connection:
             if exc.code != "too_many_requests":
                 log.warning("API %s from %s: %s", exc.code, self.peer.address, exc.detail)
             await self._refuse(_AUTH_STATUS.get(exc.code, 403), exc.code, exc.detail, extra)
+        if self._head_deadline is not None:
+            self._head_deadline = None
+            if self._on_authenticated is not None:
+                self._on_authenticated()
         if self._conn.they_are_waiting_for_100_continue:
             self._writer.write(self._conn.send(h11.InformationalResponse(status_code=100,
                                                                          headers=[])))

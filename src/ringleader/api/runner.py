@@ -1,7 +1,10 @@
 """The control API's runner, `ApiServer`: it opens the sites (``api.sites``: the unix socket
-by default, and a TLS TCP socket if configured) and owns every live `Connection`: it caps
-their number and, on stop, closes the listeners, ends event streams, lets requests in
-progress finish briefly and removes the socket file.
+by default, and a TLS TCP socket if configured) and owns every live `Connection`: it admits
+each into its listener's pool (``api.admission``: a limit per listener, room kept on the
+unix socket for the controller's own user and root, a budget of unauthenticated connections
+per peer), makes the TLS handshake under a short deadline, gives a stranger a short
+deadline to send an authenticated request head, and, on stop, closes the listeners, ends
+event streams, lets requests in progress finish briefly and removes the socket file.
 """
 
 from __future__ import annotations
@@ -9,12 +12,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import Callable
 from typing import final
 
+from ringleader.api.admission import Pool
 from ringleader.api.auth import Authenticator
-from ringleader.api.http import App, Connection, Limits, Peer, refuse_busy
-from ringleader.api.sites import Site, open_tcp_site, open_unix_site
+from ringleader.api.http import App, Connection, Limits, refuse_busy
+from ringleader.api.sites import Accepted, Site, open_tcp_site, open_unix_site
 from ringleader.config.model import ControllerConfig, TcpConfig
 
 __all__ = ["ApiServer", "build_server"]
@@ -49,7 +52,13 @@ class ApiServer:
         self._limits = limits
         self._servers: list[asyncio.Server] = []
         self._addresses: list[str] = []
+        self._pools = {
+            "unix": Pool(limits.max_connections, reserve=limits.owner_reserve,
+                         per_peer=limits.max_unauthenticated_per_peer),
+            "tcp": Pool(limits.max_connections, per_peer=limits.max_unauthenticated_per_peer),
+        }
         self._connections: dict[Connection, asyncio.Task[None]] = {}
+        self._handshaking: set[asyncio.Task[None]] = set()
         self._refusing: set[asyncio.Task[None]] = set()
         self._socket_inode: tuple[int, int] | None = None
         self._started = self._stopped = False
@@ -60,7 +69,12 @@ class ApiServer:
 
     @property
     def connections(self) -> int:
+        """Connections serving requests, on every listener."""
         return len(self._connections)
+
+    def pool(self, site: str) -> Pool:
+        """The admission pool of a listener ("unix" or "tcp")."""
+        return self._pools[site]
 
     async def __aenter__(self) -> ApiServer:
         await self.start()
@@ -78,8 +92,7 @@ class ApiServer:
                 self._add(await open_unix_site(
                     self._unix_path, shared=self._auth.unix_socket_shared, serve=self._serve))
             if self._tcp is not None:
-                self._add(await open_tcp_site(self._tcp, serve=self._serve,
-                                              handshake_timeout=self._limits.read_timeout))
+                self._add(await open_tcp_site(self._tcp, serve=self._serve))
         except BaseException:
             await self.stop()
             raise
@@ -91,31 +104,72 @@ class ApiServer:
             self._socket_inode = site.inode
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                     make_peer: Callable[[], Peer]) -> None:
+                     accepted: Accepted) -> None:
         task = asyncio.current_task()
         assert task is not None
-        limits = self._limits
-        if self._stopped or len(self._refusing) >= limits.max_connections:
-            writer.transport.abort()  # stopping, or flooded: not even a 503
+        if self._stopped:
+            writer.transport.abort()
             return
-        if len(self._connections) >= limits.max_connections:
-            self._refusing.add(task)
-            try:
-                await refuse_busy(reader, writer, self._app, limits)
-            finally:
-                self._refusing.discard(task)
+        pool = self._pools[accepted.site]
+        peer = accepted.peer() if accepted.tls is None else None  # unix: known at once
+        authenticated = peer is not None and self._auth.admits_unix(peer)
+        ticket = pool.admit(accepted.key, authenticated=authenticated,
+                            owner=peer is not None and peer.uid in self._auth.owner_uids)
+        if ticket is None:
+            writer.transport.abort()  # this peer holds its whole budget of strangers
             return
         try:
-            peer = make_peer()
-        except OSError:
-            writer.transport.abort()  # gone already
-            return
-        conn = Connection(reader, writer, peer, self._app, self._auth, limits)
+            if ticket.busy:
+                await self._refuse(reader, writer, accepted, task)
+                return
+            if accepted.tls is not None:
+                if not await self._handshake(writer, accepted, task):
+                    return
+                peer = accepted.peer()
+            assert peer is not None
+            await self._run(Connection(
+                reader, writer, peer, self._app, self._auth, self._limits,
+                head_deadline=None if ticket.authenticated else
+                asyncio.get_running_loop().time() + self._limits.auth_timeout,
+                on_authenticated=lambda: pool.authenticate(ticket)), task)
+        finally:
+            pool.release(ticket)
+
+    async def _handshake(self, writer: asyncio.StreamWriter, accepted: Accepted,
+                         task: asyncio.Task[None]) -> bool:
+        """The TLS handshake, under its own short deadline: True once it is done."""
+        assert accepted.tls is not None
+        self._handshaking.add(task)
+        try:
+            await writer.start_tls(accepted.tls,
+                                   ssl_handshake_timeout=self._limits.handshake_timeout)
+        except Exception:  # plain HTTP, a bad certificate, too slow, gone: nothing to say
+            writer.transport.abort()
+            return False
+        finally:
+            self._handshaking.discard(task)
+        return True
+
+    async def _run(self, conn: Connection, task: asyncio.Task[None]) -> None:
         self._connections[conn] = task
         try:
             await conn.run()
         finally:
             del self._connections[conn]
+
+    async def _refuse(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                      accepted: Accepted, task: asyncio.Task[None]) -> None:
+        """The listener is full: a 503, as long as answering refusals is not itself a
+        flood (then the connection is just closed)."""
+        if len(self._refusing) >= self._limits.max_connections:
+            writer.transport.abort()
+            return
+        self._refusing.add(task)
+        try:
+            if accepted.tls is None or await self._handshake(writer, accepted, task):
+                await refuse_busy(reader, writer, self._app, self._limits)
+        finally:
+            self._refusing.discard(task)
 
     async def stop(self) -> None:
         if self._stopped:
@@ -125,7 +179,9 @@ class ApiServer:
             server.close()
         for conn in list(self._connections):
             conn.shutdown()
-        tasks = {*self._connections.values(), *self._refusing}
+        for task in self._handshaking:
+            task.cancel()  # nothing in progress to finish there
+        tasks = {*self._connections.values(), *self._handshaking, *self._refusing}
         if tasks:
             _, late = await asyncio.wait(tasks, timeout=self._limits.shutdown_grace)
             for task in late:

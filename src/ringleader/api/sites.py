@@ -3,8 +3,11 @@ started by ``ApiServer`` (``api.runner``) with the connection handler it serves:
 
 - a unix socket: mode 0600 (0666 when other users are allowed, the peer check deciding),
   never in a world-writable directory without the sticky bit, peers identified by
-  SO_PEERCRED; a stale socket left by a dead controller is replaced, a live one never;
-- a TCP socket, always TLS (a client certificate gives the peer's name).
+  SO_PEERCRED (and SO_PEERGROUPS); a stale socket left by a dead controller is replaced, a
+  live one never;
+- a TCP socket, always TLS (a client certificate gives the peer's name). It accepts plain
+  TCP and hands the server the TLS context: the server counts the connection against its
+  peer's budget *before* spending a TLS handshake on it.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import struct
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, Literal
 
 from ringleader.api.http import Peer
 from ringleader.config import runnable
@@ -30,7 +33,8 @@ from ringleader.trusted_files import UntrustedFile, make_private_dirs
 if TYPE_CHECKING:
     import ssl
 
-__all__ = ["ListenerError", "Serve", "Site", "open_tcp_site", "open_unix_site", "tls_context"]
+__all__ = ["Accepted", "ListenerError", "Serve", "Site", "open_tcp_site", "open_unix_site",
+           "tls_context"]
 
 _CRED = struct.Struct("3i")  # struct ucred: pid, uid, gid
 _MAX_OPTLEN = 1024  # the most CPython's getsockopt accepts: 256 groups
@@ -46,9 +50,20 @@ def _peergroups_option() -> int | None:
 
 
 _SO_PEERGROUPS: Final = _peergroups_option()
-# Serves one connection: (reader, writer, who is on the other end).
-Serve = Callable[[asyncio.StreamReader, asyncio.StreamWriter, Callable[[], Peer]],
-                 Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """A connection a site just accepted, before anything is read from it."""
+
+    site: Literal["unix", "tcp"]  # the listener, whose pool it counts against
+    key: str  # the peer it counts against: "uid:1000", or the IP address
+    peer: Callable[[], Peer]  # unix: known at once; tcp: call after the TLS handshake
+    tls: ssl.SSLContext | None = None  # tcp: the handshake the server must make first
+
+
+# Serves one connection.
+Serve = Callable[[asyncio.StreamReader, asyncio.StreamWriter, Accepted], Awaitable[None]]
 
 
 class ListenerError(RingleaderError):
@@ -69,18 +84,33 @@ async def open_unix_site(path: str, *, shared: bool, serve: Serve) -> Site:
     sock = _bind_unix(path, 0o666 if shared else 0o600)
     st = os.stat(path)
     address = "unix:" + path
-    server = await asyncio.start_unix_server(
-        lambda r, w: serve(r, w, lambda: _unix_peer(w, address)), sock=sock)
+
+    async def accepted(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            peer = _unix_peer(writer, address)
+        except OSError:
+            writer.transport.abort()  # gone already
+            return
+        await serve(reader, writer, Accepted("unix", f"uid:{peer.uid}", lambda: peer))
+
+    server = await asyncio.start_unix_server(accepted, sock=sock)
     return Site(server, [address], (st.st_dev, st.st_ino))
 
 
-async def open_tcp_site(tcp: TcpConfig, *, serve: Serve, handshake_timeout: float) -> Site:
+async def open_tcp_site(tcp: TcpConfig, *, serve: Serve) -> Site:
     host, port = parse_listen(tcp.listen)
     ctx = tls_context(tcp)
+
+    async def accepted(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peername = writer.get_extra_info("peername")
+        if not peername:
+            writer.transport.abort()  # gone already
+            return
+        await serve(reader, writer, Accepted("tcp", peername[0], lambda: _tcp_peer(writer),
+                                             ctx))
+
     try:
-        server = await asyncio.start_server(
-            lambda r, w: serve(r, w, lambda: _tcp_peer(w)), host, port, ssl=ctx,
-            ssl_handshake_timeout=handshake_timeout, reuse_address=True)
+        server = await asyncio.start_server(accepted, host, port, reuse_address=True)
     except OSError as exc:
         raise ListenerError(f"cannot listen on {tcp.listen}: "
                             f"{exc.strerror or exc}") from None

@@ -222,8 +222,10 @@ class ControllerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, 
                                          "record (503); false: make it anyway, with an "
                                          "error in the controller's log")] = True
     max_body_bytes: Annotated[int, Meta(ge=1, description="largest API request body")] = 1 << 20
-    max_connections: Annotated[int, Meta(ge=1, description="concurrent API connections; more "
-                                         "are answered 503")] = 256
+    max_connections: Annotated[int, Meta(ge=1, description="concurrent API connections per "
+                                         "listener (the unix socket keeps 16 more for the "
+                                         "controller's user and root); more are answered "
+                                         "503")] = 256
     max_processes: Annotated[int, Meta(ge=1, description="the most processes the controller "
                                        "runs, all watchers together; incr/add/set beyond it "
                                        "are refused")] = 10_000

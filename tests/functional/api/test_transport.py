@@ -24,6 +24,7 @@ from ringleader.api.runner import ApiServer, build_server
 from ringleader.api.sites import ListenerError
 from ringleader.config.model import ClientCertConfig, ControllerConfig, TcpConfig, TokenConfig
 from ringleader.testing import run_async as run
+from ringleader.testing import wait_until
 
 GET = b"GET /hello HTTP/1.1\r\nhost: x\r\n\r\n"
 TOKEN = new_token()
@@ -272,14 +273,17 @@ def test_ambiguous_or_unknown_framing_is_refused_then_closed(tmp_path: Path) -> 
     run(main(), timeout=10)
 
 
-def test_too_many_connections_get_503(tmp_path: Path) -> None:
+def test_too_many_connections_get_503_past_the_owners_reserve(tmp_path: Path) -> None:
+    """max_connections per listener; the controller's own user (here: the test, root or
+    not) gets owner_reserve more on the unix socket, then 503 like anybody."""
     async def main() -> None:
-        async with serving(tmp_path, max_connections=2) as (server, path, _), \
-                connect(path) as (r1, w1), connect(path) as (r2, w2):
-            for reader, writer in ((r1, w1), (r2, w2)):
+        async with serving(tmp_path, max_connections=2, owner_reserve=1) as (server, path, _), \
+                connect(path) as (r1, w1), connect(path) as (r2, w2), \
+                connect(path) as (r3, w3):
+            for reader, writer in ((r1, w1), (r2, w2), (r3, w3)):
                 writer.write(GET)
                 assert (await read_answer(reader)).status == 200
-            assert server.connections == 2
+            assert server.connections == 3 and server.pool("unix").size == 3
             answer = await ask(path)
             assert answer.status == 503 and answer.json()["error"] == "unavailable"
             w1.write(GET)  # the admitted ones go on
@@ -493,6 +497,68 @@ def test_client_certificate_required(tmp_path: Path, pki: Path) -> None:
             assert (await ask_tls(address, client_tls(pki, "alice"))).status == 200
             with pytest.raises((ssl.SSLError, ConnectionError, asyncio.IncompleteReadError)):
                 await ask_tls(address, client_tls(pki), f"Bearer {TOKEN}")
+
+    run(main(), timeout=10)
+
+
+async def open_tls(address: str, ctx: ssl.SSLContext, source: str | None = None,
+                   ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    host, port = address.removeprefix("https://").rsplit(":", 1)
+    return await asyncio.open_connection(host, int(port), ssl=ctx,
+                                         local_addr=(source, 0) if source else None)
+
+
+async def closed_by_server(reader: asyncio.StreamReader) -> bool:
+    try:
+        return await reader.read() == b""
+    except (ConnectionError, ssl.SSLError):
+        return True
+
+
+def test_strangers_get_a_budget_per_address_and_short_deadlines(tmp_path: Path,
+                                                               pki: Path) -> None:
+    """Before its first authenticated request a TLS connection is a stranger: at most
+    max_unauthenticated_per_peer of them per address (more are closed before any
+    handshake), each with auth_timeout to send a head. Other addresses, authenticated
+    connections and the unix socket are not affected."""
+    async def main() -> None:
+        async with serving(tmp_path, config=tls_config(pki), max_unauthenticated_per_peer=2,
+                           auth_timeout=0.5) as (server, path, _):
+            address, plain = server.addresses[1], client_tls(pki)
+            authorized = (f"GET /hello HTTP/1.1\r\nhost: x\r\n"
+                          f"authorization: Bearer {TOKEN}\r\n\r\n").encode()
+            reader, writer = await open_tls(address, plain)
+            writer.write(authorized)
+            assert (await read_answer(reader)).status == 200
+            held = [await open_tls(address, plain) for _ in range(2)]
+            assert server.pool("tcp").unauthenticated("127.0.0.1") == 2
+            with pytest.raises((ConnectionError, ssl.SSLError)):
+                await open_tls(address, plain)  # a third: closed, no handshake made
+            assert (await ask(path)).status == 200  # the unix socket is its own pool
+            other_r, other_w = await open_tls(address, plain, source="127.0.0.2")
+            other_w.write(authorized)
+            assert (await read_answer(other_r)).status == 200
+            for r, _ in held:  # strangers that never sent a head: closed at the deadline
+                assert await closed_by_server(r)
+            await wait_until(lambda: not server.pool("tcp").unauthenticated("127.0.0.1"),
+                             what="the strangers' places to be released")
+            writer.write(authorized)  # authenticated earlier: keep-alive goes on
+            assert (await read_answer(reader)).status == 200
+            for _, w in [*held, (reader, writer), (other_r, other_w)]:
+                w.close()
+
+    run(main(), timeout=20)
+
+
+def test_tls_handshake_has_a_short_deadline(tmp_path: Path, pki: Path) -> None:
+    async def main() -> None:
+        async with serving(tmp_path, config=tls_config(pki),
+                           handshake_timeout=0.3) as (server, _, _):
+            host, port = server.addresses[1].removeprefix("https://").rsplit(":", 1)
+            reader, writer = await asyncio.open_connection(host, int(port))  # no ClientHello
+            assert await closed_by_server(reader)
+            assert server.pool("tcp").size == 0
+            writer.close()
 
     run(main(), timeout=10)
 
