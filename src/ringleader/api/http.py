@@ -389,30 +389,3 @@ async def _close_events(events: AsyncIterator[tuple[str, bytes]],
             await aclose()
         except Exception:
             log.exception("closing an event stream failed")
-
-
-async def refuse_busy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, app: App,
-                      limits: Limits) -> None:
-    """Too many connections: answer 503 and close. The request is read first (briefly), since
-    closing a socket with unread data makes the kernel reset it and lose the answer."""
-    try:
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(min(1.0, limits.read_timeout)):
-                await reader.read(limits.max_header_bytes)
-        conn = h11.Connection(h11.SERVER)
-        response = app.error(503, "unavailable", f"too many connections (at most "
-                                                 f"{limits.max_connections})")
-        writer.write(b"".join((
-            conn.send(h11.Response(status_code=503, reason=b"Service Unavailable", headers=[
-                ("content-type", response.content_type),
-                ("content-length", str(len(response.body))), ("connection", "close")])) or b"",
-            response.body)))
-        async with asyncio.timeout(limits.write_timeout):
-            await writer.drain()
-    except Exception:
-        pass  # best effort: the client is refused either way
-    finally:
-        writer.close()
-        with contextlib.suppress(Exception):
-            async with asyncio.timeout(1.0):
-                await writer.wait_closed()

@@ -14,9 +14,11 @@ import contextlib
 import os
 from typing import final
 
+import h11
+
 from ringleader.api.admission import Pool
 from ringleader.api.auth import Authenticator
-from ringleader.api.http import App, Connection, Limits, refuse_busy
+from ringleader.api.http import App, Connection, Limits
 from ringleader.api.sites import Accepted, Site, open_tcp_site, open_unix_site
 from ringleader.config.model import ControllerConfig, TcpConfig
 
@@ -48,6 +50,7 @@ class ApiServer:
         self._app = app
         self._unix_path = os.path.abspath(unix_path) if unix_path else None
         self._auth = authenticator
+        self._owners = authenticator.owner_uids
         self._tcp = tcp
         self._limits = limits
         self._servers: list[asyncio.Server] = []
@@ -114,7 +117,7 @@ class ApiServer:
         peer = accepted.peer() if accepted.tls is None else None  # unix: known at once
         authenticated = peer is not None and self._auth.admits_unix(peer)
         ticket = pool.admit(accepted.key, authenticated=authenticated,
-                            owner=peer is not None and peer.uid in self._auth.owner_uids)
+                            owner=peer is not None and peer.uid in self._owners)
         if ticket is None:
             writer.transport.abort()  # this peer holds its whole budget of strangers
             return
@@ -167,7 +170,7 @@ class ApiServer:
         self._refusing.add(task)
         try:
             if accepted.tls is None or await self._handshake(writer, accepted, task):
-                await refuse_busy(reader, writer, self._app, self._limits)
+                await _refuse_busy(reader, writer, self._app, self._limits)
         finally:
             self._refusing.discard(task)
 
@@ -201,3 +204,30 @@ class ApiServer:
             st = os.lstat(self._unix_path)
             if (st.st_dev, st.st_ino) == self._socket_inode:  # still ours, not a successor's
                 os.unlink(self._unix_path)
+
+
+async def _refuse_busy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, app: App,
+                      limits: Limits) -> None:
+    """Too many connections: answer 503 and close. The request is read first (briefly), since
+    closing a socket with unread data makes the kernel reset it and lose the answer."""
+    try:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(min(1.0, limits.read_timeout)):
+                await reader.read(limits.max_header_bytes)
+        conn = h11.Connection(h11.SERVER)
+        response = app.error(503, "unavailable", f"too many connections to this listener "
+                                                 f"(at most {limits.max_connections})")
+        writer.write(b"".join((
+            conn.send(h11.Response(status_code=503, reason=b"Service Unavailable", headers=[
+                ("content-type", response.content_type),
+                ("content-length", str(len(response.body))), ("connection", "close")])) or b"",
+            response.body)))
+        async with asyncio.timeout(limits.write_timeout):
+            await writer.drain()
+    except Exception:
+        pass  # best effort: the client is refused either way
+    finally:
+        writer.close()
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(1.0):
+                await writer.wait_closed()
