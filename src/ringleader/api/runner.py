@@ -128,7 +128,11 @@ class ApiServer:
             if accepted.tls is not None:
                 if not await self._handshake(writer, accepted, task):
                     return
-                peer = accepted.peer()
+                try:
+                    peer = accepted.peer()  # with the certificate the handshake verified
+                except (OSError, TypeError):  # gone meanwhile: no address any more
+                    writer.transport.abort()
+                    return
             assert peer is not None
             await self._run(Connection(
                 reader, writer, peer, self._app, self._auth, self._limits,
