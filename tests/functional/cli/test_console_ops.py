@@ -329,7 +329,7 @@ def test_config_before_run_and_quit(tmp_path: Path) -> None:
 
 
 def test_top_of_one_watcher_sorted_by_memory(ctl: Controller) -> None:
-    proc = subprocess.Popen([*RINGLEADER, "top", "talker", "--sort", "mem", "--interval", "0.2",
+    proc = subprocess.Popen([*RINGLEADER, "top", "talker", "--sort", "mem", "--interval", "0.5",
                              "-e", ctl.endpoint], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "COLUMNS": "140"})
