@@ -181,11 +181,6 @@ def test_schemathesis_finds_no_server_error(fuzzed: Fuzzed) -> None:
 
 
 @pytest.mark.timeout(300)
-@pytest.mark.xfail(strict=True, reason="issue 8, found by this run (engine/process.py, area c): "
-                   "a spawn that fails at once (here an rlimit the kernel refuses) under a "
-                   "respawn policy allowing hundreds of immediate retries (flapping.attempts "
-                   "or backoff.free_retries) recurses Process._follow -> _respawn -> spawn "
-                   "until RecursionError: add answers 500")
 def test_schemathesis_add_and_set_with_a_harmless_command_find_no_server_error(
         fuzzed: Fuzzed) -> None:
     with Client(fuzzed.socket) as client:
