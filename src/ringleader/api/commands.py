@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 import msgspec
 
-from ringleader.api.feeds import Feeds
+from ringleader.api.feeds import MIN_INTERVAL, Feeds
 from ringleader.api.http import EventStream, Response
 from ringleader.api.schema import (
     AddWatcherRequest,
@@ -41,9 +41,6 @@ Query = dict[str, list[str]]
 _SECRET = re.compile(r"pass|secret|token|key|credential|auth|private|cookie|session", re.I)
 REDACTED = "***"
 MAX_LOG_LINES = 10_000
-# Each stats stream's sampler reads /proc for every process: a floor bounds what a client
-# can ask for (refused below it, not clamped, so that the client knows).
-MIN_STATS_INTERVAL = 0.5
 _encode = msgspec.json.Encoder().encode
 
 
@@ -173,7 +170,7 @@ class Commands:
         only = _one(query, "watcher")
         if only is not None:
             self.arbiter.watcher(only)
-        interval = _number(query, "interval", 1.0, MIN_STATS_INTERVAL, 3600)
+        interval = _number(query, "interval", 1.0, MIN_INTERVAL, 3600)
         snapshots = self.feeds.follow(interval, only)  # shared with every stream like it
 
         async def events() -> AsyncIterator[tuple[str, bytes]]:

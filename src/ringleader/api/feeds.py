@@ -21,7 +21,11 @@ from ringleader.errors import NotFound
 
 log = logging.getLogger("ringleader.api.feeds")
 
-__all__ = ["Feeds", "Sample"]
+__all__ = ["MIN_INTERVAL", "Feeds", "Sample"]
+
+# A sampling reads /proc for every process: the API refuses a shorter interval (it does not
+# clamp it, so that the client knows).
+MIN_INTERVAL = 0.5
 
 # Takes the watcher filter (None: all); returns the encoded snapshot.
 Sample = Callable[[str | None], Awaitable[bytes]]
