@@ -23,6 +23,11 @@ EXPECTED_FAILURES = {
     "issue442.ini",  # uid "tarek" (via [env]): same, the user exists only in circus's mocks
 }
 
+# Files that circus's own tests load with a variable set in the environment first.
+ENVIRONMENT = {
+    "issue567.ini": {"GRAVITY": "down"},  # cmd = $(circus.env.GRAVITY)
+}
+
 
 def _files() -> list[Path]:
     if not CORPUS:
@@ -39,7 +44,9 @@ def test_corpus_is_not_empty() -> None:
 @pytest.mark.skipif(not CORPUS, reason="RINGLEADER_CIRCUS_CORPUS is not set "
                     "(fetch it with .ci/fetch-circus-corpus DIR)")
 @pytest.mark.parametrize("path", _files(), ids=lambda p: str(p.relative_to(CORPUS or "/")))
-def test_circus_config_loads(path: Path) -> None:
+def test_circus_config_loads(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in ENVIRONMENT.get(path.name, {}).items():
+        monkeypatch.setenv(name, value)
     if path.name in EXPECTED_FAILURES:
         with pytest.raises(ConfigError):
             load_config(path)
