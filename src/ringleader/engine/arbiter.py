@@ -17,7 +17,13 @@ from ringleader.config.plan import ReloadPlan, plan_reload, start_order, stop_or
 from ringleader.engine.answers import OptionsResponse, WatcherInfo
 from ringleader.engine.queries import Queries
 from ringleader.engine.reload import carry_out
-from ringleader.engine.services import Services, cgroup_instance, check_total, raise_nofile_limit
+from ringleader.engine.services import (
+    Services,
+    cgroup_instance,
+    check_total,
+    raise_nofile_limit,
+    sweep_cgroups,
+)
 from ringleader.engine.watcher import Watcher, spawn_template
 from ringleader.errors import AlreadyExists, BadArgument, LimitExceeded, NotFound, NotRunning
 from ringleader.features.stats import StatsSampler
@@ -126,10 +132,10 @@ class Arbiter(Queries):
             # Bound before any worker starts; a port in use fails the start here.
             self.sockets = SocketSet(self._socket_configs)
             self.sockets.bind_all()
-        guardian = Guardian() if self._use_guardian else None
-        if guardian is not None:
-            guardian.attach(loop)
-        self._services = Services(loop=loop, bus=self.bus, reaper=Reaper(loop),
+        await sweep_cgroups(self._configs)
+        reaper = Reaper(loop)
+        guardian = Guardian(loop, reaper) if self._use_guardian else None
+        self._services = Services(loop=loop, bus=self.bus, reaper=reaper,
                                   guardian=guardian, hub=StreamHub(console_fd=self._console_fd,
                                                                    logbuffer=self.logbuffer,
                                                                    color=self._console_color),
@@ -159,9 +165,9 @@ class Arbiter(Queries):
         finally:
             self._unsubscribe_requires()
             await services.hub.aclose()
-            services.reaper.close()
             if services.guardian is not None:
-                services.guardian.close()
+                await services.guardian.close()
+            services.reaper.close()
             if self._notify is not None:
                 self._notify.close()
                 self._notify = None
@@ -231,8 +237,8 @@ class Arbiter(Queries):
         services = self._services
         if services is None:
             return set()
-        pids = services.reaper.pids
-        if services.guardian is not None:
+        pids = services.reaper.pids  # the guardian included
+        if services.guardian is not None and services.guardian.pid is not None:
             pids.add(services.guardian.pid)
         return pids
 

@@ -59,6 +59,9 @@ class Features:
             self.cgroup = Cgroup.create(name, cfg, instance=self._services.cgroup_instance)
         except CgroupUnavailable as exc:
             log.warning("watcher %s runs without containment: %s", name, exc)
+            return
+        if self._services.guardian is not None:  # killed with us, even by SIGKILL
+            self._services.guardian.add_cgroup(self.cgroup.folders())
 
     def spec_for(self, wid: int) -> SpawnSpec:
         """The spawn spec of slot `wid`: the template plus sockets, sd_notify, cgroup."""
@@ -208,4 +211,7 @@ class Features:
                 self.cgroup.remove()
             except RingleaderError as exc:
                 log.warning("watcher %s: %s", self._watcher.name, exc)
+            else:
+                if self._services.guardian is not None:
+                    self._services.guardian.remove_cgroup(self.cgroup.folders())
             self.cgroup = None

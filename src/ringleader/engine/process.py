@@ -24,6 +24,7 @@ from ringleader.lifecycle.events import ProcessExited, ProcessSpawned, ProcessSt
 from ringleader.lifecycle.states import ALIVE, ProcessState, is_allowed
 from ringleader.output.streams import Pump, make_pipe
 from ringleader.policy.respawn import Decision, make_policy
+from ringleader.proc.groups import end_group, signal_group
 from ringleader.proc.reaper import decode_status
 from ringleader.proc.signals import signal_name
 from ringleader.proc.spawn import SpawnSpec, spawn
@@ -53,9 +54,9 @@ class Owner(Protocol):
 
 class Process:
     __slots__ = (
-        "_exited", "_owner", "_policy", "_pumps", "_services", "_timer",
-        "_watchdog", "exit_code", "exit_history", "exit_signal", "pid", "reason", "restarts",
-        "retired", "started_at", "state", "status_text", "wid",
+        "_exited", "_group_end", "_owner", "_policy", "_pumps", "_services", "_stop_deadline",
+        "_timer", "_watchdog", "exit_code", "exit_history", "exit_signal", "pid", "reason",
+        "restarts", "retired", "started_at", "state", "status_text", "wid",
     )
 
     def __init__(self, owner: Owner, wid: int, services: Services) -> None:
@@ -79,6 +80,10 @@ class Process:
         self._watchdog: asyncio.TimerHandle | None = None
         # A retired slot object (replaced by a reload) is never respawned.
         self.retired = False
+        # A stop: when its graceful_timeout ends (loop clock), and the task ending what
+        # the worker left in its process group.
+        self._stop_deadline = 0.0
+        self._group_end: asyncio.Task[None] | None = None
 
     @property
     def name(self) -> str:
@@ -266,6 +271,11 @@ class Process:
             self._owner.hook_in_background(hook, pid=pid, wid=self.wid, exit_code=reaped,
                                            expected=expected, uptime=round(uptime, 3))
         if expected:
+            # The stop reaches the worker's whole process group: what it left behind
+            # gets SIGTERM now, SIGKILL when the graceful timeout is over (stop awaits).
+            if signal_group(pid, signal.SIGTERM):
+                self._group_end = services.loop.create_task(
+                    end_group(pid, self._stop_deadline, self.name))
             self._transition(PS.STOPPED, how)
             return
         self._cancel_timer()
@@ -333,21 +343,26 @@ class Process:
         if not self.is_alive:
             if self.state is not PS.STOPPED:
                 self._transition(PS.STOPPED, reason)
+            if self._group_end is not None:  # another stop's cleanup still going on
+                await asyncio.shield(self._group_end)
             return
         cfg = self._owner.config
         exited = self._exited
         assert exited is not None
         if self.state is not PS.STOPPING:
+            self._stop_deadline = self._services.loop.time() + cfg.graceful_timeout
             self._transition(PS.STOPPING, reason)
             self.send_signal(cfg.stop_signal, children=cfg.stop_children)
         try:
             async with asyncio.timeout(cfg.graceful_timeout):
                 await asyncio.shield(exited)
         except TimeoutError:
-            log.warning("%s pid %s still alive after %.1fs: SIGKILL",
+            log.warning("%s pid %s still alive after %.1fs: SIGKILL to its process group",
                         self.name, self.pid, cfg.graceful_timeout)
-            self.send_signal(signal.SIGKILL, children=cfg.stop_children)
+            self.send_signal(signal.SIGKILL, children=True)
             await asyncio.shield(exited)
+        if self._group_end is not None:
+            await asyncio.shield(self._group_end)
 
     async def wait_output(self) -> None:
         """Wait until everything the last OS process wrote has reached its sinks."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import resource
 import time
 from collections.abc import Callable, Iterable
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     from ringleader.features.sockets import SocketSet
     from ringleader.features.stats import StatsSampler
 
+log = logging.getLogger("ringleader.arbiter")
 
 @dataclass(frozen=True, slots=True)
 class Services:
@@ -57,6 +59,19 @@ def cgroup_instance(configs: Iterable[WatcherConfig]) -> str:
     from ringleader.features.cgroups.group import new_instance
 
     return new_instance()
+
+
+async def sweep_cgroups(configs: Iterable[WatcherConfig]) -> None:
+    """Before making our cgroups: empty and remove those that dead controllers left
+    under the same parents (see features.cgroups.sweep)."""
+    parents = sorted({c.cgroup.parent for c in configs if c.cgroup is not None})
+    if not parents:
+        return
+    from ringleader.features.cgroups.sweep import sweep_stale
+
+    for parent in parents:
+        for note in await sweep_stale(parent):
+            log.warning("%s", note)
 
 
 _NOFILE_WANTED = 65536

@@ -4,82 +4,230 @@ to stop its workers.
 PR_SET_PDEATHSIG would need code between fork and exec (no vfork, a full copy of the
 controller per spawn) and reaches only direct children. Instead the controller keeps
 a pipe to one `sh` (about 1 MB) and tells it each worker's process group as it is
-spawned and reaped. When the pipe reaches EOF (the controller exited, even by SIGKILL),
-the guardian sends SIGTERM to every group still listed, then SIGKILL to survivors.
-A clean stop leaves the list empty, so the guardian just exits.
+spawned and reaped, and each watcher's cgroup folders as they are made and removed.
+When the pipe reaches EOF (the controller exited, even by SIGKILL), the guardian sends
+SIGTERM to every group still listed and to every process in the listed cgroups, then
+SIGKILL to survivors after the grace period (a whole cgroup at once: `cgroup.kill`,
+else frozen and killed), and removes the cgroup folders. A clean stop leaves both lists
+empty, so the guardian just exits.
+
+The guardian is itself a child like the workers: the Reaper watches its pidfd, so its
+death (someone killed it) is noticed at once; a new one is started and told every live
+process group and cgroup, so the protection never lapses for more than that moment.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import subprocess
+from collections.abc import Iterable
+
+from ringleader.proc.reaper import Reaper, decode_status
+from ringleader.proc.signals import signal_name
 
 log = logging.getLogger("ringleader.guardian")
 
-# The pid list is kept as " 1 2 3 " so that removal is two parameter expansions.
+# Protocol, one line each: "+ PGID" / "- PGID" (a worker's process group), "c DIR" /
+# "u DIR" (a cgroup folder to kill and remove / to forget). The group list is kept as
+# " 1 2 3 " and the folder list as newline-framed lines, so that removal is two
+# parameter expansions (quoted: folders are matched literally).
 _SCRIPT = r"""
 trap '' INT TERM HUP QUIT
+nl='
+'
 pids=" "
-while read -r op p; do
+cgs="$nl"
+while IFS= read -r line; do
+  op=${line%% *}; p=${line#* }
   case $op in
     +) pids="$pids$p " ;;
     -) case "$pids" in *" $p "*) pids="${pids%% $p *} ${pids#* $p }" ;; esac ;;
+    c) cgs="$cgs$p$nl" ;;
+    u) case "$cgs" in *"$nl$p$nl"*) cgs="${cgs%%"$nl$p$nl"*}$nl${cgs#*"$nl$p$nl"}" ;; esac ;;
   esac
 done
-[ "$pids" = " " ] && exit 0
+[ "$pids" = " " ] && [ "$cgs" = "$nl" ] && exit 0
+in_cgroups() {
+  printf '%s' "$cgs" | while IFS= read -r d; do
+    [ -n "$d" ] && cat "$d/cgroup.procs" 2>/dev/null
+  done
+}
 for p in $pids; do kill -TERM -"$p" 2>/dev/null; done
+for p in $(in_cgroups); do kill -TERM "$p" 2>/dev/null; done
 i=0
 while [ $i -lt "$1" ]; do
   alive=""
   for p in $pids; do kill -0 -"$p" 2>/dev/null && alive="$alive $p"; done
-  [ -z "$alive" ] && exit 0
+  [ -z "$alive" ] && [ -z "$(in_cgroups)" ] && break
   sleep 0.1; i=$((i + 1))
 done
 for p in $pids; do kill -KILL -"$p" 2>/dev/null; done
+printf '%s' "$cgs" | while IFS= read -r d; do
+  [ -n "$d" ] || continue
+  if [ -e "$d/cgroup.kill" ]; then echo 1 > "$d/cgroup.kill"
+  elif [ -e "$d/freezer.state" ]; then
+    echo FROZEN > "$d/freezer.state"
+    j=0
+    while [ $j -lt 100 ] && [ "$(cat "$d/freezer.state")" != FROZEN ]; do
+      sleep 0.01; j=$((j + 1))
+    done
+    for p in $(cat "$d/cgroup.procs"); do kill -KILL "$p" 2>/dev/null; done
+    echo THAWED > "$d/freezer.state"
+  fi
+done 2>/dev/null
+i=0
+while [ -n "$(in_cgroups)" ] && [ $i -lt 100 ]; do
+  for p in $(in_cgroups); do kill -KILL "$p" 2>/dev/null; done
+  sleep 0.05; i=$((i + 1))
+done
+printf '%s' "$cgs" | while IFS= read -r d; do
+  [ -n "$d" ] && rmdir "$d" 2>/dev/null
+done
+printf '%s' "$cgs" | while IFS= read -r d; do
+  [ -n "$d" ] && rmdir "${d%/*}" 2>/dev/null
+done
+exit 0
 """
+
+ARGV0 = "ringleader-guardian"  # the script's $0: how the guardian shows in `ps`
+_RESTART_SPACING = 1.0  # seconds: a guardian that keeps dying is restarted at this pace
 
 
 class Guardian:
-    """Keeps the guardian process informed. Writes never block the loop: lines that do
-    not fit in the pipe wait in a buffer flushed when the pipe is writable."""
+    """Keeps the guardian process informed, and replaces it when it dies. Writes never
+    block the loop: lines that do not fit in the pipe wait in a buffer flushed when the
+    pipe is writable."""
 
-    __slots__ = ("_buffer", "_fd", "_loop", "_proc", "_writing")
+    __slots__ = ("_buffer", "_cgroups", "_closed", "_fd", "_groups", "_loop", "_proc",
+                 "_reaper", "_retry", "_started_at", "_ticks", "_writing")
 
-    def __init__(self, grace_seconds: float = 5.0) -> None:
-        self._loop: asyncio.AbstractEventLoop | None = None
+    def __init__(self, loop: asyncio.AbstractEventLoop, reaper: Reaper,
+                 grace_seconds: float = 5.0) -> None:
+        self._loop = loop
+        self._reaper = reaper
+        self._ticks = max(1, int(grace_seconds * 10))
+        # What the guardian must stop if we die; kept here to brief a replacement.
+        self._groups: dict[int, None] = {}
+        self._cgroups: dict[str, None] = {}
         self._buffer = bytearray()
         self._writing = False
-        ticks = max(1, int(grace_seconds * 10))
-        self._proc = subprocess.Popen(
-            ["/bin/sh", "-c", _SCRIPT, "ringleader-guardian", str(ticks)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-            close_fds=True,
-        )
-        assert self._proc.stdin is not None
-        self._fd = self._proc.stdin.fileno()
-        os.set_blocking(self._fd, False)
+        self._fd = -1
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._closed: asyncio.Future[None] | None = None
+        self._retry: asyncio.TimerHandle | None = None
+        self._started_at = 0.0
+        self._start()  # at construction, an OSError (no fork, no fd) is the caller's
 
     @property
-    def pid(self) -> int:
-        return self._proc.pid
+    def pid(self) -> int | None:
+        """The current guardian process (None while none runs)."""
+        return self._proc.pid if self._proc is not None else None
 
-    def attach(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
+    # -- what it must know ----------------------------------------------------------
 
     def add(self, pgid: int) -> None:
+        self._groups[pgid] = None
         self._send(b"+ %d\n" % pgid)
 
     def remove(self, pgid: int) -> None:
-        self._send(b"- %d\n" % pgid)
+        if pgid in self._groups:
+            del self._groups[pgid]
+            self._send(b"- %d\n" % pgid)
+
+    def add_cgroup(self, folders: Iterable[str]) -> None:
+        """A cgroup's folders (the one whose processes are frozen and killed first)."""
+        for folder in folders:
+            if _framable(folder):
+                self._cgroups[folder] = None
+                self._send(b"c %s\n" % os.fsencode(folder))
+
+    def remove_cgroup(self, folders: Iterable[str]) -> None:
+        for folder in folders:
+            if folder in self._cgroups:
+                del self._cgroups[folder]
+                self._send(b"u %s\n" % os.fsencode(folder))
+
+    # -- the process ----------------------------------------------------------------
+
+    def _start(self) -> None:
+        proc = subprocess.Popen(
+            ["/bin/sh", "-c", _SCRIPT, ARGV0, str(self._ticks)],
+            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True, close_fds=True,
+        )
+        try:
+            self._reaper.watch(proc.pid, self._on_exit)
+        except OSError:  # no pidfd (EMFILE): an unwatched guardian is no guardian
+            proc.kill()
+            proc.wait()
+            if proc.stdin is not None:
+                proc.stdin.close()
+            raise
+        # The Reaper reaps it, never Popen (as for workers).
+        proc.returncode = 0
+        assert proc.stdin is not None
+        self._proc = proc
+        self._fd = proc.stdin.fileno()
+        os.set_blocking(self._fd, False)
+        self._started_at = self._loop.time()
+        brief = b"".join([*(b"+ %d\n" % g for g in self._groups),
+                          *(b"c %s\n" % os.fsencode(c) for c in self._cgroups)])
+        if brief:
+            self._buffer[:0] = brief
+            self._flush()
+
+    def _on_exit(self, status: int) -> None:
+        proc, self._proc = self._proc, None
+        self._drop_pipe(proc)
+        if self._closed is not None:
+            if not self._closed.done():
+                self._closed.set_result(None)
+            return
+        code, sig = decode_status(status)
+        how = f"was killed by {signal_name(sig)}" if sig is not None else \
+            f"exited with code {code}"
+        pid = proc.pid if proc is not None else "?"
+        soon = self._loop.time() - self._started_at < _RESTART_SPACING
+        log.error("guardian pid %s %s: starting a new one%s (it protects %d process "
+                  "group(s) and %d cgroup folder(s) against a killed controller)", pid,
+                  how, f" in {_RESTART_SPACING:g}s" if soon else "", len(self._groups),
+                  len(self._cgroups))
+        if soon:
+            self._retry = self._loop.call_later(_RESTART_SPACING, self._restart)
+        else:
+            self._restart()
+
+    def _restart(self) -> None:
+        self._retry = None
+        if self._closed is not None or self._proc is not None:
+            return
+        try:
+            self._start()
+        except OSError as exc:
+            log.error("cannot start a new guardian (%s): retrying in %gs; meanwhile "
+                      "workers would outlive a killed controller", exc, _RESTART_SPACING)
+            self._retry = self._loop.call_later(_RESTART_SPACING, self._restart)
+        else:
+            log.info("new guardian pid %d started", self.pid)
+
+    def _drop_pipe(self, proc: subprocess.Popen[bytes] | None) -> None:
+        if self._writing:
+            self._loop.remove_writer(self._fd)
+            self._writing = False
+        self._buffer.clear()  # a replacement gets the whole picture anyway
+        self._fd = -1
+        if proc is not None and proc.stdin is not None:
+            with contextlib.suppress(OSError):
+                proc.stdin.close()
+
+    # -- the pipe -------------------------------------------------------------------
 
     def _send(self, line: bytes) -> None:
         if self._fd < 0:
-            return
+            return  # none running: the next one is briefed from the lists
         self._buffer += line
         if not self._writing:
             self._flush()
@@ -92,10 +240,9 @@ class Guardian:
         except BlockingIOError:
             pass
         except OSError as exc:
-            log.warning("guardian gone (%s): workers may outlive a killed controller", exc)
+            # It died: its exit (through the Reaper) starts and briefs a new one.
+            log.debug("guardian pipe: %s", exc)
             self._buffer.clear()
-        if self._loop is None:
-            return
         if self._buffer and not self._writing:
             self._loop.add_writer(self._fd, self._flush)
             self._writing = True
@@ -103,23 +250,44 @@ class Guardian:
             self._loop.remove_writer(self._fd)
             self._writing = False
 
-    def close(self) -> None:
-        """Close the pipe (the guardian then exits) and reap it."""
-        if self._fd < 0:
+    async def close(self, timeout: float = 10.0) -> None:
+        """Close the pipe (the guardian then does its job, if anything is still listed,
+        and exits) and wait until it is reaped."""
+        if self._closed is not None:
             return
-        if self._writing and self._loop is not None:
+        self._closed = self._loop.create_future()
+        if self._retry is not None:
+            self._retry.cancel()
+            self._retry = None
+        proc = self._proc
+        if proc is None:
+            return
+        if self._writing:
             self._loop.remove_writer(self._fd)
+            self._writing = False
         if self._buffer:
             os.set_blocking(self._fd, True)
-            try:
+            with contextlib.suppress(OSError):
                 os.write(self._fd, self._buffer)
-            except OSError:
-                pass
-        assert self._proc.stdin is not None
-        self._proc.stdin.close()
+            self._buffer.clear()
         self._fd = -1
+        assert proc.stdin is not None
+        with contextlib.suppress(OSError):
+            proc.stdin.close()
         try:
-            self._proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self._proc.kill()
-            self._proc.wait()
+            async with asyncio.timeout(timeout):
+                await self._closed
+        except TimeoutError:
+            log.warning("guardian pid %d did not exit: killing it", proc.pid)
+            with contextlib.suppress(OSError):
+                os.kill(proc.pid, 9)
+            await self._closed
+
+
+def _framable(folder: str) -> bool:
+    """A folder the line protocol can carry (absolute, no newline)."""
+    if folder.startswith("/") and "\n" not in folder and "\0" not in folder:
+        return True
+    log.warning("guardian: cannot protect cgroup folder %r (not a plain absolute path)",
+                folder)
+    return False

@@ -37,14 +37,18 @@ class Reaper:
             loop.add_signal_handler(signal.SIGCHLD, self._on_sigchld)
 
     def watch(self, pid: int, callback: ExitCallback) -> None:
-        self._callbacks[pid] = callback
+        """Call `callback` with the wait status once `pid` (our child) has exited and
+        been reaped. OSError (e.g. EMFILE: no fd left for the pidfd) leaves nothing
+        registered: the caller decides what to do with an unwatchable child."""
         if self._use_pidfd:
             # The child cannot have been reaped yet (only we reap it), so even if it
             # already died the pidfd refers to its zombie and is readable at once.
             fd = os.pidfd_open(pid)
+            self._callbacks[pid] = callback
             self._fds[pid] = fd
             self._loop.add_reader(fd, self._reap, pid)
         else:
+            self._callbacks[pid] = callback
             self._reap(pid)  # it may have died before the handler knew about it
 
     @property

@@ -244,6 +244,11 @@ class Cgroup:
         return ["/bin/sh", "-c", join_script(self.procs_files(), drop), TRAMPOLINE_NAME,
                 *program]
 
+    def folders(self) -> list[str]:
+        """Its folders, the one whose processes are frozen and killed (the freezer's, or
+        v2's only one) first: what the guardian kills and removes if we are killed."""
+        return list(dict.fromkeys([self._track, *self._dirs.values()]))
+
     # -- observation ------------------------------------------------------------------
 
     def pids(self) -> list[int]:
