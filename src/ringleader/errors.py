@@ -45,7 +45,12 @@ class LimitExceeded(RingleaderError):
     """The change would take the controller past its max_processes."""
 
 
-class ReloadFailed(RingleaderError):
+class NotReady(RingleaderError):
+    """Processes did not become ready: not in `ready_timeout`, or they died or were given
+    up on while starting. They stay in the hands of their respawn policy."""
+
+
+class ReloadFailed(NotReady):
     """A reload's new processes did not become ready; the old ones were kept."""
 
 

@@ -205,8 +205,6 @@ initial = 0.1
 """
 
 
-@pytest.mark.xfail(strict=True, reason="issue 8 item 22: `start W` exits 0 although the "
-                   "processes never became ready")
 def test_start_of_a_watcher_that_never_becomes_ready_exits_1(
         tmp_path: Path, start_controller: StartController) -> None:
     config = write_config(tmp_path, NEVER_READY.format(timeout=2, autostart="false"))
@@ -218,8 +216,6 @@ def test_start_of_a_watcher_that_never_becomes_ready_exits_1(
     assert "ready" in done.stderr
 
 
-@pytest.mark.xfail(strict=True, reason="issue 8 item 23: restarts for not being ready are "
-                   "not counted and escape the respawn policy")
 def test_restarts_for_not_being_ready_count_as_failed_starts(
         tmp_path: Path, start_controller: StartController) -> None:
     """With max_retries = 2, a process that is never ready is restarted (RESTARTS counts
@@ -241,8 +237,6 @@ def test_restarts_for_not_being_ready_count_as_failed_starts(
 
 # -- item 24 -----------------------------------------------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason="issue 8 item 24: a before_start hook refusing at boot "
-                   "stops the whole controller")
 def test_refusing_before_start_hook_at_boot_skips_only_that_watcher(
         tmp_path: Path, start_controller: StartController) -> None:
     """circus skips that watcher: the others start, the controller runs, the log names the

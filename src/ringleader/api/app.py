@@ -26,7 +26,7 @@ from ringleader.errors import (
     HookFailed,
     LimitExceeded,
     NotFound,
-    ReloadFailed,
+    NotReady,
     RingleaderError,
     SpawnError,
 )
@@ -54,7 +54,7 @@ _ERRORS: tuple[tuple[type[Exception], ErrorCode], ...] = (
     (ConfigError, ErrorCode.CONFIG_INVALID),
     (SpawnError, ErrorCode.SPAWN_FAILED),
     (LimitExceeded, ErrorCode.LIMIT_EXCEEDED),
-    (ReloadFailed, ErrorCode.NOT_READY),
+    (NotReady, ErrorCode.NOT_READY),
     (HookFailed, ErrorCode.HOOK_FAILED),
 )
 

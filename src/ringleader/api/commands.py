@@ -35,7 +35,7 @@ from ringleader.config.plan import ReloadPlan
 from ringleader.engine.answers import event_message, reload_answer
 from ringleader.engine.arbiter import Arbiter
 from ringleader.engine.watcher import Watcher
-from ringleader.errors import BadArgument, Conflict
+from ringleader.errors import BadArgument, Conflict, NotReady
 
 Query = dict[str, list[str]]
 _SECRET = re.compile(r"pass|secret|token|key|credential|auth|private|cookie|session", re.I)
@@ -124,7 +124,13 @@ class Commands:
                           record: str | None = None) -> WatcherInfo:
         watcher = self._mutable(name)
         assert watcher is not None
-        await action(watcher)
+        try:
+            await action(watcher)
+        except NotReady:
+            # Done all the same (the processes are the respawn policy's): kept.
+            if record:
+                self.controller.record(record, name)
+            raise
         if record:
             self.controller.record(record, name)
         return self.arbiter.status(name)
@@ -132,7 +138,12 @@ class Commands:
     async def _on_all(self, action: Callable[[], Awaitable[Any]],
                       record: str | None = None) -> StatusResponse:
         self._mutable()
-        await action()
+        try:
+            await action()
+        except NotReady:
+            if record:
+                self.controller.record(record, None)
+            raise
         if record:
             self.controller.record(record, None)
         return self.arbiter.status()
@@ -279,7 +290,11 @@ class Commands:
         self._mutable()
         options = {**body.options, "name": body.name, "cmd": body.cmd,
                    "numprocesses": body.numprocesses}
-        info = await self.arbiter.add_watcher(options, start=body.start)
+        try:
+            info = await self.arbiter.add_watcher(options, start=body.start)
+        except NotReady:
+            self.controller.record("add", body.name, body.start)  # added all the same
+            raise
         self.controller.record("add", info.name, body.start)
         return info
 

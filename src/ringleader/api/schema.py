@@ -63,7 +63,7 @@ class ErrorCode(enum.Enum):
     SPAWN_FAILED = "spawn_failed"
     LIMIT_EXCEEDED = "limit_exceeded"  # more processes than max_processes
     HOOK_FAILED = "hook_failed"  # a before_* hook failed: the action was cancelled
-    NOT_READY = "not_ready"  # a reload's new processes did not become ready (rolled back)
+    NOT_READY = "not_ready"  # processes did not become ready (a reload: rolled back)
     UNAVAILABLE = "unavailable"  # the controller is shutting down
     INTERNAL = "internal"
 

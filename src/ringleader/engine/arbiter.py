@@ -25,7 +25,15 @@ from ringleader.engine.services import (
     sweep_cgroups,
 )
 from ringleader.engine.watcher import Watcher, spawn_template
-from ringleader.errors import AlreadyExists, BadArgument, LimitExceeded, NotFound, NotRunning
+from ringleader.errors import (
+    AlreadyExists,
+    BadArgument,
+    HookFailed,
+    LimitExceeded,
+    NotFound,
+    NotReady,
+    NotRunning,
+)
 from ringleader.features.stats import StatsSampler
 from ringleader.lifecycle.events import (
     ConfigReloaded,
@@ -44,6 +52,7 @@ if TYPE_CHECKING:
     from ringleader.features.notify import NotifySocket
 
 log = logging.getLogger("ringleader.arbiter")
+StartFailed = HookFailed | NotReady
 
 # How long to wait, at shutdown, for the last output of exited processes whose pipes
 # are still held open by a grandchild; after that the pumps are closed.
@@ -147,9 +156,11 @@ class Arbiter(Queries):
         for cfg in self._configs:
             self._watchers[cfg.name] = Watcher(cfg, self._services)
         log.info("controller started with %d watcher(s)", len(self._watchers))
-        await self._start_in_order([
+        # One watcher that cannot start (a refusing before_start hook, processes not
+        # ready) is logged and skipped: the others start (circus does the same).
+        self._log_failed_starts(await self._start_in_order([
             w for w in self._watchers.values()
-            if self._start_overrides.get(w.name, w.config.autostart)])
+            if self._start_overrides.get(w.name, w.config.autostart)]))
 
     async def stop(self) -> None:
         """Stop every watcher (by priority, lowest first), drain output, release all.
@@ -188,12 +199,37 @@ class Arbiter(Queries):
                         exc: BaseException | None, tb: TracebackType | None) -> None:
         await self.stop()
 
-    async def _start_in_order(self, watchers: Iterable[Watcher]) -> None:
+    async def _start_in_order(self, watchers: Iterable[Watcher]) -> list[StartFailed]:
         """Dependencies first (a watcher starts once those it comes `after` are ready:
-        Watcher.start returns when its processes are), then circus priority."""
+        Watcher.start returns when its processes are), then circus priority. A watcher
+        that fails to start (hook refused, not ready) does not stop the others: the
+        failures are returned, in start order."""
         chosen = {w.name: w for w in watchers}
+        failed: list[StartFailed] = []
         for group in start_order([w.config for w in self._watchers.values()]):
-            await asyncio.gather(*(chosen[n].start() for n in group if n in chosen))
+            results = await asyncio.gather(*(chosen[n].start() for n in group if n in chosen),
+                                           return_exceptions=True)
+            for result in results:
+                if isinstance(result, HookFailed | NotReady):
+                    failed.append(result)
+                elif isinstance(result, BaseException):
+                    raise result
+        return failed
+
+    async def _start_or_raise(self, watchers: Iterable[Watcher]) -> None:
+        """_start_in_order for a client: every watcher is tried, then the failures are
+        raised as one error (of the first one's kind)."""
+        failed = await self._start_in_order(watchers)
+        if failed:
+            raise type(failed[0])("; ".join(str(f) for f in failed))
+
+    @staticmethod
+    def _log_failed_starts(failed: list[StartFailed]) -> None:
+        for exc in failed:
+            if isinstance(exc, HookFailed):
+                log.error("%s: the watcher is skipped (it stays stopped)", exc)
+            else:
+                log.error("%s", exc)
 
     async def _stop_in_order(self, watchers: Iterable[Watcher]) -> None:
         chosen = {w.name: w for w in watchers}
@@ -299,8 +335,9 @@ class Arbiter(Queries):
 
     async def start_watcher(self, name: str | None = None) -> None:
         """Start one watcher, or every watcher in dependency and priority order; returns
-        once the processes are ready. Revives what the respawn policy gave up on."""
-        await self._start_in_order([self.watcher(name)] if name else self._watchers.values())
+        once the processes are ready (NotReady if some are not: they stay with their
+        respawn policy). Revives what the respawn policy gave up on."""
+        await self._start_or_raise([self.watcher(name)] if name else self._watchers.values())
 
     async def stop_watcher(self, name: str | None = None) -> None:
         """Stop one watcher, or every watcher in reverse order, gracefully; returns once
@@ -316,7 +353,7 @@ class Arbiter(Queries):
             await self.watcher(name).restart()
             return
         await self.stop_watcher()
-        await self._start_in_order(w for w in self._watchers.values() if w.config.autostart)
+        await self._start_or_raise(w for w in self._watchers.values() if w.config.autostart)
 
     async def reload(self, name: str | None = None) -> None:
         """Replace processes one at a time (every watcher, in priority order, if no name):
@@ -385,7 +422,9 @@ class Arbiter(Queries):
             added = await carry_out(plan, self._watchers, remove=self.remove_watcher,
                                     add=lambda cfg: self._add(cfg, services))
             self.controller = config.controller
-            await self._start_in_order(w for w in added if w.config.autostart)
+            # The new config is in place either way: failures are the log's.
+            self._log_failed_starts(
+                await self._start_in_order(w for w in added if w.config.autostart))
             self.bus.publish(ConfigReloaded(
                 source=config.source or "", added=tuple(c.name for c in plan.added),
                 removed=plan.removed, changed=tuple(c.name for c in plan.changed),

@@ -14,6 +14,7 @@ import logging
 import os
 import random
 import signal
+from collections.abc import Callable
 from typing import Literal, Protocol
 
 from ringleader.config.features import HookName
@@ -188,7 +189,11 @@ class Process:
         if self.pid == pid and self.state is PS.STARTING:
             timeout = self._owner.config.ready_timeout
             log.warning("%s pid %d not ready after %.1fs: restarting it", self.name, pid, timeout)
-            self._services.loop.create_task(self._restart_for(f"not ready after {timeout:g}s"))
+            # A failed start for the respawn policy (backoff, flapping, giving up).
+            self._services.loop.create_task(self._restart_for(
+                f"not ready after {timeout:g}s",
+                lambda: self._policy.on_spawn_failure(self._services.clock(),
+                                                      "failed to start")))
 
     def feed_watchdog(self) -> None:
         """sd_notify WATCHDOG=1: the process is alive; it must say so again within
@@ -207,7 +212,12 @@ class Process:
         log.error("%s pid %d sent no WATCHDOG=1 for %gs: hung, restarting", self.name, pid,
                   timeout)
         self.send_signal(signal.SIGABRT)
-        self._services.loop.create_task(self._restart_for(f"watchdog timeout ({timeout:g}s)"))
+        clock = self._services.clock
+        uptime = clock() - self.started_at
+        # A death for the respawn policy: one that hangs young keeps backing off.
+        self._services.loop.create_task(self._restart_for(
+            f"watchdog timeout ({timeout:g}s)",
+            lambda: self._policy.on_exit(clock(), uptime, None, signal.SIGABRT)))
 
     def on_notify(self, fields: dict[str, str]) -> None:
         """An sd_notify message from this process (or one of its descendants)."""
@@ -232,10 +242,17 @@ class Process:
             log.info("%s pid %d reached max_age: recycling", self.name, pid)
             self._services.loop.create_task(self._restart_for("max_age reached"))
 
-    async def _restart_for(self, reason: str) -> None:
+    async def _restart_for(self, reason: str,
+                           failure: Callable[[], Decision] | None = None) -> None:
+        """Stop, then spawn again: at once (a planned recycle), or as the respawn policy
+        decides when the restart is for a `failure` (it then counts in `restarts`)."""
         await self.stop(reason=reason)
-        if self._wanted() and self.state is PS.STOPPED:
+        if not (self._wanted() and self.state is PS.STOPPED):
+            return
+        if failure is None:
             self.spawn()
+        else:
+            self._follow(failure(), reason)
 
     def _wanted(self) -> bool:
         return not self.retired and self._owner.wants(self.wid)

@@ -48,6 +48,20 @@ async def wait_ready(watcher: WatcherView, procs: Sequence[ProcessView],
         unsubscribe()
 
 
+def explain(watcher: WatcherView, procs: Sequence[ProcessView], timeout: float) -> str:
+    """Why `procs` are not all ready (after wait_ready said False), in one line."""
+    late = [p for p in procs if p.state is not PS.RUNNING]
+    gave_up = [p for p in late if p.state in _GAVE_UP]
+    shown = gave_up or late
+    what = "; ".join(f"{p.name} {p.state.value}" + (f": {p.reason}" if p.reason else "")
+                     for p in shown[:3])
+    if len(shown) > 3:
+        what += f"; and {len(shown) - 3} more"
+    when = f" after {timeout:g}s" if timeout and not gave_up else ""
+    return (f"watcher {watcher.name!r}: {len(late)} of {len(procs)} process(es) not "
+            f"ready{when} ({what}); their respawn policy goes on with them")
+
+
 async def settled(watcher: WatcherView, procs: Sequence[ProcessView]) -> bool:
     """Processes ready by warm-up alone must also live `backoff.min_uptime` before a
     reload stops their predecessors: a new version that crashes at once is caught.

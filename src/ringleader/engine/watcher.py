@@ -16,7 +16,7 @@ from ringleader.engine import readiness
 from ringleader.engine.features import Features
 from ringleader.engine.process import Process
 from ringleader.engine.services import Services
-from ringleader.errors import ConfigError, HookFailed, ReloadFailed
+from ringleader.errors import ConfigError, HookFailed, NotReady, ReloadFailed
 from ringleader.lifecycle.events import EventBus, WatcherChanged
 from ringleader.lifecycle.states import ProcessState, WatcherState
 from ringleader.proc.spawn import SpawnSpec, SpawnTemplate, build_template
@@ -115,7 +115,7 @@ class Watcher:
                           if p.state in (PS.FLAPPING, PS.FAILED, PS.EXITED)]
                 for proc in parked:
                     proc.start()
-                await self.wait_ready(parked)
+                await self._ready_or_raise(parked)
                 return
             if not await self.features.run_hook("before_start"):
                 raise HookFailed(f"watcher {self.name!r}: before_start hook failed")
@@ -124,11 +124,20 @@ class Watcher:
             # Before the spawns: with readiness = "health", the monitor tells readiness.
             self.features.start_health()
             await self._start_slots(range(1, self.numprocesses + 1))
-            await self.wait_ready(list(self.processes.values()))
-            if self.state is WS.STARTING:
-                self._set_state(WS.ACTIVE)
-                self.features.start_drivers()
+            await self._ready_or_raise(list(self.processes.values()), after_start=True)
+
+    async def _ready_or_raise(self, procs: list[Process], *, after_start: bool = False) -> None:
+        """End of a start: wait for `procs`; the watcher is active either way (processes
+        not ready stay with their respawn policy), but NotReady tells the caller, unless
+        a stop came meanwhile."""
+        ready = await self.wait_ready(procs)
+        if self.state is WS.STARTING:
+            self._set_state(WS.ACTIVE)
+            self.features.start_drivers()
+            if ready and after_start:
                 await self.features.run_hook("after_start")
+        if not ready and self.is_active:
+            raise NotReady(readiness.explain(self, procs, self.config.ready_timeout))
 
     async def wait_ready(self, procs: list[Process], timeout: float | None = None) -> bool:
         """Wait until every process of `procs` is running; False if one gave up (exited,
@@ -169,10 +178,7 @@ class Watcher:
             self._set_state(WS.STARTING, "restart")
             self.features.start_health()
             await self._start_slots(range(1, self.numprocesses + 1))
-            await self.wait_ready(list(self.processes.values()))
-            if self.state is WS.STARTING:
-                self._set_state(WS.ACTIVE)
-                self.features.start_drivers()
+            await self._ready_or_raise(list(self.processes.values()))
 
     async def restart_process(self, wid: int, reason: str) -> bool:
         """Replace one process (watchdog, failed health check, ...): graceful stop, then a

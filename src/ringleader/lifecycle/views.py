@@ -33,6 +33,8 @@ class ProcessView(Protocol):
     @property
     def is_alive(self) -> bool: ...
     @property
+    def reason(self) -> str: ...  # why it is in its state (exit code, backoff delay, ...)
+    @property
     def restarts(self) -> int: ...
     @property
     def exit_history(self) -> Iterable[int]: ...  # recent exit codes, -N: killed by signal N

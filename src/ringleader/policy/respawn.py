@@ -40,8 +40,9 @@ class RespawnPolicy(Protocol):
         """A death, unasked for, at monotonic `now` after `uptime` seconds of life."""
         ...
 
-    def on_spawn_failure(self, now: float) -> Decision:
-        """The spawn itself failed (bad cmd, cwd, uid...): counts as a young death."""
+    def on_spawn_failure(self, now: float, what: str = "failed to spawn") -> Decision:
+        """The spawn itself failed (bad cmd, cwd, uid...), or the process never became
+        ready (`what` says which): counts as a young death whatever its uptime."""
         ...
 
     def reset(self) -> None:
@@ -85,8 +86,8 @@ class BackoffPolicy:
                 signal: int | None) -> Decision:
         return self._decide(self._backoff.on_exit(uptime), "exited")
 
-    def on_spawn_failure(self, now: float) -> Decision:
-        return self._decide(self._backoff.on_spawn_failure(), "failed to spawn")
+    def on_spawn_failure(self, now: float, what: str = "failed to spawn") -> Decision:
+        return self._decide(self._backoff.on_spawn_failure(), what)
 
     def reset(self) -> None:
         self._backoff.reset()
@@ -122,8 +123,8 @@ class FlappingPolicy:
                 signal: int | None) -> Decision:
         return self._decide(now, "exited")
 
-    def on_spawn_failure(self, now: float) -> Decision:
-        return self._decide(now, "failed to spawn")
+    def on_spawn_failure(self, now: float, what: str = "failed to spawn") -> Decision:
+        return self._decide(now, what)
 
     def reset(self) -> None:
         self._detector.reset()

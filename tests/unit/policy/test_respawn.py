@@ -194,3 +194,21 @@ def test_a_crash_loop_flapping_forever_is_bounded_by_retry_in(spawn_fails: bool)
 def test_a_given_up_process_costs_nothing_more() -> None:
     spawns = crash_loop(make_policy(None, BackoffConfig(max_retries=10)), hours=24)
     assert len(spawns) == 11  # the first spawn and 10 retries
+
+
+# -- failed starts (never ready) ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("policy", [
+    BackoffPolicy(free_retries=0, max_retries=2, initial=0.1),
+    FlappingPolicy(attempts=3, window=100, retry_in=5, max_retry=1),
+])
+def test_a_start_that_never_became_ready_counts_as_a_young_death(
+        policy: RespawnPolicy) -> None:
+    """Whatever the process's uptime (it waited `ready_timeout`), a failed start feeds the
+    streak or the flapping window: such a slot ends in backoff, flapping or given up,
+    never a restart loop at full pace."""
+    decisions = [policy.on_spawn_failure(float(i), "failed to start") for i in range(6)]
+    assert all("failed to start" in d.reason for d in decisions if d.reason != "respawn at once")
+    assert decisions[-1].action == "give_up"
+    assert any(d.action != "respawn" or d.delay > 0 for d in decisions[:-1])
