@@ -274,8 +274,6 @@ def _hooked(tmp_path: Path, module_dir: Path, module: str, env: str = "") -> tup
     return config, marker
 
 
-@pytest.mark.xfail(strict=True, reason="issue 8 item 24: hook modules next to the config are "
-                   "found only from the current folder")
 def test_hook_module_next_to_the_config_is_found_from_any_folder(
         tmp_path: Path, start_controller: StartController) -> None:
     """`run` from another folder (here: /) finds `myhooks.py` in the config's folder."""
@@ -285,8 +283,6 @@ def test_hook_module_next_to_the_config_is_found_from_any_folder(
     assert marker.read_text() == "before_start"
 
 
-@pytest.mark.xfail(strict=True, reason="issue 8 item 24: hook modules on the watcher's "
-                   "PYTHONPATH are not found")
 def test_hook_module_on_the_watchers_pythonpath_is_found(
         tmp_path: Path, start_controller: StartController) -> None:
     lib = tmp_path / "lib"
@@ -297,8 +293,6 @@ def test_hook_module_on_the_watchers_pythonpath_is_found(
     assert marker.read_text() == "before_start"
 
 
-@pytest.mark.xfail(strict=True, reason="issue 8 item 24: `check` does not import hook "
-                   "modules")
 def test_check_reports_a_hook_that_cannot_be_imported(tmp_path: Path) -> None:
     config = write_config(tmp_path, sleeper("w") + '[watchers.w.hooks]\n'
                           'before_start = "rl_no_such_module_xyz.ok"\n')

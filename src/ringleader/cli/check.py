@@ -7,6 +7,7 @@ Imports only the config package (never the engine), so it is fast and safe to ru
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Any, TextIO
 
@@ -134,7 +135,8 @@ def run_check(path: str, *, as_json: bool, out: TextIO, err: TextIO) -> int:
         for problem in exc.problems:
             err.write(problem + "\n")
         return 2
-    problems = check_runnable(config)  # what `run` checks before it starts
+    # what `run` checks before it starts, and the Python hooks imported as `run` would
+    problems = [*check_runnable(config), *_hook_problems(config)]
     if problems:
         for problem in problems:
             err.write(problem + "\n")
@@ -146,6 +148,17 @@ def run_check(path: str, *, as_json: bool, out: TextIO, err: TextIO) -> int:
     else:
         out.write(format_config(config))
     return 0
+
+
+def _hook_problems(config: Config) -> list[str]:
+    """Python hooks imported as `run` would (from the config's folder, the watchers'
+    PYTHONPATH, sys.path): one line per hook that cannot be."""
+    if not any(h.kind == "python" for w in config.watchers for h in w.hooks.values()):
+        return []
+    from ringleader.features.hook_import import import_problems
+
+    config_dir = os.path.dirname(os.path.abspath(config.source)) if config.source else None
+    return import_problems(config.watchers, config_dir, where=config.source or "")
 
 
 def cmd_check(args: argparse.Namespace) -> int:

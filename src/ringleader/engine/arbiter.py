@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from types import TracebackType
@@ -150,7 +151,9 @@ class Arbiter(Queries):
                                                                    color=self._console_color),
                                   capacity=self._check_capacity, sampler=self.sampler,
                                   sockets=self.sockets, notify=self._notify_socket(loop),
-                                  cgroup_instance=cgroup_instance(self._configs))
+                                  cgroup_instance=cgroup_instance(self._configs),
+                                  config_dir=os.path.dirname(os.path.abspath(self.source))
+                                  if self.source else None)
         self._stopping = False
         self._unsubscribe_requires = self.bus.subscribe(self._on_event_for_requires)
         for cfg in self._configs:

@@ -100,10 +100,12 @@ class Features:
         if not config.hooks:
             self.hooks = None
             return
+        from ringleader.features.hook_import import search_path
         from ringleader.features.hooks import HookRunner
 
+        search = search_path(self._services.config_dir, config.env, config.working_dir)
         self.hooks = HookRunner(self._watcher.name,
-                                {str(k): v for k, v in config.hooks.items()})
+                                {str(k): v for k, v in config.hooks.items()}, search)
 
     async def run_hook(self, name: HookName, **extra: object) -> bool:
         """Run hook `name` (if configured); False when it failed and may abort the action."""

@@ -42,6 +42,8 @@ class Services:
     sockets: SocketSet | None = None
     notify: NotifySocket | None = None
     cgroup_instance: str = ""
+    # The config file's folder: Python hooks are looked for there first.
+    config_dir: str | None = None
 
 
 def check_total(configs: Iterable[WatcherConfig], limit: int) -> None:

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import importlib
 import inspect
 import json
 import logging
@@ -42,6 +41,7 @@ from types import MappingProxyType
 from typing import Any
 
 from ringleader.config.features import HookConfig, HookName
+from ringleader.features.hook_import import Resolved, import_hook
 from ringleader.lifecycle.views import WatcherView
 from ringleader.proc.command import run_command
 from ringleader.proc.signals import signal_name
@@ -83,19 +83,17 @@ class _HookError(Exception):
     """A hook failed; the message says why, in one line."""
 
 
-@dataclass(frozen=True, slots=True)
-class _Resolved:
-    func: Callable[..., Any] | None
-    error: str = ""
-
-
 class HookRunner:
     """Runs the hooks of one watcher. ``run`` returns whether the action may go on."""
 
-    def __init__(self, watcher_name: str, hooks: Mapping[str, HookConfig]) -> None:
+    def __init__(self, watcher_name: str, hooks: Mapping[str, HookConfig],
+                 search: Sequence[str] = ()) -> None:
+        """`search`: the folders Python hooks are looked for in before sys.path (see
+        hook_import.search_path)."""
         self.watcher_name = watcher_name
         self.hooks = dict(hooks)
-        self._resolved: dict[str, _Resolved] = {}
+        self.search = tuple(search)
+        self._resolved: dict[str, Resolved] = {}
 
     def __contains__(self, name: str) -> bool:
         return name in self.hooks
@@ -114,17 +112,17 @@ class HookRunner:
                                     f"{resolved.error}")
         return problems
 
-    def _resolve(self, target: str) -> _Resolved:
+    def _resolve(self, target: str) -> Resolved:
         cached = self._resolved.get(target)
         if cached is None:
-            cached = self._resolved[target] = _import(target)
+            cached = self._resolved[target] = import_hook(target, self.search)
         return cached
 
-    async def _resolve_async(self, target: str) -> _Resolved:
+    async def _resolve_async(self, target: str) -> Resolved:
         cached = self._resolved.get(target)
         if cached is None:
             # An import reads files and runs module code: not on the event loop.
-            cached = await asyncio.to_thread(_import, target)
+            cached = await asyncio.to_thread(import_hook, target, self.search)
             self._resolved.setdefault(target, cached)
         return cached
 
@@ -287,41 +285,6 @@ def _is_async(func: Callable[..., Any]) -> bool:
     # Also an object whose __call__ is a coroutine function.
     return inspect.iscoroutinefunction(func) or inspect.iscoroutinefunction(
         type(func).__call__)
-
-
-def _import(target: str) -> _Resolved:
-    """`pkg.module.func` (or `pkg.module:func`, or `pkg.module.Class.method`): the longest
-    importable module prefix, then attributes. Errors are one line naming the path."""
-    module_path, sep, attrs = target.partition(":")
-    if sep:
-        candidates = [(module_path, attrs.split("."))]
-    else:
-        parts = target.split(".")
-        candidates = [(".".join(parts[:i]), parts[i:]) for i in range(len(parts) - 1, 0, -1)]
-    if not candidates or not all(candidates[0]):
-        return _Resolved(None, f"{target!r} is not a dotted path to a callable "
-                               "(module.function)")
-    for module_name, attr_names in candidates:
-        try:
-            obj: Any = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            # Only "this very module does not exist" means: try a shorter prefix.
-            if exc.name and (module_name == exc.name or module_name.startswith(exc.name + ".")):
-                continue
-            return _Resolved(None, f"cannot import {target!r}: {type(exc).__name__}: {exc}")
-        except Exception as exc:  # the module itself failed (SyntaxError, ...)
-            return _Resolved(None, f"cannot import {target!r}: {type(exc).__name__}: {exc}")
-        try:
-            for attr in attr_names:
-                obj = getattr(obj, attr)
-        except AttributeError:
-            return _Resolved(None, f"cannot import {target!r}: module {module_name!r} has "
-                                   f"no attribute {'.'.join(attr_names)!r}")
-        if not callable(obj):
-            return _Resolved(None, f"{target!r} is not callable")
-        return _Resolved(obj)
-    return _Resolved(None, f"cannot import {target!r}: no module "
-                           f"{candidates[-1][0]!r} found")
 
 
 def _in_thread(func: Callable[..., Any], kwargs: dict[str, Any],
