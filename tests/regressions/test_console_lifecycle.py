@@ -19,8 +19,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from ringleader.testing import wait_until_sync
 
 from .conftest import (
@@ -139,8 +137,6 @@ def test_up_honours_its_timeout_against_a_hung_controller(
 
 # -- item 20 -----------------------------------------------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason="issue 8 item 20: after a crash, `up` waits for a "
-                   "watcher the state file keeps stopped")
 def test_up_after_a_crash_does_not_wait_for_a_watcher_stopped_at_runtime(
         tmp_path: Path, cleanup: Cleanup) -> None:
     config = write_config(tmp_path, sleeper("a") + sleeper("c"))
@@ -172,8 +168,6 @@ initial = 0.1
 """
 
 
-@pytest.mark.xfail(strict=True, reason="issue 8 item 21: `up` waits the whole --timeout for "
-                   "a watcher that already failed, then stops everything")
 def test_up_reports_a_failed_watcher_at_once_and_keeps_the_healthy_ones(
         tmp_path: Path, cleanup: Cleanup) -> None:
     """The crasher is `failed` within a second or two: `up --timeout 40` exits 1 well

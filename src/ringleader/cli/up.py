@@ -1,8 +1,9 @@
 """`ringleader up`: start `ringleader run CONFIG` as a background daemon.
 
-`up` returns only once the daemon answers on its endpoint and every autostart watcher is
-active, so `ringleader up && ringleader status` is reliable; if the daemon dies or is not
-ready in time, the end of its log says why.
+`up` returns only once the daemon answers on its endpoint and every process of the
+watchers it means to run is ready, so `ringleader up && ringleader status` is reliable. A
+watcher that fails is reported at once (exit 1) and the daemon keeps running the others;
+if the daemon itself dies or never answers, the end of its log says why.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import os
 import subprocess
 import sys
 import time
+from typing import NamedTuple
 
 from ringleader.api.client import ApiError, Client, Unreachable
 from ringleader.cli.common import (
@@ -137,8 +139,15 @@ def cmd_up(args: argparse.Namespace) -> int:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "ringleader", "run", source, "--pidfile", pidfile],
                 stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True)
-        autostart = {w.name for w in config.watchers if w.autostart}
-        status = _wait_ready(proc, client, autostart, deadline)
+        status = _wait_ready(proc, client, deadline)
+        if isinstance(status, Trouble):
+            # The controller answers: it keeps running what is healthy (circus skips a
+            # bad watcher too); the failed ones are named, with their last output.
+            _report_trouble(status, client, timeout)
+            print(f"the controller keeps running the other watchers: pid {proc.pid}, "
+                  f"endpoint {endpoint}, log {log}", file=sys.stderr)
+            proc.returncode = 0  # detached, as below
+            return EXIT_FAILED
 
     if isinstance(status, str):
         if proc.returncode is None:
@@ -155,16 +164,74 @@ def cmd_up(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _wait_ready(proc: subprocess.Popen[bytes], client: Client, autostart: set[str],
-                deadline: float) -> dict[str, Any] | str:
-    """The status once ready, else why not (a str). On a terminal, a progress line."""
+class Trouble(NamedTuple):
+    """Watchers that failed (or were not ready in time) while the controller answers."""
+
+    watchers: list[dict[str, Any]]
+    timed_out: bool
+
+
+def assess(status: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
+    """What `up` makes of a status (pure): ("ready", []), ("failed", the watchers that
+    failed: `failed`, `flapping`, or refused at start) or ("waiting", those not ready
+    yet). Only watchers the controller means to run count (a watcher the state file
+    keeps stopped does not); one is ready when all its processes run."""
+    starting = bool(status.get("controller", {}).get("starting", False))
+    failed, waiting = [], []
+    for w in status.get("watchers", []):
+        if w.get("desired", "running") != "running":
+            continue
+        state = w.get("state")
+        if state in ("failed", "flapping") or (state == "stopped" and w.get("detail")):
+            failed.append(w)
+        elif state != "active" or w.get("running", 0) < w.get("numprocesses", 0):
+            waiting.append(w)
+    if failed:
+        return "failed", failed
+    if waiting or starting:
+        return "waiting", waiting
+    return "ready", []
+
+
+def _report_trouble(trouble: Trouble, client: Client, timeout: float) -> None:
+    """One error line per watcher (its state and why), then its last output lines."""
+    from ringleader.cli.format import log_line
+
+    client.timeout = PROBE_TIMEOUT  # the wait's deadline may have shrunk it to nothing
+    for w in trouble.watchers:
+        name, state = w["name"], w.get("state", "?")
+        if trouble.timed_out and state not in ("failed", "flapping", "stopped"):
+            why = (f"not ready after {timeout:g}s: {w.get('running', 0)} of "
+                   f"{w.get('numprocesses', 0)} processes running")
+        else:
+            why = state if state != "stopped" else "not started"
+        detail = w.get("detail") or _last_exits(w)
+        print(f"error: watcher {name} {why}" + (f": {detail}" if detail else ""),
+              file=sys.stderr)
+        try:
+            lines = client.call("logs", query={"watcher": name, "lines": str(TAIL_LINES)})
+        except (Unreachable, ApiError):
+            continue
+        if lines.get("lines"):
+            print(f"last output of {name}:", file=sys.stderr)
+            for line in lines["lines"]:
+                print(f"  {log_line(line)}", file=sys.stderr)
+
+
+def _last_exits(w: dict[str, Any]) -> str:
+    exits = [str(c) for p in w.get("processes", []) for c in p.get("exit_history", [])[-3:]]
+    return f"last exits: {', '.join(exits)}" if exits else ""
+
+
+def _wait_ready(proc: subprocess.Popen[bytes], client: Client,
+                deadline: float) -> dict[str, Any] | Trouble | str:
+    """The status once ready; the watchers in trouble (the controller answers); else why
+    the controller itself did not come up (a str). On a terminal, a progress line."""
     progress = Progress(sys.stderr)
     try:
-        return _poll_ready(proc, client, autostart, deadline, progress)
+        return _poll_ready(proc, client, deadline, progress)
     finally:
         progress.done()
-
-
 class Progress:
     """One line on a terminal, rewritten in place: `starting: web 2/4 ready, db 1/1`."""
 
@@ -188,16 +255,16 @@ class Progress:
             self.stream.flush()
 
 
-def _poll_ready(proc: subprocess.Popen[bytes], client: Client, autostart: set[str],
-                deadline: float, progress: Progress) -> dict[str, Any] | str:
-    waiting_for = "the control API"
+def _poll_ready(proc: subprocess.Popen[bytes], client: Client, deadline: float,
+                progress: Progress) -> dict[str, Any] | Trouble | str:
+    waiting: list[dict[str, Any]] | None = None  # None: the API never answered
     while True:
         code = proc.poll()
         if code is not None:
             return f"the controller exited with status {code} while starting"
         left = deadline - time.monotonic()
         if left <= 0:
-            return f"the controller was not ready in time (waiting for {waiting_for})"
+            return _too_late(waiting)
         try:
             client.close()  # fresh each time: the socket may have appeared meanwhile
             client.timeout = min(PROBE_TIMEOUT, left)  # never past the deadline
@@ -206,11 +273,22 @@ def _poll_ready(proc: subprocess.Popen[bytes], client: Client, autostart: set[st
             pass
         else:
             progress.show(status)
-            idle = sorted(w["name"] for w in status.get("watchers", [])
-                          if w["name"] in autostart and w.get("state") != "active")
-            if not idle:
+            verdict, watchers = assess(status)
+            if verdict == "ready":
                 return status
-            waiting_for = "watchers " + ", ".join(idle)
+            if verdict == "failed":
+                return Trouble(watchers, timed_out=False)
+            waiting = watchers
         if time.monotonic() > deadline:
-            return f"the controller was not ready in time (waiting for {waiting_for})"
+            return _too_late(waiting)
         time.sleep(READY_POLL)
+
+
+def _too_late(waiting: list[dict[str, Any]] | None) -> Trouble | str:
+    """At the deadline: the watchers still not ready (the controller answers), else why
+    the controller itself is not (None: its API never answered)."""
+    if waiting is None:
+        return "the controller was not ready in time (waiting for the control API)"
+    if not waiting:
+        return "the controller was not ready in time (still starting its watchers)"
+    return Trouble(waiting, timed_out=True)

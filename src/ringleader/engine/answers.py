@@ -48,7 +48,9 @@ class WatcherInfo(Answer, frozen=True, kw_only=True):
 
     name: str
     state: str  # stopped, starting, active, stopping; flapping or failed when parked
-    detail: str = ""  # why it is flapping or failed, with the last exit codes
+    # running or stopped: what the controller means it to be (autostart, last start/stop)
+    desired: str = "stopped"
+    detail: str = ""  # why it is flapping or failed (with the last exit codes), or refused
     numprocesses: int
     running: int
     processes: list[ProcessInfo]
@@ -61,6 +63,7 @@ class ControllerInfo(Answer, frozen=True, kw_only=True):
     version: str
     uptime: float
     config: str | None
+    starting: bool = False  # still starting the watchers it runs from the start
 
 
 class StatusResponse(Answer, frozen=True, kw_only=True):

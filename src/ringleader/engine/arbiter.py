@@ -104,6 +104,8 @@ class Arbiter(Queries):
         self._reload_lock = asyncio.Lock()
         self._stopping = False
         self.started_at = 0.0
+        # False until start() has started (or tried) every autostart watcher.
+        self.booted = False
         self._socket_configs = list(sockets)
         # Which watchers start with the controller, where the operator's last word (the
         # state file) overrides `autostart`.
@@ -164,6 +166,7 @@ class Arbiter(Queries):
         self._log_failed_starts(await self._start_in_order([
             w for w in self._watchers.values()
             if self._start_overrides.get(w.name, w.config.autostart)]))
+        self.booted = True
 
     async def stop(self) -> None:
         """Stop every watcher (by priority, lowest first), drain output, release all.
@@ -208,6 +211,8 @@ class Arbiter(Queries):
         that fails to start (hook refused, not ready) does not stop the others: the
         failures are returned, in start order."""
         chosen = {w.name: w for w in watchers}
+        for w in chosen.values():  # meant to run from now on, before their turn comes
+            w.desired = True
         failed: list[StartFailed] = []
         for group in start_order([w.config for w in self._watchers.values()]):
             results = await asyncio.gather(*(chosen[n].start() for n in group if n in chosen),

@@ -46,6 +46,7 @@ class Queries:
     sockets: SocketSet | None
     source: str | None
     started_at: float  # time.monotonic() at start; 0 when not running
+    booted: bool  # start() has started (or tried) every watcher it starts
 
     def watcher(self, name: str) -> Watcher:
         """The live Watcher object (engine internals; NotFound if there is none)."""
@@ -69,7 +70,8 @@ class Queries:
         uptime = time.monotonic() - self.started_at if self.started_at else 0.0
         return {
             "controller": {"pid": os.getpid(), "version": _version(),
-                           "uptime": round(uptime, 3), "config": self.source},
+                           "uptime": round(uptime, 3), "config": self.source,
+                           "starting": not self.booted},
             "watchers": [w.status() for w in self._watchers.values()],
         }
 

@@ -38,8 +38,8 @@ LIVE_OPTIONS = frozenset({
 
 
 class Watcher:
-    __slots__ = ("_services", "config", "features", "lock", "name", "numprocesses", "processes",
-                 "retiring", "state", "template")
+    __slots__ = ("_services", "config", "desired", "features", "lock", "name", "numprocesses",
+                 "processes", "refused", "retiring", "state", "template")
 
     def __init__(self, config: WatcherConfig, services: Services) -> None:
         self.name = config.name
@@ -47,6 +47,10 @@ class Watcher:
         self.template = spawn_template(config)
         self.numprocesses = _clamp(config, config.numprocesses)
         self.state = WS.STOPPED
+        # Whether the controller means to run it (its last start or stop, or its autostart
+        # at the controller's start), and why its last start was refused, if it was.
+        self.desired = False
+        self.refused = ""
         self.processes: dict[int, Process] = {}
         # Old processes a reload has replaced, still serving until their successors are
         # ready.
@@ -108,6 +112,7 @@ class Watcher:
 
     async def start(self) -> None:
         """Start every slot; returns once the processes are ready (or `ready_timeout`)."""
+        self.desired = True
         async with self.lock:
             if self.state is WS.ACTIVE:
                 # An explicit start revives what the respawn policy parked or gave up.
@@ -117,8 +122,10 @@ class Watcher:
                     proc.start()
                 await self._ready_or_raise(parked)
                 return
+            self.refused = ""
             if not await self.features.run_hook("before_start"):
-                raise HookFailed(f"watcher {self.name!r}: before_start hook failed")
+                self.refused = "before_start hook failed"
+                raise HookFailed(f"watcher {self.name!r}: {self.refused}")
             log.info("starting watcher %s (numprocesses=%d)", self.name, self.numprocesses)
             self._set_state(WS.STARTING)
             # Before the spawns: with readiness = "health", the monitor tells readiness.
@@ -148,6 +155,8 @@ class Watcher:
     async def stop(self) -> None:
         """Stop every process gracefully (concurrently) and wait until all are reaped.
         A start or scale-up in progress is interrupted rather than waited for."""
+        self.desired = False
+        self.refused = ""
         if self.is_active:
             self._set_state(WS.STOPPING)
         await self.features.stop_drivers()
@@ -172,6 +181,7 @@ class Watcher:
         return [*self.processes.values(), *self.retiring]
 
     async def restart(self) -> None:
+        self.desired = True
         await self.features.stop_drivers()
         async with self.lock:
             await self._stop_locked()
@@ -347,6 +357,8 @@ class Watcher:
         with a slot the respawn policy parked shows as flapping, or failed, with why."""
         procs = sorted(self.processes.values(), key=lambda p: p.wid)
         state, detail = self.state.value, ""
+        if self.state is WS.STOPPED and self.desired:
+            detail = self.refused
         if self.is_active:
             for parked in (PS.FAILED, PS.FLAPPING):
                 hit = next((p for p in procs if p.state is parked), None)
@@ -358,6 +370,7 @@ class Watcher:
         return {
             "name": self.name,
             "state": state,
+            "desired": "running" if self.desired else "stopped",
             "detail": detail,
             "numprocesses": self.numprocesses,
             "running": sum(p.state is PS.RUNNING for p in procs),

@@ -72,3 +72,45 @@ def test_resolve_endpoint_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     config.write_text('[ringleader]\nendpoint = "unix:sub/c.sock"\n')
     assert resolve_endpoint(_args(config=str(config))) == f"unix:{tmp_path}/sub/c.sock"
     assert resolve_endpoint(_args(config=str(config), endpoint="/e.sock")) == "/e.sock"
+
+
+# -- what `up` waits for --------------------------------------------------------------------
+
+def _w(name: str, state: str = "active", running: int = 1, numprocesses: int = 1,
+       desired: str = "running", detail: str = "") -> dict[str, object]:
+    return {"name": name, "state": state, "running": running, "numprocesses": numprocesses,
+            "desired": desired, "detail": detail, "processes": []}
+
+
+def _status(*watchers: dict[str, object], starting: bool = False) -> dict[str, object]:
+    return {"controller": {"pid": 1, "starting": starting}, "watchers": list(watchers)}
+
+
+def test_ready_when_every_watcher_meant_to_run_runs_all_its_processes() -> None:
+    from ringleader.cli.up import assess
+
+    assert assess(_status(_w("a"), _w("b", numprocesses=0, running=0))) == ("ready", [])
+    # One the controller keeps stopped (state file, autostart = false) is not waited for.
+    assert assess(_status(_w("a"), _w("c", "stopped", 0, desired="stopped")))[0] == "ready"
+
+
+def test_waiting_while_the_controller_starts_or_processes_are_not_all_running() -> None:
+    from ringleader.cli.up import assess
+
+    assert assess(_status(starting=True)) == ("waiting", [])  # no watcher listed yet
+    # active but a process in backoff: not ready, not failed (yet)
+    backing_off = _w("a", running=1, numprocesses=2)
+    assert assess(_status(backing_off)) == ("waiting", [backing_off])
+    later = _w("b", "stopped", 0)  # its turn in the start order has not come
+    assert assess(_status(_w("a"), later, starting=True)) == ("waiting", [later])
+
+
+def test_failed_flapping_or_refused_watchers_end_the_wait_at_once() -> None:
+    from ringleader.cli.up import assess
+
+    failed = _w("x", "failed", 0, detail="x.1: exit code 3 (last exits: 3, 3)")
+    flapping = _w("y", "flapping", 0)
+    refused = _w("z", "stopped", 0, detail="before_start hook failed")
+    verdict = assess(_status(_w("a", "starting", 0), failed, flapping, refused,
+                             starting=True))
+    assert verdict == ("failed", [failed, flapping, refused])
