@@ -14,8 +14,10 @@ from typing import TYPE_CHECKING, Any
 from ringleader.config.features import SocketConfig
 from ringleader.config.load import as_watcher_config, as_watcher_configs
 from ringleader.config.model import Config, ControllerConfig, WatcherConfig
-from ringleader.config.plan import ReloadPlan, plan_reload, start_order, stop_order
+from ringleader.config.plan import ReloadPlan, plan_reload, start_order
+from ringleader.engine import order
 from ringleader.engine.answers import OptionsResponse, WatcherInfo
+from ringleader.engine.order import StartFailed
 from ringleader.engine.queries import Queries
 from ringleader.engine.reload import carry_out
 from ringleader.engine.services import (
@@ -26,15 +28,7 @@ from ringleader.engine.services import (
     sweep_cgroups,
 )
 from ringleader.engine.watcher import Watcher, spawn_template
-from ringleader.errors import (
-    AlreadyExists,
-    BadArgument,
-    HookFailed,
-    LimitExceeded,
-    NotFound,
-    NotReady,
-    NotRunning,
-)
+from ringleader.errors import AlreadyExists, BadArgument, LimitExceeded, NotFound, NotRunning
 from ringleader.features.stats import StatsSampler
 from ringleader.lifecycle.events import (
     ConfigReloaded,
@@ -53,7 +47,6 @@ if TYPE_CHECKING:
     from ringleader.features.notify import NotifySocket
 
 log = logging.getLogger("ringleader.arbiter")
-StartFailed = HookFailed | NotReady
 
 # How long to wait, at shutdown, for the last output of exited processes whose pipes
 # are still held open by a grandchild; after that the pumps are closed.
@@ -163,7 +156,7 @@ class Arbiter(Queries):
         log.info("controller started with %d watcher(s)", len(self._watchers))
         # One watcher that cannot start (a refusing before_start hook, processes not
         # ready) is logged and skipped: the others start (circus does the same).
-        self._log_failed_starts(await self._start_in_order([
+        order.log_failed(await self._start_in_order([
             w for w in self._watchers.values()
             if self._start_overrides.get(w.name, w.config.autostart)]))
         self.booted = True
@@ -206,43 +199,13 @@ class Arbiter(Queries):
         await self.stop()
 
     async def _start_in_order(self, watchers: Iterable[Watcher]) -> list[StartFailed]:
-        """Dependencies first (a watcher starts once those it comes `after` are ready:
-        Watcher.start returns when its processes are), then circus priority. A watcher
-        that fails to start (hook refused, not ready) does not stop the others: the
-        failures are returned, in start order."""
-        chosen = {w.name: w for w in watchers}
-        for w in chosen.values():  # meant to run from now on, before their turn comes
-            w.desired = True
-        failed: list[StartFailed] = []
-        for group in start_order([w.config for w in self._watchers.values()]):
-            results = await asyncio.gather(*(chosen[n].start() for n in group if n in chosen),
-                                           return_exceptions=True)
-            for result in results:
-                if isinstance(result, HookFailed | NotReady):
-                    failed.append(result)
-                elif isinstance(result, BaseException):
-                    raise result
-        return failed
+        return await order.start_in_order(self._watchers.values(), watchers)
 
     async def _start_or_raise(self, watchers: Iterable[Watcher]) -> None:
-        """_start_in_order for a client: every watcher is tried, then the failures are
-        raised as one error (of the first one's kind)."""
-        failed = await self._start_in_order(watchers)
-        if failed:
-            raise type(failed[0])("; ".join(str(f) for f in failed))
-
-    @staticmethod
-    def _log_failed_starts(failed: list[StartFailed]) -> None:
-        for exc in failed:
-            if isinstance(exc, HookFailed):
-                log.error("%s: the watcher is skipped (it stays stopped)", exc)
-            else:
-                log.error("%s", exc)
+        order.raise_failed(await self._start_in_order(watchers))
 
     async def _stop_in_order(self, watchers: Iterable[Watcher]) -> None:
-        chosen = {w.name: w for w in watchers}
-        for group in stop_order([w.config for w in self._watchers.values()]):
-            await asyncio.gather(*(chosen[n].stop() for n in group if n in chosen))
+        await order.stop_in_order(self._watchers.values(), watchers)
 
     def _notify_socket(self, loop: asyncio.AbstractEventLoop) -> NotifySocket:
         """The sd_notify socket. Always there (one idle datagram socket, no file), so that
@@ -431,7 +394,7 @@ class Arbiter(Queries):
                                     add=lambda cfg: self._add(cfg, services))
             self.controller = config.controller
             # The new config is in place either way: failures are the log's.
-            self._log_failed_starts(
+            order.log_failed(
                 await self._start_in_order(w for w in added if w.config.autostart))
             self.bus.publish(ConfigReloaded(
                 source=config.source or "", added=tuple(c.name for c in plan.added),
