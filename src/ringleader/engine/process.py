@@ -18,12 +18,12 @@ from collections.abc import Callable
 from typing import Literal, Protocol
 
 from ringleader.config.features import HookName
-from ringleader.config.model import StreamConfig, WatcherConfig
+from ringleader.config.model import WatcherConfig
 from ringleader.engine.services import Services
 from ringleader.errors import InvalidTransition, RingleaderError, SpawnError
 from ringleader.lifecycle.events import ProcessExited, ProcessSpawned, ProcessStateChanged
 from ringleader.lifecycle.states import ALIVE, ProcessState, is_allowed
-from ringleader.output.streams import Pump, make_pipe
+from ringleader.output.streams import Pipes, Pump, close_pipes, make_pipes
 from ringleader.policy.respawn import Decision, make_policy
 from ringleader.proc.groups import end_group, signal_group
 from ringleader.proc.reaper import decode_status
@@ -120,21 +120,36 @@ class Process:
             self._follow(self._policy.on_spawn_failure(self._services.clock()), str(exc),
                          level=logging.ERROR)
             return False
-        fds = [self._pipe_for(cfg.stdout_stream), self._pipe_for(cfg.stderr_stream)]
+        fds: Pipes = []
         try:
+            fds = make_pipes((cfg.stdout_stream, cfg.stderr_stream))
             popen = spawn(spec, fds[0][1] if fds[0] else None, fds[1][1] if fds[1] else None)
-        except SpawnError as exc:
-            for pair in fds:
-                if pair:
-                    os.close(pair[0])
-                    os.close(pair[1])
-            self._follow(self._policy.on_spawn_failure(self._services.clock()), str(exc),
+        except (SpawnError, OSError) as exc:  # OSError: no fd left for the pipes (EMFILE)
+            close_pipes(fds)
+            why = str(exc) if isinstance(exc, SpawnError) else \
+                f"cannot make its output pipes: {exc.strerror or exc}"
+            self._follow(self._policy.on_spawn_failure(self._services.clock()), why,
                          level=logging.ERROR)
             return False
         services = self._services
+        if services.guardian is not None:
+            # First: from now on a controller killed even by SIGKILL takes it down.
+            services.guardian.add(popen.pid)
         # The pidfd reaps this child, never Popen: mark it done so that dropping it
         # neither warns nor queues it for subprocess's own reaping.
         popen.returncode = 0
+        try:
+            services.reaper.watch(popen.pid, self._on_exit)
+        except OSError as exc:  # no fd for its pidfd (EMFILE): an unwatched child is lost
+            os.kill(popen.pid, signal.SIGKILL)
+            os.waitpid(popen.pid, 0)
+            if services.guardian is not None:
+                services.guardian.remove(popen.pid)
+            close_pipes(fds)
+            self._follow(self._policy.on_spawn_failure(services.clock()),
+                         f"cannot watch pid {popen.pid} (killed): {exc.strerror or exc}",
+                         level=logging.ERROR)
+            return False
         self.pid = popen.pid
         self.started_at = services.clock()
         self.exit_code = self.exit_signal = None
@@ -151,9 +166,6 @@ class Process:
                 )
                 pump.start()
                 self._pumps.append(pump)
-        services.reaper.watch(popen.pid, self._on_exit)
-        if services.guardian is not None:
-            services.guardian.add(popen.pid)
         log.info("%s spawned pid %d", self.name, popen.pid)
         services.bus.publish(ProcessSpawned(watcher=self._owner.name, wid=self.wid, pid=popen.pid))
         self._owner.hook_in_background("after_spawn", pid=popen.pid, wid=self.wid)
@@ -175,10 +187,6 @@ class Process:
             # A recycle timer replaces the warm-up timer only once that has fired.
             services.loop.call_later(age, self._recycle, popen.pid)
         return True
-
-    @staticmethod
-    def _pipe_for(scfg: StreamConfig) -> tuple[int, int] | None:
-        return None if scfg.kind == "null" else make_pipe()
 
     def _warm(self) -> None:
         self._timer = None
