@@ -18,7 +18,7 @@ from ringleader.config.features import CgroupConfig
 from ringleader.features.cgroups.fs import needed_controllers
 from ringleader.features.cgroups.group import Cgroup, host, new_instance
 from ringleader.features.cgroups.sweep import sweep_stale
-from ringleader.proc.guardian import Guardian
+from ringleader.proc.guardian import GUARD_ENV, Guardian
 from ringleader.proc.reaper import Reaper
 from ringleader.testing import pid_exists, run_async, wait_until
 
@@ -222,3 +222,30 @@ def test_sweep_empties_and_removes_cgroups_of_dead_controllers_only(version: int
     finally:
         _cleanup(stale, p_stale)
         _cleanup(live, p_live)
+
+
+def test_a_dying_controllers_unlisted_workers_are_found_by_their_token() -> None:
+    """The controller died between a worker's spawn and telling the guardian: the worker
+    carries the controller's token in its environment, which is how the guardian finds
+    it. A clean close never searches."""
+
+    async def scenario(die: bool) -> subprocess.Popen[bytes]:
+        loop = asyncio.get_running_loop()
+        reaper = Reaper(loop)
+        guardian = Guardian(loop, reaper, grace_seconds=1)
+        env = {**os.environ, GUARD_ENV: guardian.token}
+        unlisted = subprocess.Popen(["sleep", "300"], env=env, start_new_session=True)
+        await guardian.close(clean=not die)
+        reaper.close()
+        return unlisted
+
+    survivor = run_async(scenario(die=False))
+    found = run_async(scenario(die=True))
+    try:
+        assert found.wait(5) == -signal.SIGTERM
+        assert survivor.poll() is None
+    finally:
+        for p in (survivor, found):
+            if p.poll() is None:
+                p.kill()
+            p.wait()

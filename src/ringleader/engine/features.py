@@ -15,6 +15,7 @@ from ringleader.config.model import WatcherConfig
 from ringleader.engine.services import Services
 from ringleader.errors import RingleaderError
 from ringleader.lifecycle.views import WatcherView
+from ringleader.proc.guardian import GUARD_ENV
 from ringleader.proc.spawn import SpawnSpec
 
 if TYPE_CHECKING:
@@ -71,6 +72,8 @@ class Features:
                   if services.sockets is not None and cfg.use_sockets else [])
         spec = watcher.template.for_wid(wid, {s.name: s.fd for s in listen} or None)
         env, argv, executable = spec.env, list(spec.argv), spec.executable
+        if services.guardian is not None:
+            env[GUARD_ENV] = services.guardian.token
         if services.notify is not None and (cfg.readiness == "notify" or cfg.watchdog_sec > 0):
             from ringleader.features.notify import child_notify_env
 

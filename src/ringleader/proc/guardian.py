@@ -9,7 +9,14 @@ When the pipe reaches EOF (the controller exited, even by SIGKILL), the guardian
 SIGTERM to every group still listed and to every process in the listed cgroups, then
 SIGKILL to survivors after the grace period (a whole cgroup at once: `cgroup.kill`,
 else frozen and killed), and removes the cgroup folders. A clean stop leaves both lists
-empty, so the guardian just exits.
+empty and says so, so the guardian just exits.
+
+A worker is told to the guardian right after its spawn returns; the controller could die
+in between (a fork and an exec take a millisecond). So every worker also carries this
+controller's random token in its environment (GUARD_ENV), and a guardian woken by a
+death (no clean close) also stops every process whose environment carries it (one grep
+over /proc/*/environ): the unlisted worker, and descendants that left its process group
+without clearing their environment.
 
 The guardian is itself a child like the workers: the Reaper watches its pidfd, so its
 death (someone killed it) is noticed at once; a new one is started and told every live
@@ -22,6 +29,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import secrets
 import subprocess
 from collections.abc import Iterable
 
@@ -31,15 +39,19 @@ from ringleader.proc.signals import signal_name
 log = logging.getLogger("ringleader.guardian")
 
 # Protocol, one line each: "+ PGID" / "- PGID" (a worker's process group), "c DIR" /
-# "u DIR" (a cgroup folder to kill and remove / to forget). The group list is kept as
-# " 1 2 3 " and the folder list as newline-framed lines, so that removal is two
-# parameter expansions (quoted: folders are matched literally).
+# "u DIR" (a cgroup folder to kill and remove / to forget), "q" (a clean close). The
+# group list is kept as " 1 2 3 " and the folder list as newline-framed lines, so that
+# removal is two parameter expansions (quoted: folders are matched literally).
+# Without "q" (the controller died), the processes whose environment carries its token
+# ($2) are stopped too: a worker whose pid the guardian had not heard of yet (the
+# controller killed mid-spawn), and descendants that left their worker's group.
 _SCRIPT = r"""
 trap '' INT TERM HUP QUIT
 nl='
 '
 pids=" "
 cgs="$nl"
+clean=""
 while IFS= read -r line; do
   op=${line%% *}; p=${line#* }
   case $op in
@@ -47,24 +59,32 @@ while IFS= read -r line; do
     -) case "$pids" in *" $p "*) pids="${pids%% $p *} ${pids#* $p }" ;; esac ;;
     c) cgs="$cgs$p$nl" ;;
     u) case "$cgs" in *"$nl$p$nl"*) cgs="${cgs%%"$nl$p$nl"*}$nl${cgs#*"$nl$p$nl"}" ;; esac ;;
+    q) clean=1 ;;
   esac
 done
-[ "$pids" = " " ] && [ "$cgs" = "$nl" ] && exit 0
+[ -n "$clean" ] && [ "$pids" = " " ] && [ "$cgs" = "$nl" ] && exit 0
+marked=""
+if [ -z "$clean" ]; then
+  marked=$(grep -lzx "RINGLEADER_GUARD=$2" /proc/[0-9]*/environ 2>/dev/null |
+           while IFS=/ read -r _ _ p _; do printf '%s ' "$p"; done)
+fi
 in_cgroups() {
   printf '%s' "$cgs" | while IFS= read -r d; do
     [ -n "$d" ] && cat "$d/cgroup.procs" 2>/dev/null
   done
 }
 for p in $pids; do kill -TERM -"$p" 2>/dev/null; done
-for p in $(in_cgroups); do kill -TERM "$p" 2>/dev/null; done
+for p in $marked $(in_cgroups); do kill -TERM "$p" 2>/dev/null; done
 i=0
 while [ $i -lt "$1" ]; do
   alive=""
   for p in $pids; do kill -0 -"$p" 2>/dev/null && alive="$alive $p"; done
+  for p in $marked; do kill -0 "$p" 2>/dev/null && alive="$alive $p"; done
   [ -z "$alive" ] && [ -z "$(in_cgroups)" ] && break
   sleep 0.1; i=$((i + 1))
 done
 for p in $pids; do kill -KILL -"$p" 2>/dev/null; done
+for p in $marked; do kill -KILL "$p" 2>/dev/null; done
 printf '%s' "$cgs" | while IFS= read -r d; do
   [ -n "$d" ] || continue
   if [ -e "$d/cgroup.kill" ]; then echo 1 > "$d/cgroup.kill"
@@ -93,6 +113,8 @@ exit 0
 """
 
 ARGV0 = "ringleader-guardian"  # the script's $0: how the guardian shows in `ps`
+# Every worker's environment carries GUARD_ENV=<the controller's token>.
+GUARD_ENV = "RINGLEADER_GUARD"
 _RESTART_SPACING = 1.0  # seconds: a guardian that keeps dying is restarted at this pace
 
 
@@ -102,13 +124,16 @@ class Guardian:
     pipe is writable."""
 
     __slots__ = ("_buffer", "_cgroups", "_closed", "_fd", "_groups", "_loop", "_proc",
-                 "_reaper", "_retry", "_started_at", "_ticks", "_writing")
+                 "_reaper", "_retry", "_started_at", "_ticks", "_writing", "token")
 
     def __init__(self, loop: asyncio.AbstractEventLoop, reaper: Reaper,
                  grace_seconds: float = 5.0) -> None:
         self._loop = loop
         self._reaper = reaper
         self._ticks = max(1, int(grace_seconds * 10))
+        # Marks this controller's workers (GUARD_ENV), so that a worker whose pid the
+        # guardian has not heard of yet is found all the same.
+        self.token = secrets.token_hex(8)
         # What the guardian must stop if we die; kept here to brief a replacement.
         self._groups: dict[int, None] = {}
         self._cgroups: dict[str, None] = {}
@@ -154,7 +179,7 @@ class Guardian:
 
     def _start(self) -> None:
         proc = subprocess.Popen(
-            ["/bin/sh", "-c", _SCRIPT, ARGV0, str(self._ticks)],
+            ["/bin/sh", "-c", _SCRIPT, ARGV0, str(self._ticks), self.token],
             stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             start_new_session=True, close_fds=True,
         )
@@ -250,9 +275,10 @@ class Guardian:
             self._loop.remove_writer(self._fd)
             self._writing = False
 
-    async def close(self, timeout: float = 10.0) -> None:
+    async def close(self, timeout: float = 10.0, *, clean: bool = True) -> None:
         """Close the pipe (the guardian then does its job, if anything is still listed,
-        and exits) and wait until it is reaped."""
+        and exits) and wait until it is reaped. `clean=False` closes it as a dying
+        controller would: the guardian also stops unlisted workers (by their token)."""
         if self._closed is not None:
             return
         self._closed = self._loop.create_future()
@@ -265,6 +291,8 @@ class Guardian:
         if self._writing:
             self._loop.remove_writer(self._fd)
             self._writing = False
+        if clean:
+            self._buffer += b"q\n"  # no search for unlisted workers
         if self._buffer:
             os.set_blocking(self._fd, True)
             with contextlib.suppress(OSError):

@@ -1,0 +1,163 @@
+"""Helpers of the fault suite: a real controller (`ringleader run` as a subprocess, from
+the regression suite's helpers) whose workers carry a tag in their environment, so that
+every process of every watcher can be found from outside - also once the controller that
+started them is dead and they were re-parented."""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+
+from regressions.conftest import (  # noqa: F401 - fixtures re-exported to this folder
+    DEADLINE,
+    Cleanup,
+    Controller,
+    StartController,
+    start_controller,
+    toml_str,
+)
+from regressions.conftest import cleanup as cleanup  # the fixture, for this folder
+from ringleader.testing import wait_until_sync
+
+TAG_VAR = "RL_FAULT_TAG"
+CGROUP_PARENT = "ringleader-test-faults"
+_tags = itertools.count(1)
+
+
+@pytest.fixture
+def tag(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A tag for this test's workers; whatever carries it is killed at teardown."""
+    reaper: Cleanup = request.getfixturevalue("cleanup")
+    value = f"rl-fault-{os.getpid()}-{next(_tags)}"
+    yield value
+    for proc in tagged(value):
+        reaper.track(proc.pid)
+
+
+def tagged(tag: str) -> list[psutil.Process]:
+    """Live (not zombie) processes whose environment carries `tag`."""
+    found = []
+    for proc in psutil.process_iter():
+        with contextlib.suppress(psutil.Error):
+            if proc.status() != psutil.STATUS_ZOMBIE and proc.environ().get(TAG_VAR) == tag:
+                found.append(proc)
+    return found
+
+
+def wait_none_tagged(tag: str, timeout: float = DEADLINE, what: str = "") -> None:
+    left: list[psutil.Process] = []
+
+    def none() -> bool:
+        left[:] = tagged(tag)
+        return not left
+
+    try:
+        wait_until_sync(none, timeout=timeout, interval=0.05, what=what or "no worker left")
+    except TimeoutError:
+        raise AssertionError(f"{what or 'workers'} left behind: "
+                             f"{[(p.pid, _cmdline(p)) for p in left]}") from None
+
+
+def _cmdline(proc: psutil.Process) -> str:
+    try:
+        return " ".join(proc.cmdline())
+    except psutil.Error:
+        return "?"
+
+
+def cgroups_usable() -> bool:
+    """Whether this host lets the controller make cgroups (root, a usable hierarchy)."""
+    if os.geteuid() != 0:
+        return False
+    from ringleader.config.features import CgroupConfig
+    from ringleader.features.cgroups.group import host
+
+    return host().choose(CgroupConfig(parent=CGROUP_PARENT))[0] is not None
+
+
+def cgroup_leftovers() -> list[str]:
+    """Instance folders under the fault suite's cgroup parent, in every hierarchy."""
+    from ringleader.features.cgroups.group import host
+
+    h = host()
+    found = []
+    for mount in {*h.v1.values(), *([h.v2] if h.v2 else [])}:
+        base = os.path.join(mount, CGROUP_PARENT)
+        with contextlib.suppress(OSError):
+            found += [os.path.join(base, name) for name in os.listdir(base)
+                      if os.path.isdir(os.path.join(base, name))]
+    return sorted(found)
+
+
+def watcher_toml(name: str, cmd: str, tag: str, **options: Any) -> str:
+    """A watcher section whose processes carry `tag`; output discarded unless given."""
+    lines = [f"[watchers.{name}]", f"cmd = {toml_str(cmd)}"]
+    tables = {k: v for k, v in options.items() if isinstance(v, dict)}
+    for key, value in options.items():
+        if key not in tables:
+            lines.append(f"{key} = {_toml(value)}")
+    tables.setdefault("stdout_stream", {"kind": "null"})
+    tables.setdefault("stderr_stream", {"kind": "null"})
+    tables["env"] = {**tables.get("env", {}), TAG_VAR: tag}
+    for table, values in tables.items():
+        lines.append(f"[watchers.{name}.{table}]")
+        lines += [f"{k} = {_toml(v)}" for k, v in values.items()]
+    return "\n".join(lines) + "\n"
+
+
+def _toml(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    return toml_str(str(value))
+
+
+def status_of(ctl: Controller) -> dict[str, dict[str, Any]]:
+    return ctl.watchers()
+
+
+def wait_settled(ctl: Controller, timeout: float = DEADLINE) -> dict[str, dict[str, Any]]:
+    """Until the controller has started its watchers and every one meant to run runs all
+    its processes; the watchers then."""
+    found: dict[str, dict[str, Any]] = {}
+
+    def settled() -> bool:
+        assert ctl.proc.poll() is None, f"the controller exited:\n{ctl.log_text()[-3000:]}"
+        status = ctl.status()
+        if status is None or status["controller"].get("starting"):
+            return False
+        watchers = {w["name"]: w for w in status["watchers"]}
+        if all(w["desired"] != "running" or (w["state"] == "active"
+                                              and w["running"] == w["numprocesses"])
+               for w in watchers.values()):
+            found.update(watchers)
+            return True
+        return False
+
+    wait_until_sync(settled, timeout=timeout, interval=0.05, what="the watchers running")
+    return found
+
+
+def assert_only_known_processes(tag: str, watchers: dict[str, dict[str, Any]]) -> None:
+    """Every tagged process is a worker the controller lists, or a descendant of one."""
+    known = {p["pid"] for w in watchers.values() for p in w["processes"] if p["pid"]}
+    strays = []
+    for proc in tagged(tag):
+        with contextlib.suppress(psutil.Error):
+            lineage = {proc.pid, *(p.pid for p in proc.parents())}
+            if not lineage & known:
+                strays.append((proc.pid, _cmdline(proc)))
+    assert not strays, f"processes no watcher knows: {strays}"
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
