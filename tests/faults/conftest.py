@@ -8,23 +8,99 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
-from collections.abc import Iterator
+import signal
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import psutil
 import pytest
 
-from regressions.conftest import (  # noqa: F401 - fixtures re-exported to this folder
+from regressions.conftest import (
     DEADLINE,
+    RINGLEADER,
     Cleanup,
     Controller,
     StartController,
-    start_controller,
     toml_str,
 )
 from regressions.conftest import cleanup as cleanup  # the fixture, for this folder
 from ringleader.testing import wait_until_sync
+
+# A child subreaper that runs the controller and reaps everything re-parented to it, as
+# a real init does (this container's PID 1 never reaps: zombies would keep the killed
+# workers' process groups alive). It exits with the controller's status once no
+# process of the tree is left: its exit is the proof that nothing escaped.
+SUBREAPER = r"""
+import ctypes, os, sys
+if ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0) != 0:
+    sys.exit("cannot become a child subreaper")
+pid = os.fork()
+if pid == 0:
+    os.dup2(2, 1)  # the controller's output (and its console sinks') to the log
+    os.execv(sys.argv[1], sys.argv[1:])
+print(pid, flush=True)
+code = 0
+while True:
+    try:
+        done, status = os.waitpid(-1, 0)
+    except ChildProcessError:
+        break
+    if done == pid:
+        code = os.waitstatus_to_exitcode(status)
+sys.exit(code if code >= 0 else 128 - code)
+"""
+
+
+class Tree:
+    """A Popen look-alike for the controller under SUBREAPER: signals go to the
+    controller; poll() and wait() tell when the whole tree (controller, guardian,
+    workers, their children) is gone."""
+
+    def __init__(self, wrapper: subprocess.Popen[bytes], controller: int) -> None:
+        self.wrapper = wrapper
+        self.pid = controller
+
+    @property
+    def returncode(self) -> int | None:
+        return self.wrapper.returncode
+
+    def send_signal(self, sig: int) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, sig)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+    def poll(self) -> int | None:
+        return self.wrapper.poll()
+
+    def wait(self, timeout: float | None = None) -> int:
+        return self.wrapper.wait(timeout)
+
+
+@pytest.fixture
+def start_controller(cleanup: Cleanup) -> StartController:
+    """start_controller(config, ...): `ringleader run CONFIG` under SUBREAPER."""
+    counter = itertools.count(1)
+
+    def start(config: Path, *, args: tuple[str, ...] = (),
+              preexec_fn: Callable[[], None] | None = None) -> Controller:
+        log = config.parent / f"controller-{next(counter)}.log"
+        with open(log, "ab") as out:
+            wrapper = cleanup.popen(
+                [sys.executable, "-c", SUBREAPER, *RINGLEADER, "run", str(config), *args],
+                stdout=subprocess.PIPE, stderr=out, stdin=subprocess.DEVNULL,
+                preexec_fn=preexec_fn)
+        assert wrapper.stdout is not None
+        pid = int(wrapper.stdout.readline())
+        wrapper.stdout.close()
+        proc: Any = Tree(wrapper, pid)
+        return Controller(proc, f"unix:{config.parent / 'ringleader.sock'}", log)
+
+    return start
 
 TAG_VAR = "RL_FAULT_TAG"
 CGROUP_PARENT = "ringleader-test-faults"

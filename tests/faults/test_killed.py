@@ -17,6 +17,7 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 from ringleader.testing import wait_until_sync
@@ -93,10 +94,9 @@ def test_controller_killed_at_a_random_moment(op: str, seed: int, tmp_path: Path
         console = _operate(op, ctl, config, tag)
     time.sleep(rng.uniform(*WINDOWS[op]))  # the fault's moment, not a synchronisation
     ctl.proc.kill()
-    ctl.proc.wait(DEADLINE)
     if console is not None:
         console.wait(DEADLINE)
-    wait_none_tagged(tag, what=f"workers of the controller killed during {op}")
+    _wait_tree_gone(ctl, tag, f"the tree of the controller killed during {op}")
     # (Its cgroup folders go once the guardian's grace is over, or with the next start.)
     again = start_controller(config)
     watchers = wait_settled(again)
@@ -110,9 +110,18 @@ def test_controller_killed_at_a_random_moment(op: str, seed: int, tmp_path: Path
     assert cgroup_leftovers() == []
 
 
-def _guardian_of(ctl: Controller) -> int | None:
-    import psutil
+def _wait_tree_gone(ctl: Controller, tag: str, what: str) -> None:
+    """The subreaper the controller ran under exits once no process of its tree is left
+    (the guardian's work done): then nothing tagged may be left anywhere either."""
+    try:
+        ctl.proc.wait(DEADLINE)
+    except subprocess.TimeoutExpired:
+        raise AssertionError(f"{what}: still there: {[p.pid for p in tagged(tag)]}") \
+            from None
+    wait_none_tagged(tag, timeout=1, what=what)
 
+
+def _guardian_of(ctl: Controller) -> int | None:
     try:
         for child in psutil.Process(ctl.proc.pid).children():
             if "ringleader-guardian" in child.cmdline() and \
@@ -141,8 +150,7 @@ def test_guardian_killed_again_and_again_then_the_controller(
                     what="the fourth guardian")
     assert ctl.log_text().count("starting a new one") == 3
     ctl.proc.kill()
-    ctl.proc.wait(DEADLINE)
-    wait_none_tagged(tag, what="workers of the killed controller")
+    _wait_tree_gone(ctl, tag, "the tree of the killed controller")
     # The guardian removes the cgroup folders at the end of its grace period (5 s) at the
     # latest: sooner where killed workers are reaped at once (here they may stay zombies
     # of a PID 1 that never reaps, and a zombie keeps its process group alive).
@@ -164,7 +172,8 @@ def test_controller_and_guardian_killed_together_the_next_start_sweeps_the_cgrou
     os.kill(guardian, signal.SIGSTOP)  # so that it cannot act on the EOF
     try:
         ctl.proc.kill()
-        ctl.proc.wait(DEADLINE)
+        wait_until_sync(lambda: not psutil.pid_exists(ctl.proc.pid), timeout=DEADLINE,
+                        what="the controller gone")
     finally:
         os.kill(guardian, signal.SIGKILL)
     left = [p.pid for p in tagged(tag)]
@@ -175,6 +184,8 @@ def test_controller_and_guardian_killed_together_the_next_start_sweeps_the_cgrou
     again = start_controller(config)
     wait_settled(again)
     assert "of a dead controller swept" in again.log_text()
+    # The first tree is gone now: what was in the cgroup was its last.
+    _wait_tree_gone(ctl, tag="none", what="the cgroup's processes")
     assert not any(pid in left for pid in (p.pid for p in tagged(tag)))
     assert again.terminate() == 0
     wait_none_tagged(tag)

@@ -63,27 +63,36 @@ while IFS= read -r line; do
   esac
 done
 [ -n "$clean" ] && [ "$pids" = " " ] && [ "$cgs" = "$nl" ] && exit 0
-marked=""
-if [ -z "$clean" ]; then
-  marked=$(grep -lzx "RINGLEADER_GUARD=$2" /proc/[0-9]*/environ 2>/dev/null |
-           while IFS=/ read -r _ _ p _; do printf '%s ' "$p"; done)
-fi
+scan() {
+  [ -n "$clean" ] && return
+  grep -lzx "RINGLEADER_GUARD=$2" /proc/[0-9]*/environ 2>/dev/null |
+    while IFS=/ read -r _ _ p _; do printf '%s ' "$p"; done
+}
+marked=$(scan "$@")
 in_cgroups() {
   printf '%s' "$cgs" | while IFS= read -r d; do
     [ -n "$d" ] && cat "$d/cgroup.procs" 2>/dev/null
   done
 }
-for p in $pids; do kill -TERM -"$p" 2>/dev/null; done
+# A marked process's group too (the group of a worker: what it forks meanwhile is in it).
+for p in $pids $marked; do kill -TERM -"$p" 2>/dev/null; done
 for p in $marked $(in_cgroups); do kill -TERM "$p" 2>/dev/null; done
 i=0
 while [ $i -lt "$1" ]; do
+  # Scan again for 1 s: a worker spawned as the controller died shows the token only
+  # once its exec is done, which a loaded host may delay.
+  case " 1 3 6 10 " in *" $i "*) for p in $(scan "$@"); do
+    case " $marked " in *" $p "*) ;; *)
+      marked="$marked $p"; kill -TERM -"$p" 2>/dev/null; kill -TERM "$p" 2>/dev/null ;;
+    esac
+  done ;; esac
   alive=""
-  for p in $pids; do kill -0 -"$p" 2>/dev/null && alive="$alive $p"; done
+  for p in $pids $marked; do kill -0 -"$p" 2>/dev/null && alive="$alive $p"; done
   for p in $marked; do kill -0 "$p" 2>/dev/null && alive="$alive $p"; done
-  [ -z "$alive" ] && [ -z "$(in_cgroups)" ] && break
+  [ -z "$alive" ] && [ -z "$(in_cgroups)" ] && { [ -n "$clean" ] || [ $i -gt 10 ]; } && break
   sleep 0.1; i=$((i + 1))
 done
-for p in $pids; do kill -KILL -"$p" 2>/dev/null; done
+for p in $pids $marked; do kill -KILL -"$p" 2>/dev/null; done
 for p in $marked; do kill -KILL "$p" 2>/dev/null; done
 printf '%s' "$cgs" | while IFS= read -r d; do
   [ -n "$d" ] || continue
