@@ -4,6 +4,7 @@ reported; the others start; the respawn policy keeps counting."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -106,3 +107,26 @@ def test_boot_skips_a_refused_watcher_and_reports_one_not_ready(
     errors = [r.getMessage() for r in caplog.records]
     assert any("'refused'" in m and "skipped" in m for m in errors), errors
     assert any("'slow'" in m and "not ready" in m for m in errors), errors
+
+
+def test_processes_exiting_on_their_own_while_their_watcher_stops() -> None:
+    """Processes that end at once and are respawned at once (min_uptime 0): a stop finds
+    some of them gone on their own, before their stop signal. Each ends `stopped`, the
+    stop returns, the next start works (it used to raise in the reaper's callback and
+    leave the slot `stopping` for good)."""
+    errors: list[str] = []
+
+    async def main() -> None:
+        asyncio.get_running_loop().set_exception_handler(
+            lambda loop, ctx: errors.append(str(ctx.get("exception") or ctx["message"])))
+        arbiter = Arbiter([watcher("churn", "/bin/true", numprocesses=8,
+                                   backoff={"min_uptime": 0})])
+        async with arbiter:
+            for _ in range(10):
+                await arbiter.stop_watcher("churn")
+                states = {p["state"] for p in arbiter.statuses()["churn"]["processes"]}
+                assert states == {"stopped"}, states
+                await arbiter.start_watcher("churn")
+
+    run(main())
+    assert errors == []

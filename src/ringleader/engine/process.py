@@ -304,9 +304,10 @@ class Process:
             self._transition(PS.STOPPED, how)
             return
         self._cancel_timer()
-        if not self._wanted():
-            self._transition(PS.STOPPED, how)
-        elif not self._owner.config.respawn:
+        if not self._wanted() or not self._owner.config.respawn:
+            # Ended on its own and not respawned: the watcher is stopping (its stop
+            # signal not sent yet), the slot was scaled away or replaced, or respawn is
+            # off. (running -> stopped is no move of the state table.)
             self._transition(PS.EXITED, how)
         else:
             self._follow(self._policy.on_exit(services.clock(), uptime, code, sig), how)
