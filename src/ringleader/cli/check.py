@@ -1,7 +1,8 @@
 """``ringleader check CONFIG``: load, validate and show the resolved configuration; what
 `run` checks before it starts (max_processes, the TLS files) is checked too.
 
-Imports only the config package (never the engine), so it is fast and safe to run anywhere.
+Imports only the config package (never the engine), and the modules of the Python hooks
+(imported as `run` would, so that one that cannot be is reported here, not at run time).
 """
 
 from __future__ import annotations
