@@ -199,7 +199,7 @@ class Process:
             log.warning("%s pid %d not ready after %.1fs: restarting it", self.name, pid, timeout)
             # A failed start for the respawn policy (backoff, flapping, giving up).
             self._services.loop.create_task(self._restart_for(
-                f"not ready after {timeout:g}s",
+                pid, f"not ready after {timeout:g}s",
                 lambda: self._policy.on_spawn_failure(self._services.clock(),
                                                       "failed to start")))
 
@@ -224,7 +224,7 @@ class Process:
         uptime = clock() - self.started_at
         # A death for the respawn policy: one that hangs young keeps backing off.
         self._services.loop.create_task(self._restart_for(
-            f"watchdog timeout ({timeout:g}s)",
+            pid, f"watchdog timeout ({timeout:g}s)",
             lambda: self._policy.on_exit(clock(), uptime, None, signal.SIGABRT)))
 
     def on_notify(self, fields: dict[str, str]) -> None:
@@ -248,12 +248,15 @@ class Process:
     def _recycle(self, pid: int) -> None:
         if self.pid == pid and self.state is PS.RUNNING:
             log.info("%s pid %d reached max_age: recycling", self.name, pid)
-            self._services.loop.create_task(self._restart_for("max_age reached"))
+            self._services.loop.create_task(self._restart_for(pid, "max_age reached"))
 
-    async def _restart_for(self, reason: str,
+    async def _restart_for(self, pid: int, reason: str,
                            failure: Callable[[], Decision] | None = None) -> None:
-        """Stop, then spawn again: at once (a planned recycle), or as the respawn policy
-        decides when the restart is for a `failure` (it then counts in `restarts`)."""
+        """Stop process `pid`, then spawn again: at once (a planned recycle), or as the
+        respawn policy decides when the restart is for a `failure` (it then counts in
+        `restarts`). Nothing if `pid` died meanwhile (its exit went to the policy)."""
+        if self.pid != pid or not self.is_alive:
+            return
         await self.stop(reason=reason)
         if not (self._wanted() and self.state is PS.STOPPED):
             return
