@@ -184,6 +184,9 @@ class Daemon:
                 rec.stopped(n)
         self.writer.schedule()
 
+    async def saved(self) -> None:
+        await self.writer.saved()
+
     # -- what the API's commands ask of the daemon ----------------------------------
 
     def quit(self) -> None:

@@ -212,3 +212,31 @@ def test_writer_keeps_the_change_when_a_save_fails(tmp_path: Path,
         run_async(main(), timeout=30)
     assert recorder.dirty
     assert "cannot save the state file" in caplog.text
+
+
+def test_saved_returns_once_every_change_recorded_so_far_is_on_disk(tmp_path: Path) -> None:
+    """What the API awaits before it answers a runtime change: a change made while a save
+    is in progress is in the file once saved() returns (the save loops while dirty)."""
+    import asyncio
+
+    from ringleader.config.load import config_from_dicts
+    from ringleader.state.file import StateWriter
+    from ringleader.state.recorder import StateRecorder
+    from ringleader.testing import run_async
+
+    path = tmp_path / "ringleader.state"
+    recorder = StateRecorder(config_from_dicts([{"name": "web", "cmd": "sleep 1"}]))
+    writer = StateWriter(str(path), recorder)
+
+    async def main() -> None:
+        await writer.saved()  # nothing recorded: returns at once
+        recorder.changed("web", {"numprocesses": 2})
+        writer.schedule()
+        await asyncio.sleep(0)  # its save starts
+        recorder.changed("web", {"numprocesses": 3})
+        writer.schedule()  # a save is running: it will pick this up
+        await writer.saved()
+        state = load_state(str(path))
+        assert state is not None and state.overrides == {"web": {"numprocesses": 3}}
+
+    run_async(main(), timeout=30)

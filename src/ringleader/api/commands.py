@@ -56,6 +56,10 @@ class Controller(Protocol):
         restart)."""
         ...
 
+    async def saved(self) -> None:
+        """Until the changes recorded so far are in the state file."""
+        ...
+
 
 def redact_env(env: dict[str, str]) -> dict[str, str]:
     """Environment values whose names look like secrets are never shown."""
@@ -102,6 +106,12 @@ class Commands:
         self.controller = controller
         self.feeds = Feeds(self._stats_snapshot)
 
+    async def _record(self, op: str, name: str | None, value: object = None) -> None:
+        """Keep a runtime change; answer only once it is saved, so that a change the
+        client saw succeed survives even a controller killed right after."""
+        self.controller.record(op, name, value)
+        await self.controller.saved()
+
     # -- guards ---------------------------------------------------------------------
 
     def _mutable(self, name: str | None = None) -> Watcher | None:
@@ -129,10 +139,10 @@ class Commands:
         except NotReady:
             # Done all the same (the processes are the respawn policy's): kept.
             if record:
-                self.controller.record(record, name)
+                await self._record(record, name)
             raise
         if record:
-            self.controller.record(record, name)
+            await self._record(record, name)
         return self.arbiter.status(name)
 
     async def _on_all(self, action: Callable[[], Awaitable[Any]],
@@ -142,10 +152,10 @@ class Commands:
             await action()
         except NotReady:
             if record:
-                self.controller.record(record, None)
+                await self._record(record, None)
             raise
         if record:
-            self.controller.record(record, None)
+            await self._record(record, None)
         return self.arbiter.status()
 
     # -- read -----------------------------------------------------------------------
@@ -269,14 +279,14 @@ class Commands:
         watcher = self._mutable(name)
         assert watcher is not None
         count = await watcher.incr(body.count)
-        self.controller.record("scale", name)
+        await self._record("scale", name)
         return NumProcesses(name=name, numprocesses=count)
 
     async def op_decr(self, name: str, body: CountRequest, *, query: Query) -> NumProcesses:
         watcher = self._mutable(name)
         assert watcher is not None
         count = await watcher.decr(body.count)
-        self.controller.record("scale", name)
+        await self._record("scale", name)
         return NumProcesses(name=name, numprocesses=count)
 
     async def op_signal(self, name: str, body: SignalRequest, *, query: Query) -> SignalResult:
@@ -293,15 +303,15 @@ class Commands:
         try:
             info = await self.arbiter.add_watcher(options, start=body.start)
         except NotReady:
-            self.controller.record("add", body.name, body.start)  # added all the same
+            await self._record("add", body.name, body.start)  # added all the same
             raise
-        self.controller.record("add", info.name, body.start)
+        await self._record("add", info.name, body.start)
         return info
 
     async def op_rm(self, name: str, *, query: Query) -> Ok:
         self._mutable(name)
         await self.arbiter.remove_watcher(name)
-        self.controller.record("rm", name)
+        await self._record("rm", name)
         return Ok(detail=f"watcher {name!r} removed")
 
     async def op_set(self, name: str, body: SetOptionsRequest, *, query: Query,
@@ -312,7 +322,7 @@ class Commands:
             raise BadArgument("a watcher cannot be renamed (rm it and add it again)")
         self._mutable(name)
         await self.arbiter.set_options(name, body.options)
-        self.controller.record("set", name)
+        await self._record("set", name)
         return await self.op_options(name, query={})
 
     async def op_reloadconfig(self, *, query: Query) -> ReloadConfigResponse:

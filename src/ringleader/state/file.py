@@ -152,6 +152,13 @@ class StateWriter:
                 log.error("cannot save the state file %s: %s", self.path, exc)
                 return
 
+    async def saved(self) -> None:
+        """Until the changes recorded so far are saved (the save in progress covers every
+        change made before it ends; a failed save is logged, the change kept dirty)."""
+        task = self._task
+        if task is not None and not task.done():
+            await asyncio.shield(task)
+
     async def flush(self) -> None:
         """Wait for the save in progress, then save what is still unsaved (at shutdown)."""
         if self._task is not None:

@@ -38,6 +38,9 @@ class FakeController:
     def record(self, op: str, name: str | None, value: object = None) -> None:
         self.recorded.append((op, name))
 
+    async def saved(self) -> None:
+        pass
+
     async def reload_config(self) -> ReloadPlan:
         if self.next_config is None:
             raise ConfigError(["x.toml: [watchers.a] numprocesses: expected an integer"])
