@@ -92,8 +92,8 @@ while [ $i -lt "$1" ]; do
   [ -z "$alive" ] && [ -z "$(in_cgroups)" ] && { [ -n "$clean" ] || [ $i -gt 10 ]; } && break
   sleep 0.1; i=$((i + 1))
 done
-for p in $pids $marked; do kill -KILL -"$p" 2>/dev/null; done
-for p in $marked; do kill -KILL "$p" 2>/dev/null; done
+# Only what was alive a tick ago: a group gone since may have left its number to others.
+for p in $alive; do kill -KILL -"$p" 2>/dev/null; kill -KILL "$p" 2>/dev/null; done
 printf '%s' "$cgs" | while IFS= read -r d; do
   [ -n "$d" ] || continue
   if [ -e "$d/cgroup.kill" ]; then echo 1 > "$d/cgroup.kill"
