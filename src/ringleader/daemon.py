@@ -139,7 +139,8 @@ class Daemon:
                 return exit_code_for(start_failed=True)
             log.info("control API listening on %s", ", ".join(self.server.addresses))
             try:
-                await self.arbiter.start()
+                # A watcher whose before_start hook refuses is skipped (circus does).
+                await self.arbiter.start(skip_refused=True)
             except RingleaderError as exc:  # e.g. a socket's port already in use
                 log.error("cannot start: %s", exc)
                 return exit_code_for(start_failed=True)

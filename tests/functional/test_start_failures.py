@@ -85,8 +85,11 @@ def test_watchdog_restarts_count_and_follow_the_respawn_policy() -> None:
     run(main())
 
 
-def test_boot_skips_a_refused_watcher_and_reports_one_not_ready(
+def test_the_daemons_start_skips_a_refused_watcher_and_reports_one_not_ready(
         caplog: pytest.LogCaptureFixture) -> None:
+    """skip_refused (the daemon's start, as circus): the refused watcher stays stopped,
+    logged, the others start. Without it (the library, `async with`), the refusal raises:
+    the caller stops the arbiter (test_library_threads)."""
     caplog.set_level(logging.ERROR, logger="ringleader.arbiter")
 
     async def main() -> None:
@@ -96,12 +99,17 @@ def test_boot_skips_a_refused_watcher_and_reports_one_not_ready(
             silent("slow", priority=5),
             watcher("good"),
         ])
-        async with arbiter:
+        await arbiter.start(skip_refused=True)
+        try:
             status = arbiter.statuses()
             assert status["refused"]["state"] == "stopped"
+            assert status["refused"]["desired"] == "running"
+            assert status["refused"]["detail"] == "before_start hook failed"
             assert status["good"]["running"] == 1
             with pytest.raises(HookFailed):  # a client's start still hears the refusal
                 await arbiter.start_watcher("refused")
+        finally:
+            await arbiter.stop()
 
     run(main())
     errors = [r.getMessage() for r in caplog.records]

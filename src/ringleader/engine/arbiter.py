@@ -123,9 +123,12 @@ class Arbiter(Queries):
         """A ``reload_config`` is being applied."""
         return self._reload_lock.locked()
 
-    async def start(self) -> None:
+    async def start(self, *, skip_refused: bool = False) -> None:
         """Start every autostart watcher (dependencies first, then by priority); returns
-        once their processes are ready."""
+        once their processes are ready (those that are not stay with their respawn policy,
+        logged). A watcher whose before_start hook refuses raises HookFailed (the caller
+        stops the arbiter), or with `skip_refused` (the daemon, as circus) stays stopped,
+        logged, and the others start."""
         if self._services is not None:
             raise RuntimeError("Arbiter already started")
         loop = asyncio.get_running_loop()
@@ -154,11 +157,10 @@ class Arbiter(Queries):
         for cfg in self._configs:
             self._watchers[cfg.name] = Watcher(cfg, self._services)
         log.info("controller started with %d watcher(s)", len(self._watchers))
-        # One watcher that cannot start (a refusing before_start hook, processes not
-        # ready) is logged and skipped: the others start (circus does the same).
         order.log_failed(await self._start_in_order([
             w for w in self._watchers.values()
-            if self._start_overrides.get(w.name, w.config.autostart)]))
+            if self._start_overrides.get(w.name, w.config.autostart)],
+            raise_refused=not skip_refused))
         self.booted = True
 
     async def stop(self) -> None:
@@ -198,8 +200,10 @@ class Arbiter(Queries):
                         exc: BaseException | None, tb: TracebackType | None) -> None:
         await self.stop()
 
-    async def _start_in_order(self, watchers: Iterable[Watcher]) -> list[StartFailed]:
-        return await order.start_in_order(self._watchers.values(), watchers)
+    async def _start_in_order(self, watchers: Iterable[Watcher], *,
+                              raise_refused: bool = False) -> list[StartFailed]:
+        return await order.start_in_order(self._watchers.values(), watchers,
+                                          raise_refused=raise_refused)
 
     async def _start_or_raise(self, watchers: Iterable[Watcher]) -> None:
         order.raise_failed(await self._start_in_order(watchers))

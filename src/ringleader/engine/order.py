@@ -16,12 +16,13 @@ log = logging.getLogger("ringleader.arbiter")
 StartFailed = HookFailed | NotReady
 
 
-async def start_in_order(every: Iterable[Watcher], watchers: Iterable[Watcher],
-                         ) -> list[StartFailed]:
+async def start_in_order(every: Iterable[Watcher], watchers: Iterable[Watcher], *,
+                         raise_refused: bool = False) -> list[StartFailed]:
     """Start `watchers` (of `every` watcher of the arbiter, which decides the order): a
     watcher starts once those it comes `after` are ready (Watcher.start returns when its
     processes are). A watcher that fails to start (hook refused, not ready) does not stop
-    the others: the failures are returned, in start order."""
+    the others: the failures are returned, in start order. With `raise_refused`, a
+    refusing hook raises HookFailed once its group is done (no later group starts)."""
     chosen = {w.name: w for w in watchers}
     for w in chosen.values():  # meant to run from now on, before their turn comes
         w.desired = True
@@ -34,6 +35,9 @@ async def start_in_order(every: Iterable[Watcher], watchers: Iterable[Watcher],
                 failed.append(result)
             elif isinstance(result, BaseException):
                 raise result
+        refused = [f for f in failed if isinstance(f, HookFailed)]
+        if raise_refused and refused:
+            raise refused[0]
     return failed
 
 
