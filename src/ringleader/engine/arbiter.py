@@ -17,7 +17,6 @@ from ringleader.config.model import Config, ControllerConfig, WatcherConfig
 from ringleader.config.plan import ReloadPlan, plan_reload, start_order
 from ringleader.engine import order
 from ringleader.engine.answers import OptionsResponse, WatcherInfo
-from ringleader.engine.order import StartFailed
 from ringleader.engine.queries import Queries
 from ringleader.engine.reload import carry_out
 from ringleader.engine.services import (
@@ -157,9 +156,9 @@ class Arbiter(Queries):
         for cfg in self._configs:
             self._watchers[cfg.name] = Watcher(cfg, self._services)
         log.info("controller started with %d watcher(s)", len(self._watchers))
-        order.log_failed(await self._start_in_order([
-            w for w in self._watchers.values()
-            if self._start_overrides.get(w.name, w.config.autostart)],
+        every = self._watchers.values()
+        order.log_failed(await order.start_in_order(every, [
+            w for w in every if self._start_overrides.get(w.name, w.config.autostart)],
             raise_refused=not skip_refused))
         self.booted = True
 
@@ -199,17 +198,6 @@ class Arbiter(Queries):
     async def __aexit__(self, exc_type: type[BaseException] | None,
                         exc: BaseException | None, tb: TracebackType | None) -> None:
         await self.stop()
-
-    async def _start_in_order(self, watchers: Iterable[Watcher], *,
-                              raise_refused: bool = False) -> list[StartFailed]:
-        return await order.start_in_order(self._watchers.values(), watchers,
-                                          raise_refused=raise_refused)
-
-    async def _start_or_raise(self, watchers: Iterable[Watcher]) -> None:
-        order.raise_failed(await self._start_in_order(watchers))
-
-    async def _stop_in_order(self, watchers: Iterable[Watcher]) -> None:
-        await order.stop_in_order(self._watchers.values(), watchers)
 
     def _notify_socket(self, loop: asyncio.AbstractEventLoop) -> NotifySocket:
         """The sd_notify socket. Always there (one idle datagram socket, no file), so that
@@ -312,7 +300,9 @@ class Arbiter(Queries):
         """Start one watcher, or every watcher in dependency and priority order; returns
         once the processes are ready (NotReady if some are not: they stay with their
         respawn policy). Revives what the respawn policy gave up on."""
-        await self._start_or_raise([self.watcher(name)] if name else self._watchers.values())
+        every = self._watchers.values()
+        order.raise_failed(await order.start_in_order(every, [self.watcher(name)] if name
+                                                      else every))
 
     async def stop_watcher(self, name: str | None = None) -> None:
         """Stop one watcher, or every watcher in reverse order, gracefully; returns once
@@ -320,7 +310,7 @@ class Arbiter(Queries):
         if name:
             await self.watcher(name).stop()
             return
-        await self._stop_in_order(self._watchers.values())
+        await order.stop_in_order(self._watchers.values(), self._watchers.values())
 
     async def restart(self, name: str | None = None) -> None:
         """Stop, then start again, one watcher (or all: the autostart ones start)."""
@@ -328,7 +318,9 @@ class Arbiter(Queries):
             await self.watcher(name).restart()
             return
         await self.stop_watcher()
-        await self._start_or_raise(w for w in self._watchers.values() if w.config.autostart)
+        every = self._watchers.values()
+        order.raise_failed(await order.start_in_order(every, [w for w in every
+                                                              if w.config.autostart]))
 
     async def reload(self, name: str | None = None) -> None:
         """Replace processes one at a time (every watcher, in priority order, if no name):
@@ -399,7 +391,8 @@ class Arbiter(Queries):
             self.controller = config.controller
             # The new config is in place either way: failures are the log's.
             order.log_failed(
-                await self._start_in_order(w for w in added if w.config.autostart))
+                await order.start_in_order(self._watchers.values(),
+                                           [w for w in added if w.config.autostart]))
             self.bus.publish(ConfigReloaded(
                 source=config.source or "", added=tuple(c.name for c in plan.added),
                 removed=plan.removed, changed=tuple(c.name for c in plan.changed),
