@@ -74,7 +74,7 @@ class Cleanup:
 
     def __init__(self) -> None:
         self._popens: list[subprocess.Popen[bytes]] = []
-        self._trees: list[int] = []
+        self._trees: list[psutil.Process] = []
         self._tracked: list[psutil.Process] = []
         self._paths: list[str] = []
 
@@ -89,9 +89,16 @@ class Cleanup:
             self._tracked.append(psutil.Process(pid))
 
     def track_tree(self, pid: int) -> None:
-        """A process we did not start as a child (a daemon from `up`): its tree is
-        snapshotted now and again at teardown."""
-        self._trees.append(pid)
+        """A controller we did not start as a child (a daemon from `up`): its tree is
+        snapshotted now and again at teardown. psutil remembers the start time, so a pid
+        reused meanwhile by another process is never signalled."""
+        try:
+            root = psutil.Process(pid)
+            if not any("ringleader" in arg for arg in root.cmdline()):
+                return  # a stale pid file's pid, now someone else's
+        except psutil.Error:
+            return
+        self._trees.append(root)
         self._tracked += _snapshot(pid)
 
     def remove_later(self, path: str) -> None:
@@ -99,11 +106,11 @@ class Cleanup:
 
     def finish(self) -> None:
         procs: list[psutil.Process] = list(self._tracked)
-        for pid in self._trees:  # daemons: a graceful stop first, as for our own children
-            procs += _snapshot(pid)
-            with contextlib.suppress(OSError):
-                os.kill(pid, signal.SIGTERM)
-        psutil.wait_procs([p for p in procs if p.pid in self._trees], timeout=10)
+        for root in self._trees:  # daemons: a graceful stop first, as for our own children
+            with contextlib.suppress(psutil.Error):
+                procs += root.children(recursive=True)
+                root.terminate()
+        psutil.wait_procs(self._trees, timeout=10)
         for proc in self._popens:
             procs += _snapshot(proc.pid)
         for proc in self._popens:
