@@ -14,6 +14,7 @@ from typing import Any, TextIO
 
 import msgspec
 
+from ringleader.config.cluster import shown
 from ringleader.config.features import SocketConfig
 from ringleader.config.load import load_config
 from ringleader.config.model import Config, WatcherConfig
@@ -117,6 +118,12 @@ def format_config(config: Config) -> str:
     advanced options only when set (pure)."""
     lines = [f"# {config.source}"] if config.source else []
     lines += _block("[controller]", msgspec.to_builtins(config.controller))
+    if config.cluster is not None:
+        cluster = shown(config.cluster)
+        etcd = cluster.pop("etcd")
+        cluster["key_prefix"] = config.cluster.key_prefix
+        lines += ["", *_block("[cluster]", cluster, [(f"etcd.{k}", v) for k, v in etcd.items()
+                                                     if v is not None])]
     for s in config.sockets:
         lines += ["", *_block(f"[socket {s.name}]", _socket(s))]
     for w in config.watchers:
@@ -145,7 +152,10 @@ def run_check(path: str, *, as_json: bool, out: TextIO, err: TextIO) -> int:
     for warning in config.warnings:
         err.write(f"warning: {warning}\n")
     if as_json:
-        out.write(msgspec.json.encode(config).decode() + "\n")
+        data = msgspec.to_builtins(config)
+        if config.cluster is not None:
+            data["cluster"] = shown(config.cluster)  # the etcd password as ***
+        out.write(msgspec.json.encode(data).decode() + "\n")
     else:
         out.write(format_config(config))
     return 0

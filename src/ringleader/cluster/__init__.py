@@ -28,9 +28,9 @@ from ringleader.cluster.jobs import Job, job_from_dict
 from ringleader.cluster.jobs_file import diff_jobs, format_diff, jobs_from_toml, load_jobs_file
 from ringleader.cluster.keys import Keys
 from ringleader.cluster.placement import NodeInfo, Placement, place
-from ringleader.cluster.settings import ClusterSettings, EtcdSettings, settings_from_dict
 from ringleader.cluster.snapshot import ClusterSnapshot
 from ringleader.cluster.store import ClusterStore
+from ringleader.config.cluster import ClusterSettings, EtcdSettings, settings_from_dict
 
 __all__ = ["Agent", "AgentStatus", "ClusterArbiter", "ClusterSettings", "ClusterSnapshot",
            "ClusterStore", "EtcdAuthError", "EtcdClient", "EtcdCompacted", "EtcdError",

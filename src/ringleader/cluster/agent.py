@@ -38,8 +38,8 @@ from ringleader.cluster.keys import Keys, range_end
 from ringleader.cluster.reconcile import Action, plan
 from ringleader.cluster.records import Assignment, Capacity, NodeRecord, decode, encode
 from ringleader.cluster.session import Session
-from ringleader.cluster.settings import ClusterSettings
 from ringleader.cluster.snapshot import StoredJob
+from ringleader.config.cluster import ClusterSettings
 from ringleader.config.model import WatcherConfig
 from ringleader.errors import AlreadyExists, ConfigError, RingleaderError
 

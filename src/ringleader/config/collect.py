@@ -17,6 +17,7 @@ from ringleader.config.features import FlappingConfig, SocketConfig
 from ringleader.config.model import Config, ControllerConfig, WatcherConfig
 from ringleader.config.references import check_references
 from ringleader.config.report import Dialect, Report
+from ringleader.config.sections.cluster import build_cluster
 from ringleader.config.sections.controller import build_controller
 from ringleader.config.sections.features import flapping_plugin
 from ringleader.config.sections.sockets import build_socket, check_socket_clashes
@@ -69,6 +70,14 @@ class Collector:
     sockets: list[PendingSection] = field(default_factory=list)
     flapping_plugin: PendingSection | None = None  # circus [plugin:...] of the Flapping class
     display: str | None = None  # the main file as shown in messages
+    cluster: Setting | None = None  # the [cluster] table of a node (native TOML only)
+
+    def set_cluster(self, setting: Setting) -> None:
+        if self.cluster is not None:
+            self.report.error(setting.where, "", f"a second [cluster] table (the first is "
+                              f"in {self.cluster.where.removesuffix(' [cluster]')})")
+            return
+        self.cluster = setting
 
     def set_controller(self, key: str, value: Any, where: str, base_dir: str,
                        dialect: Dialect) -> None:
@@ -290,8 +299,10 @@ def finish(c: Collector, source: str | None, *, references: bool = True,
         check_references(built, [*known_watchers, *(w.name for w in c.watchers)],
                          [*known_sockets, *(s.name for s in c.sockets)],
                          c.display or source or "config", report)
+    cluster = None if c.cluster is None else build_cluster(
+        c.cluster.value, c.cluster.where, c.cluster.base_dir, controller, report)
     if report.problems or controller is None:
         return None, report
     return Config(controller=controller if controller else ControllerConfig(),
                   watchers=watchers, sockets=[s for s, _ in sockets], source=source,
-                  warnings=list(report.warnings)), report
+                  warnings=list(report.warnings), cluster=cluster), report

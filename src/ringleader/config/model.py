@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import Meta
 
+from ringleader.config.cluster import ClusterSettings
 from ringleader.config.features import (
     AutoscaleConfig,
     BackoffConfig,
@@ -243,3 +244,5 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
     sockets: list[SocketConfig] = []
     source: Annotated[str | None, Meta(description="path of the file it came from")] = None
     warnings: list[str] = []
+    cluster: Annotated[ClusterSettings | None, Meta(description="[cluster]: this controller "
+                                                    "is a node of a cluster")] = None

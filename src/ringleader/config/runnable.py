@@ -1,8 +1,9 @@
 """What `run` needs beyond a valid config file, so that `check` checks it too: the
-watchers within ``max_processes``, and TLS files that open (``trusted_files``: regular
-files, never through a symbolic link, root's or ours, not writable by others) and load,
-the key matching the certificate. `check` and `run` both call ``check_runnable``; the TLS
-listener builds its context with ``tls_context``, the same code."""
+watchers within ``max_processes``, and TLS files (the listener's, etcd's) that open
+(``trusted_files``: regular files, never through a symbolic link, root's or ours, not
+writable by others) and load, the key matching the certificate. `check` and `run` both
+call ``check_runnable``; the TLS listener builds its context with ``tls_context``, the
+same code."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import os
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
+from ringleader.config.cluster import EtcdSettings
 from ringleader.config.model import Config, TcpConfig, WatcherConfig
 from ringleader.errors import ConfigError
 from ringleader.trusted_files import UntrustedFile, open_trusted
@@ -39,18 +41,50 @@ def check_runnable(config: Config) -> list[str]:
             tls_context(config.controller.tcp)
         except ConfigError as exc:
             problems += [f"{where}: {p}" for p in exc.problems]
+    if config.cluster is not None:
+        try:
+            _etcd_tls_files(config.cluster.etcd)
+        except ConfigError as exc:
+            problems += [f"{where}: {p}" for p in exc.problems]
     return problems
 
 
+def _etcd_tls_files(etcd: EtcdSettings) -> None:
+    """The [cluster] TLS files open as trusted files and load (the agent loads them again
+    with the same checks when it starts: cluster/etcd/tls.py)."""
+    if not (etcd.ca_file or etcd.cert_file):
+        return
+    import ssl
+
+    ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
+    if etcd.ca_file:
+        with _trusted("ca_file", etcd.ca_file, "[cluster]") as ca:
+            try:
+                ctx.load_verify_locations(cafile=ca)
+            except (OSError, ssl.SSLError) as exc:
+                raise ConfigError([f"[cluster] ca_file {etcd.ca_file}: cannot load it: "
+                                   f"{exc}"]) from None
+    if etcd.cert_file:
+        key_file = etcd.key_file or etcd.cert_file
+        with _trusted("cert_file", etcd.cert_file, "[cluster]") as cert, \
+                _trusted("key_file", key_file, "[cluster]") as key:
+            try:
+                ctx.load_cert_chain(cert, key, password=_no_password)
+            except (OSError, ValueError, ssl.SSLError) as exc:
+                raise ConfigError([f"[cluster] cert_file {etcd.cert_file}, key_file "
+                                   f"{key_file}: cannot load them: "
+                                   f"{getattr(exc, 'reason', None) or exc}"]) from None
+
+
 @contextlib.contextmanager
-def _trusted(field: str, path: str) -> Iterator[str]:
+def _trusted(field: str, path: str, section: str = "[ringleader.tcp]") -> Iterator[str]:
     """A path naming the opened, checked file itself (/proc/self/fd/N): ssl opens paths,
     and what it opens is then exactly what was checked."""
     try:
         fd = open_trusted(path, "r", owner="self_or_root", shared_dir_ok=True)
     except UntrustedFile as exc:
         where = "" if exc.path == path else f"{exc.path}: "
-        raise ConfigError([f"[ringleader.tcp] {field} {path}: {where}{exc}"]) from None
+        raise ConfigError([f"{section} {field} {path}: {where}{exc}"]) from None
     try:
         proc = f"/proc/self/fd/{fd}"
         yield proc if os.path.exists(proc) else path

@@ -17,7 +17,7 @@ from etcd_harness import AUTH_PREFIX, EtcdCluster, TcpProxy
 
 from ringleader.cluster import Agent, ClusterSettings, ClusterStore, EtcdClient, Keys
 from ringleader.cluster.jobs import Job, encode_job, job_from_dict
-from ringleader.cluster.settings import EtcdSettings
+from ringleader.config.cluster import EtcdSettings
 from ringleader.testing import free_port, run_async, wait_until
 
 TTL = 2

@@ -9,7 +9,7 @@ from etcd_harness import EtcdCluster
 from ringleader.cluster import ClusterStore, EtcdClient, Keys
 from ringleader.cluster.jobs import Job, job_from_dict
 from ringleader.cluster.records import NodeRecord, encode
-from ringleader.cluster.settings import EtcdSettings
+from ringleader.config.cluster import EtcdSettings
 from ringleader.errors import Conflict, LimitExceeded, NotFound
 from ringleader.testing import run_async
 

@@ -21,7 +21,7 @@ from ringleader.cluster.etcd import (
     EtcdUnreachable,
 )
 from ringleader.cluster.etcd.wire import Compare, PutRequest, RangeRequest, RequestOp
-from ringleader.cluster.settings import EtcdSettings
+from ringleader.config.cluster import EtcdSettings
 from ringleader.testing import free_port, run_async, wait_until
 
 

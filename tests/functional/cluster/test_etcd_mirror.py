@@ -13,7 +13,7 @@ from etcd_harness import EtcdCluster, TcpProxy, call
 from ringleader.cluster.etcd import EtcdClient, Mirror
 from ringleader.cluster.etcd.mirror import Change
 from ringleader.cluster.etcd.wire import PutRequest, RequestOp
-from ringleader.cluster.settings import EtcdSettings
+from ringleader.config.cluster import EtcdSettings
 from ringleader.testing import run_async, wait_until
 
 

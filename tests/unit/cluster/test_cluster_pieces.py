@@ -22,8 +22,8 @@ from ringleader.cluster.placement import Placement
 from ringleader.cluster.reconcile import plan
 from ringleader.cluster.records import Assignment, NodeRecord, encode
 from ringleader.cluster.scheduler import assignment_ops
-from ringleader.cluster.settings import EtcdSettings, settings_from_dict
 from ringleader.cluster.snapshot import ClusterSnapshot
+from ringleader.config.cluster import EtcdSettings, settings_from_dict
 from ringleader.config.load import watcher_from_dict
 from ringleader.errors import ConfigError
 

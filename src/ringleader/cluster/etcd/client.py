@@ -50,7 +50,7 @@ from ringleader.cluster.etcd.wire import KeyValue, error_of
 if TYPE_CHECKING:
     import ssl
 
-    from ringleader.cluster.settings import EtcdSettings
+    from ringleader.config.cluster import EtcdSettings
 
 log = logging.getLogger("ringleader.cluster.etcd")
 R = TypeVar("R")

@@ -11,13 +11,17 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import h11
 
+from ringleader.config.cluster import Endpoint, parse_endpoint
+
 if TYPE_CHECKING:
     import ssl
+
+__all__ = ["ConnectionLost", "Endpoint", "EndpointPool", "HttpConnection", "TlsRefused",
+           "parse_endpoint"]
 
 MAX_BODY = 64 << 20  # an answer larger than this is not one etcd sends us (1.5 MiB requests)
 MAX_LINE = 64 << 20  # one watch message: etcd fragments none by default, so allow a lot
@@ -35,43 +39,6 @@ class ConnectionLost(Exception):
 
 class TlsRefused(ConnectionLost):
     """The TLS handshake failed: a certificate that does not verify, on either side."""
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    """One etcd client URL, parsed."""
-
-    scheme: str  # "http" or "https"
-    host: str
-    port: int
-
-    @property
-    def url(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{self.scheme}://{host}:{self.port}"
-
-    def __str__(self) -> str:
-        return self.url
-
-
-def parse_endpoint(text: str, *, default_scheme: str = "http") -> Endpoint:
-    """"http://127.0.0.1:2379", "https://[::1]:2379" or "etcd1:2379" -> Endpoint;
-    ValueError with the reason otherwise."""
-    raw = text.strip()
-    scheme, sep, rest = raw.partition("://")
-    if not sep:
-        scheme, rest = default_scheme, raw
-    expected = f'expected http(s)://HOST:PORT such as "http://127.0.0.1:2379", got "{text}"'
-    if scheme not in ("http", "https") or "/" in rest.rstrip("/"):
-        raise ValueError(expected)
-    host, sep, port = rest.rstrip("/").rpartition(":")
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    elif ":" in host:
-        raise ValueError(expected)
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError(expected)
-    return Endpoint(scheme, host, int(port))
 
 
 def _describe(exc: BaseException) -> str:

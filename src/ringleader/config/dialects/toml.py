@@ -1,6 +1,6 @@
 """Ringleader's native TOML layout: ``[ringleader]``, ``[watchers.NAME]`` (with ``.env``,
 stream and feature sub-tables: ``.flapping``, ``.backoff``, ``.autoscale``, ``.cgroup``,
-``.watchdog``, ``.health``, ``.hooks``) and ``[sockets.NAME]``."""
+``.watchdog``, ``.health``, ``.hooks``), ``[sockets.NAME]`` and a node's ``[cluster]``."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from ringleader.config.collect import (
     Collector,
     PendingSection,
     PendingWatcher,
+    Setting,
     include_paths,
     split_patterns,
     take_env,
@@ -19,7 +20,7 @@ from ringleader.config.collect import (
 from ringleader.config.values import show
 
 _LINE = re.compile(r"at line (\d+)")
-_TOP_LEVEL = ("ringleader", "watchers", "sockets")
+_TOP_LEVEL = ("ringleader", "watchers", "sockets", "cluster")
 
 
 def syntax_problem(display: str, exc: Exception) -> str:
@@ -59,6 +60,8 @@ def read_toml(c: Collector, path: str, display: str, data: dict[str, Any]) -> li
                 continue
             options = dict(table)
             c.add_watcher(PendingWatcher(name, wwhere, options, "toml", take_env(options)))
+    if isinstance(data.get("cluster"), dict):
+        c.set_cluster(Setting(data["cluster"], f"{display}: [cluster]", base_dir, "toml"))
     sockets = data.get("sockets", {})
     if isinstance(sockets, dict):
         for name, table in sockets.items():

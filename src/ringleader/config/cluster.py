@@ -1,29 +1,71 @@
-"""What an agent and its etcd client are told: the ``[cluster]`` table, as frozen models.
+"""The ``[cluster]`` table of a node's config, as frozen models: what its cluster agent
+and the agent's etcd client are told (``ringleader.cluster`` reads these; the console
+builds an ``EtcdSettings`` from ``--etcd``). Only the models live here: a controller
+without ``[cluster]`` imports nothing of ``ringleader.cluster``.
 
-Phase 2 reads these from a node's config file (``[cluster]``) and from the console's
-``--etcd``; ``settings_from_dict`` gives the one-line errors of the config loader
-(``WHERE field: problem``). The password never appears in a repr or a log line.
+``settings_from_dict`` gives the loader's one-line errors (``WHERE field: problem``). The
+password never appears in a repr, a log line or ``check``'s output.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import socket
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 import msgspec
 from msgspec import Meta
 
-from ringleader.cluster.etcd.http import Endpoint, parse_endpoint
 from ringleader.errors import ConfigError
 
 NAME_PATTERN = r"^[A-Za-z0-9_.\-]+$"  # a node or job name is one key segment
 LABEL_PATTERN = r"^[A-Za-z0-9_.\-/]+$"
 _LOOPBACK = re.compile(r"^(127\.|::1$|localhost$)")
+WILDCARDS = ("0.0.0.0", "::", "*")
+TLS_FILES = ("ca_file", "cert_file", "key_file")
 
 Name = Annotated[str, Meta(min_length=1, max_length=128, pattern=NAME_PATTERN)]
 LabelName = Annotated[str, Meta(min_length=1, max_length=63, pattern=LABEL_PATTERN)]
 Seconds = Annotated[float, Meta(gt=0, le=3600)]
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One etcd client URL, parsed."""
+
+    scheme: str  # "http" or "https"
+    host: str
+    port: int
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{self.scheme}://{host}:{self.port}"
+
+    def __str__(self) -> str:
+        return self.url
+
+
+def parse_endpoint(text: str, *, default_scheme: str = "http") -> Endpoint:
+    """"http://127.0.0.1:2379", "https://[::1]:2379" or "etcd1:2379" -> Endpoint;
+    ValueError with the reason otherwise."""
+    raw = text.strip()
+    scheme, sep, rest = raw.partition("://")
+    if not sep:
+        scheme, rest = default_scheme, raw
+    expected = f'expected http(s)://HOST:PORT such as "http://127.0.0.1:2379", got "{text}"'
+    if scheme not in ("http", "https") or "/" in rest.rstrip("/"):
+        raise ValueError(expected)
+    host, sep, port = rest.rstrip("/").rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    elif ":" in host:
+        raise ValueError(expected)
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(expected)
+    return Endpoint(scheme, host, int(port))
 
 
 class EtcdSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -96,7 +138,9 @@ class ClusterSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, k
     labels: Annotated[dict[LabelName, Annotated[str, Meta(max_length=256)]],
                       Meta(description='e.g. {zone = "a", ssd = "yes"}')] = {}
     advertise: Annotated[str | None, Meta(description="this node's TLS API address "
-                                          "(HOST:PORT) for the console")] = None
+                                          "(HOST:PORT) for the console; default: "
+                                          "[ringleader.tcp] listen unless it is a "
+                                          "wildcard address")] = None
     ttl: Annotated[int, Meta(ge=2, le=300, description="seconds without contact after "
                              "which this node counts as lost and its work moves")] = 10
     settle: Annotated[Annotated[float, Meta(ge=0, le=3600)] | None,
@@ -107,6 +151,17 @@ class ClusterSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, k
     scheduler: Annotated[bool, Meta(description="take part in the scheduler election")] = True
 
     def __post_init__(self) -> None:
+        if self.advertise is not None:
+            try:
+                if "://" in self.advertise:
+                    raise ValueError("a URL")
+                host = parse_endpoint(self.advertise, default_scheme="https").host
+            except ValueError:
+                raise ValueError(f'advertise: expected HOST:PORT such as "10.0.0.5:5555", '
+                                 f'got "{self.advertise}"') from None
+            if host in WILDCARDS:
+                raise ValueError(f'advertise: "{self.advertise}" is no address a console '
+                                 "can reach (expected this node's HOST:PORT)")
         if self.prefix is not None and (not self.prefix.startswith("/")
                                         or self.prefix.endswith("/") or "//" in self.prefix):
             raise ValueError(f'prefix: expected /A/B with no trailing "/", got "{self.prefix}"')
@@ -120,10 +175,42 @@ class ClusterSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, k
         return float(self.ttl) if self.settle is None else self.settle
 
 
-def settings_from_dict(data: dict[str, Any], *, where: str = "[cluster]") -> ClusterSettings:
+def shown(settings: ClusterSettings) -> dict[str, Any]:
+    """The settings as plain data for display (``check``): the password as ``***``."""
+    data: dict[str, Any] = msgspec.to_builtins(settings)
+    if data["etcd"].get("password") is not None:
+        data["etcd"]["password"] = "***"
+    return data
+
+
+def _nul_in(value: Any, path: str) -> str | None:
+    if isinstance(value, str):
+        return path if "\0" in value else None
+    items = value.items() if isinstance(value, dict) else enumerate(value) \
+        if isinstance(value, list) else ()
+    for key, item in items:
+        found = _nul_in(item, f"{path}.{key}" if path else str(key))
+        if found is not None:
+            return found
+    return None
+
+
+def settings_from_dict(data: dict[str, Any], *, where: str = "[cluster]",
+                       base_dir: str | None = None) -> ClusterSettings:
     """The ``[cluster]`` table -> ClusterSettings; ConfigError with one line per problem.
-    ``etcd`` is the list of endpoints; the other etcd options sit beside it."""
+    ``etcd`` is the list of endpoints; the other etcd options sit beside it. With
+    ``base_dir``, relative TLS file paths are relative to it (the config file's folder)."""
     options = dict(data)
+    nul = _nul_in(options, "")
+    if nul is not None:
+        raise ConfigError([f"{where} {nul}: contains a NUL character (expected text "
+                           "without NUL)"])
+    if base_dir is not None:
+        for key in TLS_FILES:
+            value = options.get(key)
+            if isinstance(value, str) and value.strip():
+                options[key] = os.path.normpath(os.path.join(base_dir,
+                                                             os.path.expanduser(value)))
     etcd_keys = set(EtcdSettings.__struct_fields__) - {"endpoints"}
     problems = [f"{where} {key}: unknown option" for key in options
                 if key not in etcd_keys and key not in ClusterSettings.__struct_fields__]
