@@ -13,6 +13,7 @@ import logging
 import os
 import signal
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from ringleader.api.app import ControlApp
 from ringleader.api.audit import AuditLog
@@ -29,6 +30,9 @@ from ringleader.state.file import StateWriter, load_state
 from ringleader.state.merge import Restored, resolve
 from ringleader.state.recorder import StateRecorder
 from ringleader.trusted_files import UntrustedFile, default_location, make_private_dirs
+
+if TYPE_CHECKING:
+    from ringleader.cluster_node import ClusterNode
 
 log = logging.getLogger("ringleader.daemon")
 
@@ -116,7 +120,13 @@ class Daemon:
         self.audit = _open_audit(config, self.socket_path)
         if not named:  # a default may be in the runtime folder: say where
             log.info("state file (default): %s", self.state_path)
-        self.app = ControlApp(Commands(self.arbiter, self), self.audit)
+        # A cluster node only with [cluster]: a lone controller never imports the cluster.
+        self.cluster: ClusterNode | None = None
+        if config.cluster is not None:
+            from ringleader.cluster_node import ClusterNode
+
+            self.cluster = ClusterNode(self.arbiter, config.cluster)
+        self.app = ControlApp(Commands(self.arbiter, self, self.cluster), self.audit)
         self.server: ApiServer = build_server(self.app, config.controller,
                                               default_unix_path=self.socket_path)
 
@@ -144,6 +154,8 @@ class Daemon:
             except RingleaderError as exc:  # e.g. a socket's port already in use
                 log.error("cannot start: %s", exc)
                 return exit_code_for(start_failed=True)
+            if self.cluster is not None:
+                await self.cluster.start()  # at once, etcd or not: local work runs anyway
             while not self._done.is_set():
                 get = asyncio.ensure_future(self.signals.get())
                 done = asyncio.ensure_future(self._done.wait())
@@ -157,7 +169,11 @@ class Daemon:
         finally:
             if self._stop_task is not None:
                 await self._stop_task
+            if self.cluster is not None:
+                await self.cluster.halt()
             await self.arbiter.stop()
+            if self.cluster is not None:  # ours are gone: the work may move now
+                await self.cluster.stop()
             await self.server.stop()
             await self.writer.flush()
             self.audit.close()
@@ -170,7 +186,9 @@ class Daemon:
     def record(self, op: str, name: str | None, value: object = None) -> None:
         """An operator changed something at runtime: keep it in the state file."""
         rec = self.recorder
-        names = [name] if name else [w.name for w in self.arbiter.watchers]
+        owned = self.cluster.is_owned if self.cluster is not None else lambda _: False
+        names = [name] if name else [w.name for w in self.arbiter.watchers
+                                     if not owned(w.name)]  # the cluster's come from etcd
         if op == "add" and name:
             rec.added(self.arbiter.watcher(name).config, start=bool(value))
         elif op == "rm" and name:
@@ -207,6 +225,8 @@ class Daemon:
             log.warning("%s", warning)
         # The file wins for watchers it changed; other runtime changes are kept.
         effective, notes = copy.deepcopy(self.recorder).reconcile(config)
+        if self.cluster is not None:  # the file does not define them: keep them as they run
+            effective = self.cluster.keep_in_reload(effective)
         for note in notes:
             log.info("reload: %s", note)
         plan = await self.arbiter.reload_config(effective)
@@ -233,6 +253,8 @@ class Daemon:
         await self.handle_term(signal.SIGQUIT)
 
     async def _stop(self) -> None:
+        if self.cluster is not None:
+            await self.cluster.halt()
         await self.arbiter.stop()
         self._done.set()
 

@@ -41,6 +41,11 @@ class Conflict(RingleaderError):
     """Another mutation on the same object is in progress."""
 
 
+class ClusterOwned(RingleaderError):
+    """A local change of a watcher that a cluster job owns: it is changed through
+    ``ringleader cluster``, never locally."""
+
+
 class LimitExceeded(RingleaderError):
     """The change would take the controller past its max_processes."""
 

@@ -21,6 +21,7 @@ from ringleader.api.routes import API_PREFIX, ROLE_RANK, ROUTES, Route
 from ringleader.api.schema import HTTP_STATUS, TYPES, ErrorBody, ErrorCode
 from ringleader.errors import (
     AlreadyExists,
+    ClusterOwned,
     ConfigError,
     Conflict,
     HookFailed,
@@ -51,6 +52,7 @@ _ERRORS: tuple[tuple[type[Exception], ErrorCode], ...] = (
     (NotFound, ErrorCode.NOT_FOUND),
     (AlreadyExists, ErrorCode.ALREADY_EXISTS),
     (Conflict, ErrorCode.CONFLICT),
+    (ClusterOwned, ErrorCode.CLUSTER_OWNED),
     (ConfigError, ErrorCode.CONFIG_INVALID),
     (SpawnError, ErrorCode.SPAWN_FAILED),
     (LimitExceeded, ErrorCode.LIMIT_EXCEEDED),

@@ -44,6 +44,22 @@ MAX_LOG_LINES = 10_000
 _encode = msgspec.json.Encoder().encode
 
 
+class ClusterView(Protocol):
+    """This controller as a cluster node (the daemon's, with a [cluster] table)."""
+
+    def job_of(self, watcher: str) -> str | None:
+        """The cluster job owning ``watcher``, or None for a local watcher."""
+        ...
+
+    def refuse_local_change(self, watcher: str, verb: str) -> None:
+        """Raise ClusterOwned when a cluster job owns ``watcher``."""
+        ...
+
+    def status(self) -> dict[str, Any]:
+        """Shaped as the API's ClusterInfo."""
+        ...
+
+
 class Controller(Protocol):
     """What the daemon offers the API beyond the arbiter."""
 
@@ -101,10 +117,40 @@ def _line_filter(query: Query) -> dict[str, Any]:
 
 
 class Commands:
-    def __init__(self, arbiter: Arbiter, controller: Controller) -> None:
+    def __init__(self, arbiter: Arbiter, controller: Controller,
+                 cluster: ClusterView | None = None) -> None:
         self.arbiter = arbiter
         self.controller = controller
+        self.cluster = cluster
         self.feeds = Feeds(self._stats_snapshot)
+
+    # -- a cluster node ---------------------------------------------------------------
+
+    def status_dict(self) -> dict[str, Any]:
+        """The arbiter's status as plain data, on a cluster node with each watcher's job
+        and the node's cluster state."""
+        status = self.arbiter.status_dict()
+        if self.cluster is not None:
+            for w in status["watchers"]:
+                if (job := self.cluster.job_of(w["name"])) is not None:
+                    w["job"] = job
+            status["cluster"] = self.cluster.status()
+        return status
+
+    def _status(self) -> StatusResponse:
+        if self.cluster is None:
+            return self.arbiter.status()
+        return msgspec.convert(self.status_dict(), StatusResponse)
+
+    def _watcher_status(self, name: str) -> WatcherInfo:
+        info = self.arbiter.status(name)
+        job = self.cluster.job_of(name) if self.cluster is not None else None
+        return info if job is None else msgspec.structs.replace(info, job=job)
+
+    def _local_change(self, name: str, verb: str) -> None:
+        """A change only `ringleader cluster` may make to a cluster job's watcher."""
+        if self.cluster is not None:
+            self.cluster.refuse_local_change(name, verb)
 
     async def _record(self, op: str, name: str | None, value: object = None) -> None:
         """Keep a runtime change; answer only once it is saved, so that a change the
@@ -143,7 +189,7 @@ class Commands:
             raise
         if record:
             await self._record(record, name)
-        return self.arbiter.status(name)
+        return self._watcher_status(name)
 
     async def _on_all(self, action: Callable[[], Awaitable[Any]],
                       record: str | None = None) -> StatusResponse:
@@ -156,20 +202,20 @@ class Commands:
             raise
         if record:
             await self._record(record, None)
-        return self.arbiter.status()
+        return self._status()
 
     # -- read -----------------------------------------------------------------------
 
     async def op_status(self, *, query: Query) -> StatusResponse | Response:
         # The hottest call (consoles, dashboards, `up` polling): the status as plain data
         # in StatusResponse's shape (a test checks it), encoded without building Structs.
-        return Response(200, _encode(self.arbiter.status_dict()))
+        return Response(200, _encode(self.status_dict()))
 
     async def op_list(self, *, query: Query) -> WatcherList:
         return self.arbiter.list_watchers()
 
     async def op_get_watcher(self, name: str, *, query: Query) -> WatcherInfo:
-        return self.arbiter.status(name)
+        return self._watcher_status(name)
 
     async def op_numprocesses(self, name: str, *, query: Query) -> NumProcesses:
         return NumProcesses(name=name, numprocesses=self.arbiter.numprocesses(name))
@@ -244,7 +290,7 @@ class Commands:
     async def op_metrics(self, *, query: Query) -> Response:
         from ringleader.api.metrics import render_metrics
 
-        status = self.arbiter.status_dict()
+        status = self.status_dict()
         stats = msgspec.to_builtins(await self.arbiter.stats(None))
         body, content_type = render_metrics(status, stats)
         return Response(200, body, content_type=content_type)
@@ -276,6 +322,7 @@ class Commands:
         return await self._on_all(lambda: self.arbiter.reload(None))
 
     async def op_incr(self, name: str, body: CountRequest, *, query: Query) -> NumProcesses:
+        self._local_change(name, "scale")
         watcher = self._mutable(name)
         assert watcher is not None
         count = await watcher.incr(body.count)
@@ -283,6 +330,7 @@ class Commands:
         return NumProcesses(name=name, numprocesses=count)
 
     async def op_decr(self, name: str, body: CountRequest, *, query: Query) -> NumProcesses:
+        self._local_change(name, "scale")
         watcher = self._mutable(name)
         assert watcher is not None
         count = await watcher.decr(body.count)
@@ -309,6 +357,7 @@ class Commands:
         return info
 
     async def op_rm(self, name: str, *, query: Query) -> Ok:
+        self._local_change(name, "remove")
         self._mutable(name)
         await self.arbiter.remove_watcher(name)
         await self._record("rm", name)
@@ -320,6 +369,7 @@ class Commands:
             raise BadArgument("no option to set")
         if "name" in body.options:
             raise BadArgument("a watcher cannot be renamed (rm it and add it again)")
+        self._local_change(name, "change")
         self._mutable(name)
         await self.arbiter.set_options(name, body.options)
         await self._record("set", name)

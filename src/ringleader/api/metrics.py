@@ -58,6 +58,8 @@ def _families(status: dict[str, Any], stats: dict[str, Any] | None) -> Iterator[
             restarts.add(labels, float(p["restarts"]))
             uptime.add(labels, float(p["uptime"]))
     yield from (running, desired, state, restarts, uptime)
+    if status.get("cluster") is not None:
+        yield from _cluster_families(status["cluster"])
 
     if stats is None:
         return
@@ -76,6 +78,34 @@ def _families(status: dict[str, Any], stats: dict[str, Any] | None) -> Iterator[
             if p.get("num_fds") is not None:
                 fds.add(labels, float(p["num_fds"]))
     yield from (cpu, mem, fds)
+
+
+def _cluster_families(cluster: dict[str, Any]) -> Iterator[Family]:
+    """A cluster node: whether etcd answers (and since when it does not), the scheduler,
+    and per job what was assigned here, whether it is stopped by stop_after_disconnect or
+    has a problem."""
+    node = (cluster["node"],)
+    connected = Family("ringleader_cluster_connected", "1 while etcd answers this node",
+                       labels=("node",))
+    connected.add(node, 1.0 if cluster["connected"] else 0.0)
+    since = Family("ringleader_cluster_disconnected_since_seconds",
+                   "Unix time since which etcd has not answered (0 while connected)",
+                   labels=("node",))
+    since.add(node, float(cluster.get("disconnected_since") or 0.0))
+    scheduler = Family("ringleader_cluster_is_scheduler",
+                       "1 when this node is the cluster's elected scheduler", labels=("node",))
+    scheduler.add(node, 1.0 if cluster.get("is_scheduler") else 0.0)
+    assigned = Family("ringleader_cluster_job_assigned_processes",
+                      "Processes of the job assigned to this node", labels=("job",))
+    cut_off = Family("ringleader_cluster_job_cut_off",
+                     "1 when the job is stopped here by stop_after_disconnect", labels=("job",))
+    problem = Family("ringleader_cluster_job_problem",
+                     "1 when the job does not run here as assigned", labels=("job",))
+    for job, info in sorted(cluster.get("jobs", {}).items()):
+        assigned.add((job,), float(info["assigned"]))
+        cut_off.add((job,), 1.0 if info.get("cut_off") else 0.0)
+        problem.add((job,), 1.0 if info.get("problem") else 0.0)
+    yield from (connected, since, scheduler, assigned, cut_off, problem)
 
 
 def _own_rss() -> int:

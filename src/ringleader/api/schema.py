@@ -14,6 +14,8 @@ import msgspec
 from msgspec import Meta
 
 from ringleader.engine.answers import (
+    ClusterInfo,
+    ClusterJobInfo,
     ControllerInfo,
     EventMessage,
     LogLine,
@@ -35,7 +37,8 @@ from ringleader.engine.answers import (
 )
 
 __all__ = [
-    "HTTP_STATUS", "TYPES", "AddWatcherRequest", "ControllerInfo", "CountRequest", "ErrorBody",
+    "HTTP_STATUS", "TYPES", "AddWatcherRequest", "ClusterInfo", "ClusterJobInfo",
+    "ControllerInfo", "CountRequest", "ErrorBody",
     "ErrorCode", "EventMessage", "LogLine", "LogsResponse", "NumProcesses", "Ok", "OpTypes",
     "OptionsResponse", "ProcessInfo", "ProcessStats", "ReloadConfigResponse",
     "SetOptionsRequest", "SignalRequest", "SignalResult", "SocketInfo", "SocketList",
@@ -57,6 +60,7 @@ class ErrorCode(enum.Enum):
     METHOD_NOT_ALLOWED = "method_not_allowed"
     ALREADY_EXISTS = "already_exists"
     CONFLICT = "conflict"  # another mutation of the same watcher is in progress
+    CLUSTER_OWNED = "cluster_owned"  # a cluster job's watcher: change it with `cluster`
     PAYLOAD_TOO_LARGE = "payload_too_large"
     TOO_MANY_REQUESTS = "too_many_requests"  # auth failures slowed down, or too many clients
     CONFIG_INVALID = "config_invalid"  # reloadconfig/add/set refused by validation
@@ -76,6 +80,7 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.METHOD_NOT_ALLOWED: 405,
     ErrorCode.ALREADY_EXISTS: 409,
     ErrorCode.CONFLICT: 409,
+    ErrorCode.CLUSTER_OWNED: 409,
     ErrorCode.PAYLOAD_TOO_LARGE: 413,
     ErrorCode.CONFIG_INVALID: 422,
     ErrorCode.LIMIT_EXCEEDED: 422,

@@ -114,14 +114,41 @@ def _exit(proc: Mapping[str, Any]) -> str:
 # -- commands -------------------------------------------------------------------------
 
 def status(data: Mapping[str, Any], *, color: bool = False) -> str:
-    """`ringleader status`: one line per watcher."""
+    """`ringleader status`: one line per watcher (with its cluster job on a cluster
+    node), then the node's cluster state."""
+    watchers = data.get("watchers", [])
+    jobs = any(w.get("job") for w in watchers)
     rows = [(w["name"], w["state"], f"{w['running']}/{w['numprocesses']}",
-             ",".join(str(p["pid"]) for p in w.get("processes", []) if p.get("pid")) or "-")
-            for w in data.get("watchers", [])]
-    if not rows:
-        return "no watchers"
-    return table(("WATCHER", "STATE", "RUNNING", "PIDS"), rows, right={2},
-                 paints={1: lambda s: paint_state(s, color)})
+             ",".join(str(p["pid"]) for p in w.get("processes", []) if p.get("pid")) or "-",
+             *([w.get("job") or "-"] if jobs else []))
+            for w in watchers]
+    text = table(("WATCHER", "STATE", "RUNNING", "PIDS", *(["JOB"] if jobs else [])), rows,
+                 right={2}, paints={1: lambda s: paint_state(s, color)}) if rows \
+        else "no watchers"
+    cluster = data.get("cluster")
+    return text if not cluster else text + "\n" + cluster_node(cluster, color=color)
+
+
+def cluster_node(c: Mapping[str, Any], *, color: bool = False) -> str:
+    """A cluster node's state: `cluster: node a, connected, scheduler b` or `cluster
+    disconnected since 14:05:30 (2m10s): REASON`; then its jobs' problems."""
+    if c.get("connected"):
+        head = f"cluster: node {c['node']}, connected"
+        head += (", the scheduler" if c.get("is_scheduler") else
+                 f", scheduler {c['scheduler']}" if c.get("scheduler") else "")
+    else:
+        since = c.get("disconnected_since")
+        when = (f" since {clock(since)} ({duration(time.time() - since)})"
+                if isinstance(since, int | float) else "")
+        head = paint(f"cluster disconnected{when}", _RED, color)
+        head += f" (node {c['node']})" + (f": {c['last_error']}" if c.get("last_error") else "")
+    lines = [head]
+    for job, info in sorted(c.get("jobs", {}).items()):
+        if info.get("cut_off"):
+            lines.append(f"  job {job}: stopped here (stop_after_disconnect)")
+        elif info.get("problem"):
+            lines.append(f"  job {job}: {info['problem']}")
+    return "\n".join(lines)
 
 
 def controller(data: Mapping[str, Any]) -> str:

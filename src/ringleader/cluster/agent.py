@@ -131,20 +131,32 @@ class Agent:
                            ("guard", self._guard_loop())):
             self._tasks.append(asyncio.create_task(coro, name=f"cluster-{name}"))
 
+    async def halt(self) -> None:
+        """Stop acting (reconcile, scheduling, watches) but keep the lease alive: a
+        controller stopping its watchers halts first, then ``stop``s once they are gone,
+        so its work moves only then and never runs in two places at once."""
+        session = self._tasks[:1]
+        await self._cancel(self._tasks[1:])
+        self._tasks = session
+
     async def stop(self, *, revoke: bool = True) -> None:
         """Stop taking part. ``revoke``: give the lease back, so the node's work moves now
         (a controller that stops its watchers too); else it moves after the ttl. The local
         watchers are left to the caller."""
         tasks, self._tasks = self._tasks, []
-        for task in reversed(tasks):
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await self._cancel(tasks)
         if revoke:
             await self.session.revoke()
         if self._own_client:
             await self._client.close()
 
-    # -- what phase 2 shows ------------------------------------------------------------
+    @staticmethod
+    async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
+        for task in reversed(tasks):
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    # -- what the controller shows -----------------------------------------------------
     def status(self) -> AgentStatus:
         assigned: dict[str, int] = {}
         for kv in self.assignments.items.values():

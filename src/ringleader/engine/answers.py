@@ -54,6 +54,7 @@ class WatcherInfo(Answer, frozen=True, kw_only=True):
     numprocesses: int
     running: int
     processes: list[ProcessInfo]
+    job: str | None = None  # on a cluster node: the cluster job that owns this watcher
 
 
 class ControllerInfo(Answer, frozen=True, kw_only=True):
@@ -66,11 +67,34 @@ class ControllerInfo(Answer, frozen=True, kw_only=True):
     starting: bool = False  # still starting the watchers it runs from the start
 
 
+class ClusterJobInfo(Answer, frozen=True, kw_only=True):
+    """A cluster job as this node sees it."""
+
+    assigned: int  # processes the cluster's scheduler assigned to this node
+    problem: str | None = None  # why it does not run here as assigned
+    cut_off: bool = False  # stopped here by stop_after_disconnect
+
+
+class ClusterInfo(Answer, frozen=True, kw_only=True):
+    """This controller as a cluster node (only with a [cluster] table)."""
+
+    node: str
+    connected: bool  # etcd answers
+    disconnected_since: float | None = None  # unix time since which etcd has not answered
+    last_error: str | None = None
+    scheduler: str | None = None  # the node that schedules, as last seen
+    is_scheduler: bool = False
+    advertise: str | None = None  # this node's TLS API address, for the cluster console
+    jobs: dict[str, ClusterJobInfo] = {}
+
+
 class StatusResponse(Answer, frozen=True, kw_only=True):
-    """The controller and every watcher, in start order."""
+    """The controller and every watcher, in start order (and, on a cluster node, its
+    cluster state)."""
 
     controller: ControllerInfo
     watchers: list[WatcherInfo]
+    cluster: ClusterInfo | None = None
 
 
 class WatcherList(Answer, frozen=True, kw_only=True):

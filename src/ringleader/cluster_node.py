@@ -1,0 +1,138 @@
+"""The controller as a cluster node: the arbiter seen through the agent's
+``ClusterArbiter`` seam, and the agent seen by the control API (``ClusterView``).
+
+Imported by the daemon only when its config has a ``[cluster]`` table. A cluster watcher is
+an ordinary local watcher named after its job; this adapter remembers which job owns it
+and the definition the agent asked for, so that
+
+- the agent compares its wishes with its own last words (not with the engine's normalised
+  copy, which could differ in form and make every pass look like a change);
+- the API shows the job in ``status`` and refuses local ``rm``/``set``/``incr``/``decr``
+  of a cluster watcher (``ClusterOwned``, pointing to ``ringleader cluster``);
+- the daemon keeps cluster watchers out of the state file and out of ``reloadconfig``'s
+  diff (the file does not define them, and must not remove them).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import msgspec
+
+from ringleader.cluster import Agent, OwnedWatcher
+from ringleader.config.cluster import ClusterSettings
+from ringleader.config.model import Config, WatcherConfig
+from ringleader.engine.arbiter import Arbiter
+from ringleader.errors import ClusterOwned, ConfigError, Conflict
+
+log = logging.getLogger("ringleader.cluster")
+
+
+class ClusterNode:
+    """``ClusterNode(arbiter, settings)``; ``start`` after the arbiter, ``stop`` after it."""
+
+    def __init__(self, arbiter: Arbiter, settings: ClusterSettings) -> None:
+        self._arbiter = arbiter
+        self._owned: dict[str, tuple[str, WatcherConfig]] = {}  # name -> (job, as asked)
+        self._closing = False
+        self.agent = Agent(settings, self)
+
+    async def start(self) -> None:
+        await self.agent.start()  # returns at once: etcd may be away, local work runs
+
+    async def halt(self) -> None:
+        """The controller is stopping: the agent stops acting (its lease stays, so the
+        work does not move while the local watchers stop)."""
+        self._closing = True
+        await self.agent.halt()
+
+    async def stop(self) -> None:
+        """After the local watchers stopped: give the lease back, so this node's work
+        moves now (never twice at once: ours are gone by then)."""
+        self._closing = True
+        await self.agent.stop(revoke=True)
+
+    # -- ClusterArbiter: what the agent may do ------------------------------------------
+
+    def owned_watchers(self) -> dict[str, OwnedWatcher]:
+        found: dict[str, OwnedWatcher] = {}
+        for name, (job, config) in list(self._owned.items()):
+            try:
+                watcher = self._arbiter.watcher(name)
+            except Exception:  # removed behind our back (cannot happen through the API)
+                del self._owned[name]
+                continue
+            found[name] = OwnedWatcher(job, msgspec.structs.replace(
+                config, numprocesses=watcher.numprocesses))
+        return found
+
+    def _check_open(self) -> None:
+        if self._closing or self._arbiter.is_stopping:
+            raise Conflict("the controller is stopping")
+
+    async def add_owned_watcher(self, job: str, config: WatcherConfig) -> None:
+        self._check_open()
+        await self._arbiter.add_watcher(config, start=False)  # AlreadyExists: a local one
+        self._owned[config.name] = (job, config)  # owned before it starts: rm is refused
+        if config.autostart:
+            await self._arbiter.start_watcher(config.name)
+
+    async def update_owned_watcher(self, config: WatcherConfig) -> None:
+        self._check_open()
+        job, asked = self._owned[config.name]
+        watcher = self._arbiter.watcher(config.name)
+        if msgspec.structs.replace(asked, numprocesses=config.numprocesses) == config:
+            await watcher.rescale(msgspec.structs.replace(watcher.config,
+                                                          numprocesses=config.numprocesses))
+        elif watcher.is_active:
+            await watcher.apply_config(config)  # a zero-downtime reload, as reloadconfig
+        else:  # stopped by an operator here: the next start takes the new definition
+            watcher.replace_config(config)
+            await watcher.set_numprocesses(config.numprocesses)
+        self._owned[config.name] = (job, config)
+
+    async def remove_owned_watcher(self, name: str) -> None:
+        try:
+            await self._arbiter.remove_watcher(name)
+        finally:
+            self._owned.pop(name, None)
+
+    # -- ClusterView: what the API shows and refuses ------------------------------------
+
+    def job_of(self, watcher: str) -> str | None:
+        owned = self._owned.get(watcher)
+        return owned[0] if owned is not None else None
+
+    def refuse_local_change(self, watcher: str, verb: str) -> None:
+        job = self.job_of(watcher)
+        if job is not None:
+            raise ClusterOwned(f"watcher {watcher!r} runs cluster job {job!r}: {verb} it "
+                               f"with `ringleader cluster` (apply, scale, rm), not locally")
+
+    def status(self) -> dict[str, Any]:
+        """Shaped as the API's ClusterInfo."""
+        s = self.agent.status()
+        return {"node": s.node, "connected": s.connected,
+                "disconnected_since": s.disconnected_since, "last_error": s.last_error,
+                "scheduler": s.scheduler, "is_scheduler": s.is_scheduler,
+                "advertise": self.agent.settings.advertise,
+                "jobs": {job: {"assigned": j.assigned, "problem": j.problem,
+                               "cut_off": j.cut_off} for job, j in s.jobs.items()}}
+
+    # -- for the daemon -----------------------------------------------------------------
+
+    def is_owned(self, name: str) -> bool:
+        return name in self._owned
+
+    def keep_in_reload(self, config: Config) -> Config:
+        """``config`` (a reloaded file) plus the cluster watchers as they run, so that the
+        reload leaves them alone; ConfigError when the file now defines one's name."""
+        clashes = [w.name for w in config.watchers if w.name in self._owned]
+        if clashes:
+            raise ConfigError([f"{config.source or 'config'}: watcher {name}: the name is "
+                               f"taken by cluster job {self._owned[name][0]} on this node "
+                               "(rename it, or remove the job with `ringleader cluster rm`)"
+                               for name in clashes])
+        kept = [self._arbiter.watcher(name).config for name in self._owned]
+        return msgspec.structs.replace(config, watchers=[*config.watchers, *kept])
