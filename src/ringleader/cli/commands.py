@@ -17,6 +17,7 @@ from ringleader.cli.common import DEFAULT_CONFIGS, UsageError
 TYPE_CHECKING = False  # not typing's: importing typing costs ~5 ms of the console's start-up
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
+    from typing import Any
 
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 ROLES = ("read", "operate", "admin")
@@ -229,6 +230,20 @@ def _token_args(p: argparse.ArgumentParser) -> None:
                    help="with new: what the token may do (default operate)")
 
 
+def _cluster_args(p: argparse.ArgumentParser) -> None:
+    from ringleader.cli.cluster_args import add_arguments
+
+    def config(g: argparse._ArgumentGroup, **kw: Any) -> None:
+        CONFIG.add(g, help="a node's config file: its [cluster] table says how to reach "
+                   "etcd", **kw)
+
+    def timeout(g: argparse._ArgumentGroup, **kw: Any) -> None:
+        TIMEOUT.add(g, help="how long to wait for each node (default 5; reload: 300)", **kw)
+
+    add_arguments(p, [config, JSON.add, timeout, TOKEN.add, CAFILE.add, CERTFILE.add,
+                      KEYFILE.add, COLOR.add])
+
+
 def _completion_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("shell", choices=SHELLS)
 
@@ -303,6 +318,9 @@ TABLE: tuple[Command, ...] = (
     Command("events", "follow the controller's events", _events_args,
             _CONSOLE + "cmd_events", client=True),
     Command("sockets", "listening sockets", _console(), _CONSOLE + "cmd_sockets", client=True),
+    Command("cluster", "drive the controllers of many hosts through etcd (nodes, status, "
+            "apply, rm, scale, reload, restart, signal, logs, events, drain, undrain)",
+            _cluster_args, "ringleader.cli.cluster:cmd_cluster"),
     Command("token", "make or hash an API token for the TCP listener", _token_args,
             "ringleader.cli.token:cmd_token"),
     Command("completion", "print a shell completion script", _completion_args,

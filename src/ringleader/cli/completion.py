@@ -41,8 +41,8 @@ def options(sub: argparse.ArgumentParser) -> list[argparse.Action]:
 
 
 def positionals(sub: argparse.ArgumentParser) -> list[argparse.Action]:
-    return [a for a in sub._actions
-            if not a.option_strings and not isinstance(a, argparse._SubParsersAction)]
+    """A command's positional arguments (its actions first, for `cluster ACTION`)."""
+    return [a for a in sub._actions if not a.option_strings]
 
 
 def _takes_name(sub: argparse.ArgumentParser) -> bool:

@@ -177,7 +177,7 @@ class Agent:
         record = NodeRecord(name=self.node, api=self.settings.advertise,
                             labels=dict(self.settings.labels), version=__version__,
                             started=self._started_wall, instance=self._instance,
-                            capacity=self._capacity)
+                            capacity=self._capacity, registered=time.time())
         await self._client.put(self.keys.node(self.node), encode(record), lease=lease)
         log.info("cluster: node %s registered (lease %x)", self.node, lease)
 

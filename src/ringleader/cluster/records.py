@@ -30,6 +30,7 @@ class NodeRecord(msgspec.Struct, frozen=True, kw_only=True):
     version: str = ""
     started: float = 0.0  # wall clock, seconds since the epoch
     instance: str = ""  # random per agent start: tells a restart from the same run
+    registered: float = 0.0  # wall clock of this registration (its lease's age)
     capacity: Capacity = Capacity()
 
 

@@ -1,4 +1,5 @@
 """HTTP/1.1 to one etcd endpoint: h11 (sans-IO) over asyncio streams, TLS when asked.
+(The cluster console speaks to the nodes' control APIs with the same connection.)
 
 One ``HttpConnection`` carries one request at a time. Unary calls reuse idle connections
 (``EndpointPool``); a watch holds a connection of its own for as long as it streams, because
@@ -57,18 +58,21 @@ def _lost(exc: OSError, *, sent: bool) -> ConnectionLost:
 
 
 class HttpConnection:
-    """One TCP (or TLS) connection speaking HTTP/1.1 to an etcd endpoint."""
+    """One TCP (or TLS) connection speaking HTTP/1.1 to an etcd endpoint (or to
+    another ``peer``, as errors name it)."""
 
     def __init__(self, endpoint: Endpoint, reader: asyncio.StreamReader,
-                 writer: asyncio.StreamWriter) -> None:
+                 writer: asyncio.StreamWriter, peer: str = "etcd") -> None:
         self.endpoint = endpoint
+        self.peer = peer
         self._reader = reader
         self._writer = writer
         self._conn = h11.Connection(h11.CLIENT)
         self._answered = False  # a response came on this connection
 
     @classmethod
-    async def open(cls, endpoint: Endpoint, ssl_context: ssl.SSLContext | None) -> HttpConnection:
+    async def open(cls, endpoint: Endpoint, ssl_context: ssl.SSLContext | None, *,
+                   peer: str = "etcd") -> HttpConnection:
         """Connect; the caller bounds the time (``asyncio.timeout``)."""
         tls = ssl_context if endpoint.scheme == "https" else None
         if endpoint.scheme == "https" and tls is None:
@@ -89,7 +93,7 @@ class HttpConnection:
                                   ("TCP_KEEPCNT", 3)):
                 if hasattr(socket, option):
                     sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, option), value)
-        return cls(endpoint, reader, writer)
+        return cls(endpoint, reader, writer, peer)
 
     @property
     def is_reusable(self) -> bool:
@@ -98,10 +102,10 @@ class HttpConnection:
     def close(self) -> None:
         self._writer.close()
 
-    async def request(self, path: str, body: bytes,
-                      headers: list[tuple[str, str]]) -> tuple[int, bytes]:
-        """POST ``body`` to ``path``; the status and the whole answer."""
-        status = await self._send(path, body, headers)
+    async def request(self, path: str, body: bytes, headers: list[tuple[str, str]], *,
+                      method: str = "POST") -> tuple[int, bytes]:
+        """POST (or ``method``) ``body`` to ``path``; the status and the whole answer."""
+        status = await self._send(path, body, headers, method)
         chunks = []
         size = 0
         async for data in self._body():
@@ -113,16 +117,19 @@ class HttpConnection:
             self._conn.start_next_cycle()
         return status, b"".join(chunks)
 
-    async def stream(self, path: str, body: bytes,
-                     headers: list[tuple[str, str]]) -> tuple[int, AsyncIterator[bytes]]:
-        """POST and answer the status plus the response's newline-separated messages."""
-        status = await self._send(path, body, headers)
+    async def stream(self, path: str, body: bytes, headers: list[tuple[str, str]], *,
+                     method: str = "POST") -> tuple[int, AsyncIterator[bytes]]:
+        """POST (or ``method``) and answer the status plus the response's
+        newline-separated messages."""
+        status = await self._send(path, body, headers, method)
         return status, self._lines()
 
-    async def _send(self, path: str, body: bytes, headers: list[tuple[str, str]]) -> int:
-        request = h11.Request(method="POST", target=path, headers=[
-            ("Host", self.endpoint.host), ("Content-Type", "application/json"),
-            ("Content-Length", str(len(body))), *headers])
+    async def _send(self, path: str, body: bytes, headers: list[tuple[str, str]],
+                    method: str = "POST") -> int:
+        typed = [("Content-Type", "application/json")] if body else []
+        request = h11.Request(method=method, target=path, headers=[
+            ("Host", self.endpoint.host), *typed, ("Content-Length", str(len(body))),
+            *headers])
         try:
             self._writer.write(self._conn.send(request) or b"")
             self._writer.write(self._conn.send(h11.Data(data=body)) or b"")
@@ -147,8 +154,8 @@ class HttpConnection:
         lost = _lost(exc, sent=sent)
         if not isinstance(lost, TlsRefused) and not self._answered and (
                 self._writer.get_extra_info("sslcontext") is not None):
-            return TlsRefused(f"TLS connection closed by etcd before any answer ({lost}): "
-                              "is this client's certificate accepted?", sent=sent)
+            return TlsRefused(f"TLS connection closed by {self.peer} before any answer "
+                              f"({lost}): is this client's certificate accepted?", sent=sent)
         return lost
 
     async def _next_event(self) -> h11.Event:
@@ -156,9 +163,9 @@ class HttpConnection:
             try:
                 event = self._conn.next_event()
             except h11.RemoteProtocolError as exc:
-                raise ConnectionLost(f"bad HTTP from etcd: {exc}", sent=True) from None
+                raise ConnectionLost(f"bad HTTP from {self.peer}: {exc}", sent=True) from None
             if isinstance(event, h11.ConnectionClosed):
-                raise ConnectionLost("connection closed by etcd", sent=True)
+                raise ConnectionLost(f"connection closed by {self.peer}", sent=True)
             if isinstance(event, h11.Event):
                 return event
             if event is h11.PAUSED:
@@ -189,7 +196,7 @@ class HttpConnection:
                     yield line
         if buffer.strip():
             yield buffer
-        raise ConnectionLost("stream ended by etcd", sent=True)
+        raise ConnectionLost(f"stream ended by {self.peer}", sent=True)
 
 
 class EndpointPool:

@@ -24,12 +24,12 @@ class TlsFileError(EtcdAuthError):
     """A CA, certificate or key file that cannot be used, with the reason."""
 
 
-def _open_checked(path: str, what: str, *, private: bool) -> int:
+def _open_checked(path: str, what: str, *, private: bool, peer: str = "etcd") -> int:
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as exc:
         reason = "is a symbolic link" if exc.errno == 40 else (exc.strerror or str(exc)).lower()
-        raise TlsFileError(f"etcd {what} {path}: {reason}") from None
+        raise TlsFileError(f"{peer} {what} {path}: {reason}") from None
     try:
         st = os.fstat(fd)
         problem = None
@@ -45,7 +45,7 @@ def _open_checked(path: str, what: str, *, private: bool) -> int:
             problem = (f"mode {stat.S_IMODE(st.st_mode):04o} lets every user read this "
                        "private key (chmod 600)")
         if problem:
-            raise TlsFileError(f"etcd {what} {path}: {problem}")
+            raise TlsFileError(f"{peer} {what} {path}: {problem}")
     except BaseException:
         os.close(fd)
         raise
@@ -53,31 +53,33 @@ def _open_checked(path: str, what: str, *, private: bool) -> int:
 
 
 def client_context(ca_file: str | None, cert_file: str | None,
-                   key_file: str | None) -> ssl.SSLContext:
-    """A client context verifying etcd's certificate (against ``ca_file``, else the system's
-    CAs) and presenting a client certificate when ``cert_file`` is given."""
+                   key_file: str | None, *, peer: str = "etcd") -> ssl.SSLContext:
+    """A client context verifying etcd's (or a ``peer``'s) certificate (against
+    ``ca_file``, else the system's CAs) and presenting a client certificate when
+    ``cert_file`` is given."""
     ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     ctx.set_alpn_protocols(["http/1.1"])  # etcd's port also speaks gRPC over h2
     fds: list[int] = []
     try:
         if ca_file:
-            fds.append(_open_checked(ca_file, "CA file", private=False))
+            fds.append(_open_checked(ca_file, "CA file", private=False, peer=peer))
             try:
                 ctx.load_verify_locations(cafile=f"/proc/self/fd/{fds[-1]}")
             except (OSError, ssl.SSLError) as exc:
-                raise TlsFileError(f"etcd CA file {ca_file}: {exc}") from None
+                raise TlsFileError(f"{peer} CA file {ca_file}: {exc}") from None
         if cert_file:
-            fds.append(_open_checked(cert_file, "client certificate", private=False))
+            fds.append(_open_checked(cert_file, "client certificate", private=False,
+                                     peer=peer))
             cert = f"/proc/self/fd/{fds[-1]}"
             key = None
             if key_file:
-                fds.append(_open_checked(key_file, "client key", private=True))
+                fds.append(_open_checked(key_file, "client key", private=True, peer=peer))
                 key = f"/proc/self/fd/{fds[-1]}"
             try:
                 ctx.load_cert_chain(cert, key)
             except (OSError, ssl.SSLError) as exc:
-                raise TlsFileError(f"etcd client certificate {cert_file} / key "
+                raise TlsFileError(f"{peer} client certificate {cert_file} / key "
                                    f"{key_file or cert_file}: {exc}") from None
     finally:
         for fd in fds:
