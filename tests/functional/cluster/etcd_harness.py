@@ -222,6 +222,7 @@ class TcpProxy:
         return f"http://127.0.0.1:{self.port}"
 
     async def start(self) -> None:
+        self.loop = asyncio.get_running_loop()  # for tests driving it from a thread
         self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
         self.port = self._server.sockets[0].getsockname()[1]
 

@@ -141,9 +141,9 @@ class Nodes:
     def start(self, name: str, **kwargs: Any) -> Node:
         return self.add(name, **kwargs).start()
 
-    def console(self, *args: str, timeout: float = 60,
-                etcd: list[str] | None = None) -> subprocess.CompletedProcess[str]:
-        env = {**os.environ, "RINGLEADER_TOKEN": self.token}
+    def console(self, *args: str, timeout: float = 60, etcd: list[str] | None = None,
+                env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, "RINGLEADER_TOKEN": self.token, **(env or {})}
         return subprocess.run(
             [*RINGLEADER, "cluster", *args, "--etcd", ",".join(etcd or self.etcd),
              "--prefix", self.prefix, "--cafile", self.pki["ca"]],
