@@ -51,7 +51,7 @@ def test_a_count_spreads_a_node_lost_moves_and_returns_without_churn(nodes: Node
                     what="2 per node")
     wait_until_sync(lambda: nodes.console_json("status")[0] == 0, timeout=10,
                     what="cluster status 0")
-    code, status = nodes.console_json("status")
+    _, status = nodes.console_json("status")
     (web,) = status["jobs"]
     assert (web["running"], web["desired"], web["assigned"]) == (6, 6, 6)
     assert {n: c["running"] for n, c in web["nodes"].items()} == {"a": 2, "b": 2, "c": 2}
@@ -129,7 +129,7 @@ def test_drain_constraints_spread_and_pending(nodes: Nodes) -> None:
     wait_until_sync(lambda: sum(nodes.counts("fast").values()) == 2, timeout=15,
                     what="fast")
     assert nodes.counts("fast")["b"] == 0  # hdd: not a match
-    code, status = nodes.console_json("status")
+    _, status = nodes.console_json("status")
     assert code == 4  # degraded: gpu cannot be placed
     gpu = next(j for j in status["jobs"] if j["name"] == "gpu")
     assert gpu["pending"].startswith("no eligible node") and "no label gpu" in gpu["pending"]

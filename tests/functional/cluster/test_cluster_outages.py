@@ -101,7 +101,7 @@ def test_etcd_killed_past_the_ttl_restarts_nothing(group: Callable[..., Nodes],
                     timeout=15, what="every node back in touch")
     wait_until_sync(lambda: nodes.console_json("status")[0] == 0, timeout=10,
                     what="status 0 again")
-    code, status = nodes.console_json("status")
+    _, status = nodes.console_json("status")
     assert status["jobs"][0]["running"] == 6
     assert restarts(nodes) == before  # resynced, still exactly 6, the same processes
 
