@@ -129,7 +129,7 @@ def test_drain_constraints_spread_and_pending(nodes: Nodes) -> None:
     wait_until_sync(lambda: sum(nodes.counts("fast").values()) == 2, timeout=15,
                     what="fast")
     assert nodes.counts("fast")["b"] == 0  # hdd: not a match
-    _, status = nodes.console_json("status")
+    code, status = nodes.console_json("status")
     assert code == 4  # degraded: gpu cannot be placed
     gpu = next(j for j in status["jobs"] if j["name"] == "gpu")
     assert gpu["pending"].startswith("no eligible node") and "no label gpu" in gpu["pending"]
