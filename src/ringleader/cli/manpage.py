@@ -27,7 +27,10 @@ EXIT_STATUS = (
 )
 ENVIRONMENT = (
     ("RINGLEADER_ENDPOINT", "the controller's endpoint when neither -e nor -c is given"),
-    ("RINGLEADER_TOKEN", "the bearer token when --token is not given"),
+    ("RINGLEADER_TOKEN", "the bearer token when --token is not given (also the one "
+                         "`cluster` sends to every node)"),
+    ("RINGLEADER_ETCD", "`cluster`: etcd's client URLs when neither --etcd nor -c is given"),
+    ("RINGLEADER_ETCD_PASSWORD", "`cluster`: the password of --etcd-user"),
     ("NO_COLOR", "when set and not empty, no colours (unless --color always)"),
     ("FORCE_COLOR", "when set and not empty, colours even when not on a terminal (unless "
                     "NO_COLOR or --color never)"),
@@ -86,6 +89,9 @@ def render(parser: argparse.ArgumentParser, version: str) -> str:
             if action.help:
                 out += [".TP", f"\\fI{roff_escape(str(action.metavar or action.dest))}\\fR",
                         roff_escape(action.help)]
+        for action_name, action_parser in subcommands(sub).items():  # `cluster ACTION`
+            out += [".TP", _usage(f"{name} {action_name}", action_parser),
+                    roff_escape(command_help(sub, action_name))]
         for action in options(sub):
             out += _option(action)
     out.append(".SH EXIT STATUS")
