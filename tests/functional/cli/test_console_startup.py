@@ -10,7 +10,8 @@ HEAVY = ("ringleader.engine", "ringleader.features", "ringleader.lifecycle",
          "ringleader.proc", "ringleader.output", "ringleader.policy", "ringleader.state",
          "ringleader.config", "ringleader.daemon", "ringleader.library",
          "ringleader.api.app", "ringleader.api.commands", "ringleader.api.http",
-         "ringleader.api.schema", "ringleader.api.runner", "msgspec", "h11", "psutil", "ssl")
+         "ringleader.api.schema", "ringleader.api.runner", "ringleader.cluster", "msgspec",
+         "h11", "psutil", "ssl")
 RUN = ("import sys; from ringleader.cli.main import main; code = main(sys.argv[1:]); "
        "print(' '.join(sorted(sys.modules))); sys.exit(code)")
 

@@ -140,3 +140,22 @@ def test_each_scrape_stands_alone_and_needs_neither_ssl_nor_prometheus_client() 
             "assert b'ringleader_watcher_processes' in body\n"
             "assert not [m for m in sys.modules if m.startswith('prometheus_client')]\n")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=30)
+
+
+
+def test_a_cluster_node_says_whether_and_since_when_it_is_cut_off() -> None:
+    cluster = {"node": "n1", "connected": False, "disconnected_since": 1_700_000_000.5,
+               "last_error": "cannot reach etcd", "scheduler": "n2", "is_scheduler": False,
+               "jobs": {"web": {"assigned": 2, "problem": None, "cut_off": False},
+                        "once": {"assigned": 1, "problem": "x", "cut_off": True}}}
+    got = samples(render_metrics({**STATUS, "cluster": cluster}, None)[0])
+    node = (("node", "n1"),)
+    assert got[("ringleader_cluster_connected", node)] == 0
+    assert got[("ringleader_cluster_disconnected_since_seconds", node)] == 1_700_000_000.5
+    assert got[("ringleader_cluster_is_scheduler", node)] == 0
+    assert got[("ringleader_cluster_job_assigned_processes", (("job", "web"),))] == 2
+    assert got[("ringleader_cluster_job_cut_off", (("job", "once"),))] == 1
+    assert got[("ringleader_cluster_job_problem", (("job", "once"),))] == 1
+    assert got[("ringleader_cluster_job_problem", (("job", "web"),))] == 0
+    lone = samples(render_metrics(STATUS, None)[0])
+    assert not any(name.startswith("ringleader_cluster") for name, _ in lone)
