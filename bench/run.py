@@ -45,6 +45,7 @@ WANTED_NOFILE = 65536
 BINARY_BLOCKS = 16  # 1 MiB
 CAPTURE_RUNS = 3  # the median time is reported
 UP_ROUNDS = 3  # bring-ups of the small size; the median is reported
+CLUSTER_MARK = "<!-- cluster:start -->"  # bench/cluster.py writes from here on
 
 
 @dataclass(frozen=True)
@@ -366,6 +367,9 @@ def main(argv: list[str]) -> int:
         bench.notes[tool.name].insert(0, f"configured: {tool.settings()}")
     rows = figures(plan)
     text = render(bench.results, rows, [t.name for t in tools], header, bench.notes)
+    old = args.out.read_text() if args.out.exists() else ""
+    if CLUSTER_MARK in old:  # bench/cluster.py's section: kept as it is
+        text = text.rstrip("\n") + "\n\n" + old[old.index(CLUSTER_MARK):]
     args.out.write_text(text)
     _log(f"wrote {args.out} ({total:.0f} s)")
     return 0

@@ -38,6 +38,9 @@ from ringleader.config.cluster import EtcdSettings
 from ringleader.errors import NotFound
 
 RELOAD_TIMEOUT = 300.0  # one node's zero-downtime reload, by default
+# Calls in flight at once: each is a TLS connection (a file descriptor, a handshake's CPU);
+# past this, the next node's call starts as one ends (its timeout counts from its start).
+MAX_CONCURRENT_CALLS = 64
 
 
 def _watcher_path(job: str, action: str) -> str:
@@ -212,13 +215,15 @@ class Cluster:
                        path: str, *, body: Any = None,
                        query: Mapping[str, Any] | None = None) -> FanOut:
         result = FanOut()
+        slots = asyncio.Semaphore(MAX_CONCURRENT_CALLS)
 
         async def one(node: str) -> None:
-            try:
-                result.answers[node] = await self.nodes_api.call(
-                    node, snapshot.nodes[node].api, method, path, body=body, query=query)
-            except NodeError as exc:
-                result.failed[node] = exc
+            async with slots:
+                try:
+                    result.answers[node] = await self.nodes_api.call(
+                        node, snapshot.nodes[node].api, method, path, body=body, query=query)
+                except NodeError as exc:
+                    result.failed[node] = exc
 
         await asyncio.gather(*(one(n) for n in nodes))
         return result
