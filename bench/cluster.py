@@ -259,8 +259,8 @@ class Bench:
             total = sum(n.running()[0] for n in self.nodes)
             victim.kill()
             began = time.perf_counter()
-            wait(lambda: sum(n.running()[0] for n in self.nodes if n.proc) == total,
-                 TTL + 30, "failover", 0.01)
+            wait(lambda total=total: sum(n.running()[0] for n in self.nodes if n.proc)
+                 == total, TTL + 30, "failover", 0.01)
             times.append(time.perf_counter() - began)
             victim.start()
             asyncio.run(self._registered(len(self.nodes)))
