@@ -24,7 +24,7 @@ from ringleader.cluster import Agent, OwnedWatcher
 from ringleader.config.cluster import ClusterSettings
 from ringleader.config.model import Config, WatcherConfig
 from ringleader.engine.arbiter import Arbiter
-from ringleader.errors import ClusterOwned, ConfigError, Conflict
+from ringleader.errors import ClusterOwned, ConfigError, Conflict, NotFound
 
 log = logging.getLogger("ringleader.cluster")
 
@@ -60,7 +60,7 @@ class ClusterNode:
         for name, (job, config) in list(self._owned.items()):
             try:
                 watcher = self._arbiter.watcher(name)
-            except Exception:  # removed behind our back (cannot happen through the API)
+            except NotFound:  # removed behind our back (the API refuses to)
                 del self._owned[name]
                 continue
             found[name] = OwnedWatcher(job, msgspec.structs.replace(

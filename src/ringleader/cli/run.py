@@ -138,8 +138,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 def _skip_ssl_if_unneeded(config: Config) -> None:
     """asyncio imports ssl, which maps libssl and libcrypto: about 4 MB of the controller's
     memory (a sixth). A controller without a TLS listener, Python hooks (user code may want
-    ssl) or https health checks never uses it, so it is kept out."""
-    if "asyncio" in sys.modules or config.controller.tcp is not None:
+    ssl) or https health checks never uses it, so it is kept out. A cluster node may need
+    it any time (https etcd, jobs with hooks or https health checks come from etcd)."""
+    if "asyncio" in sys.modules or config.controller.tcp is not None or config.cluster:
         return
     for w in config.watchers:
         if any(h.kind == "python" for h in w.hooks.values()):
