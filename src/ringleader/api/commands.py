@@ -6,7 +6,6 @@ request Struct (for routes with a body) and the query parameters.
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Protocol
 
@@ -32,14 +31,13 @@ from ringleader.api.schema import (
     WatcherList,
 )
 from ringleader.config.plan import ReloadPlan
+from ringleader.config.secrets import redact_env
 from ringleader.engine.answers import event_message, reload_answer
 from ringleader.engine.arbiter import Arbiter
 from ringleader.engine.watcher import Watcher
 from ringleader.errors import BadArgument, Conflict, NotReady
 
 Query = dict[str, list[str]]
-_SECRET = re.compile(r"pass|secret|token|key|credential|auth|private|cookie|session", re.I)
-REDACTED = "***"
 MAX_LOG_LINES = 10_000
 _encode = msgspec.json.Encoder().encode
 
@@ -77,9 +75,6 @@ class Controller(Protocol):
         ...
 
 
-def redact_env(env: dict[str, str]) -> dict[str, str]:
-    """Environment values whose names look like secrets are never shown."""
-    return {k: (REDACTED if _SECRET.search(k) else v) for k, v in env.items()}
 
 
 def _one(query: Query, key: str, default: str | None = None) -> str | None:

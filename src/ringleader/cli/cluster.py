@@ -42,8 +42,8 @@ from ringleader.cluster import (
     load_jobs_file,
 )
 from ringleader.cluster.control import RELOAD_TIMEOUT
-from ringleader.cluster.jobs import REDACTED
 from ringleader.config.cluster import EtcdSettings
+from ringleader.config.secrets import REDACTED
 from ringleader.errors import ConfigError, RingleaderError
 
 NODE_TIMEOUT = 5.0

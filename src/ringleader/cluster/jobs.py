@@ -27,6 +27,7 @@ from msgspec import Meta
 
 from ringleader.config.load import watcher_from_dict
 from ringleader.config.model import WatcherConfig
+from ringleader.config.secrets import redact_env
 from ringleader.errors import ConfigError
 
 NAME_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,128}$")
@@ -40,8 +41,6 @@ REFUSED_OPTIONS = {
     "singleton": "use max_per_node = 1 (and count = 1 for one in the whole cluster)",
     "autoscale": "the placement decides how many run on each node",
 }
-SECRET_RE = re.compile(r"pass|secret|token|key|credential|auth|private|cookie|session", re.I)
-REDACTED = "***"
 
 NonNeg = Annotated[int, Meta(ge=0)]
 
@@ -84,11 +83,6 @@ class Job(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True)
         if isinstance(env, dict):
             data["options"]["env"] = redact_env(env)
         return data
-
-
-def redact_env(env: dict[str, Any]) -> dict[str, Any]:
-    """Values of environment variables whose names look like secrets, masked."""
-    return {k: (REDACTED if SECRET_RE.search(k) else v) for k, v in env.items()}
 
 
 def _show(value: object) -> str:

@@ -26,7 +26,8 @@ from typing import Any, Literal
 
 import msgspec
 
-from ringleader.cluster.jobs import SECRET_RE, Job, job_from_dict
+from ringleader.cluster.jobs import Job, job_from_dict
+from ringleader.config.secrets import is_secret
 from ringleader.errors import ConfigError
 
 MAX_FILE_BYTES = 4 << 20
@@ -107,7 +108,7 @@ def _fields(job: Job) -> dict[str, Any]:
 
 
 def _is_secret(path: str) -> bool:
-    return path.startswith("options.env.") and bool(SECRET_RE.search(path[12:]))
+    return path.startswith("options.env.") and is_secret(path[12:])
 
 
 def diff_jobs(stored: Mapping[str, Job], new: Mapping[str, Job], *,
