@@ -33,11 +33,12 @@ from ringleader.cluster.election import Election
 from ringleader.cluster.etcd.client import EtcdClient
 from ringleader.cluster.etcd.errors import EtcdError
 from ringleader.cluster.etcd.mirror import Mirror, RetryDelay, Signal
+from ringleader.cluster.etcd.wire import Compare, PutRequest, RangeRequest, RequestOp
 from ringleader.cluster.jobs import decode_job
 from ringleader.cluster.keys import Keys, range_end
 from ringleader.cluster.reconcile import Action, plan
 from ringleader.cluster.records import Assignment, Capacity, NodeRecord, decode, encode
-from ringleader.cluster.session import Session
+from ringleader.cluster.session import RegistrationRefused, Session
 from ringleader.cluster.snapshot import StoredJob
 from ringleader.config.cluster import ClusterSettings
 from ringleader.config.model import WatcherConfig
@@ -174,16 +175,43 @@ class Agent:
 
     # -- registration and reconnection ----------------------------------------------------
     async def _register(self, lease: int) -> None:
+        """``nodes/<node>`` on ``lease``, unless another live node holds the name: two
+        nodes of one name would both run its assignments (RegistrationRefused, and this
+        node runs none of them until it is registered)."""
         record = NodeRecord(name=self.node, api=self.settings.advertise,
                             labels=dict(self.settings.labels), version=__version__,
                             started=self._started_wall, instance=self._instance,
                             capacity=self._capacity, registered=time.time())
-        await self._client.put(self.keys.node(self.node), encode(record), lease=lease)
+        key = self.keys.node(self.node)
+        put = RequestOp(request_put=PutRequest(key=key, value=encode(record), lease=lease))
+        response = await self._client.txn(
+            [Compare(key=key, target="CREATE", create_revision=0)], [put],
+            [RequestOp(request_range=RangeRequest(key=key))])
+        if not response.succeeded:
+            held = [kv for op in response.responses if op.response_range
+                    for kv in op.response_range.kvs]
+            other = decode(held[0].value, NodeRecord) if held else None
+            ours = held and (held[0].lease == lease or (
+                other is not None and other.instance == self._instance))
+            if held and not ours:
+                since = time.strftime("%H:%M:%S", time.localtime(other.started)) \
+                    if other is not None else "?"
+                raise RegistrationRefused(
+                    f"node name {self.node} is taken by another live node (started "
+                    f"{since}, API {other.api if other else '?'}): give each node its own "
+                    "[cluster] name")
+            response = await self._client.txn(  # ours (an earlier try), or gone meanwhile
+                [Compare(key=key, target="MOD", mod_revision=held[0].mod_revision if held
+                         else 0)], [put])
+            if not response.succeeded:
+                raise RegistrationRefused(f"node name {self.node}: its key changed under "
+                                          "this registration")
         log.info("cluster: node %s registered (lease %x)", self.node, lease)
 
     def _session_changed(self) -> None:
         self._session_wake.set()
         self._guard_wake.set()
+        self._reconcile_wake.set()  # registered (or not) any more: see _reconcile_loop
         self.election.poke()
 
     async def _session_loop(self) -> None:
@@ -255,8 +283,10 @@ class Agent:
         while True:
             await self._reconcile_wake.wait()
             self._reconcile_wake.clear()
-            if not self.assignments.revision:
-                continue  # never read: what runs stays as it is
+            if not self.assignments.revision or self.session.lease is None:
+                # never read, or not registered (yet, or the name is another node's):
+                # what runs stays as it is, nothing of these assignments starts
+                continue
             try:
                 await self._reconcile()
             except Exception:  # a bug must not end the agent: say it, try at the next change

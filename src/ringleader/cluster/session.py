@@ -22,6 +22,11 @@ from ringleader.cluster.etcd.mirror import RetryDelay
 log = logging.getLogger("ringleader.cluster")
 
 
+class RegistrationRefused(EtcdError):
+    """The node cannot register: another live node holds its name (retried: the other may
+    be this node's previous run, whose lease has not expired yet)."""
+
+
 class Session:
     """``run`` until cancelled; read ``lease``, ``connected``, ``last_contact``."""
 
@@ -81,7 +86,9 @@ class Session:
 
     def _failed(self, exc: EtcdError) -> None:
         reason = str(exc)
-        if self.connected or reason != self.last_error:
+        if isinstance(exc, RegistrationRefused) and reason != self.last_error:
+            log.error("cluster: %s (local watchers keep running; retrying)", reason)
+        elif self.connected or reason != self.last_error:
             level = logging.ERROR if isinstance(exc, EtcdAuthError) else logging.WARNING
             log.log(level, "cluster: etcd unreachable, local watchers keep running; "
                     "retrying: %s", reason)

@@ -377,3 +377,26 @@ def test_unreachable_etcd_is_reported() -> None:
             assert agent.status().jobs == {}
 
     run_async(main(), timeout=30)
+
+
+def test_a_second_node_of_the_same_name_runs_nothing(etcd: EtcdCluster) -> None:
+    """Two agents named alike would both run that node's assignments: the second is
+    refused until the first's key is gone, and runs none of them meanwhile."""
+    prefix = "/agents11"
+
+    async def main() -> None:
+        async with cluster(etcd.endpoints, prefix, "a") as (nodes, store):
+            await registered(store, 1)
+            await store.apply({"web": job("web", count=2)})
+            await until(lambda: counts(nodes) == {"a": 2}, "web on the first a")
+            twin = await start_node(etcd.endpoints, prefix, "a")
+            try:
+                await until(lambda: "taken by another live node" in (
+                    twin.agent.status().last_error or ""), "the refusal")
+                assert twin.arbiter.calls == []
+                await nodes["a"].agent.stop()  # the first goes: the twin takes over
+                await until(lambda: twin.arbiter.count("web") == 2, "the twin to run web")
+            finally:
+                await twin.agent.stop()
+
+    run_async(main(), timeout=60)
