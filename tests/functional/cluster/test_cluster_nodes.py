@@ -69,6 +69,10 @@ def test_a_count_spreads_a_node_lost_moves_and_returns_without_churn(nodes: Node
         assert refused.returncode == 1 and "ringleader cluster" in refused.stderr, args
         assert "cluster_owned" in refused.stderr
     assert a.running() == 2
+    on_a = a.pids()
+    reloaded = a.local("reloadconfig")  # the file does not define web: web stays as it runs
+    assert reloaded.returncode == 0, reloaded.stderr
+    assert a.pids() == on_a
 
     # c is SIGKILLed: the guardian takes its workers down, its 2 move within ttl + 2 s
     c = nodes.nodes["c"]
