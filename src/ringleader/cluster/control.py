@@ -98,6 +98,7 @@ class Cluster:
         await self.close()
 
     async def close(self) -> None:
+        self.nodes_api.close()
         await self.client.close()
 
     # -- desired state (etcd) -----------------------------------------------------------

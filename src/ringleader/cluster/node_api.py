@@ -3,8 +3,11 @@ node advertises in etcd, with the console's own credentials (a bearer token and/
 certificate; never stored in etcd), one deadline per call, JSON answers and Server-Sent
 Event streams.
 
-Each call opens its own TLS connection: the console talks to a node a handful of times per
-command, and a fresh connection cannot be left half-read by a call that timed out.
+Reads (GET) reuse an idle connection to the node when there is one (a dashboard or a
+script asking for ``status`` again pays no TLS handshake), and are tried once more on a
+fresh connection when a reused one turns out closed; anything else opens a connection of
+its own, so that a change is never sent twice. A connection a call gave up on (timeout,
+error) is closed, never reused half-read.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from ringleader.cluster.etcd.http import ConnectionLost, HttpConnection
+from ringleader.cluster.etcd.http import ConnectionLost, EndpointPool, HttpConnection
 from ringleader.config.cluster import Endpoint, parse_endpoint
 from ringleader.errors import ConfigError, RingleaderError
 
@@ -93,6 +96,13 @@ class NodeApi:
     def __init__(self, credentials: NodeCredentials) -> None:
         self.credentials = credentials
         self._ssl: ssl.SSLContext | None = None
+        self._pools: dict[Endpoint, EndpointPool] = {}
+
+    def close(self) -> None:
+        """Close the idle connections."""
+        for pool in self._pools.values():
+            pool.close()
+        self._pools.clear()
 
     def _context(self) -> ssl.SSLContext:
         if self._ssl is None:
@@ -111,12 +121,45 @@ class NodeApi:
             headers.append(("Authorization", f"Bearer {self.credentials.token}"))
         return headers
 
+    def _pool(self, node: str, endpoint: Endpoint) -> EndpointPool:
+        pool = self._pools.get(endpoint)
+        if pool is None:
+            pool = self._pools[endpoint] = EndpointPool(endpoint, self._context(),
+                                                        peer=f"node {node}")
+        return pool
+
     async def _open(self, node: str, address: str | None) -> HttpConnection:
         endpoint = node_endpoint(node, address)
         try:
-            return await HttpConnection.open(endpoint, self._context(), peer=f"node {node}")
+            return await self._pool(node, endpoint).acquire(fresh=True)
         except ConnectionLost as exc:
             raise NodeError(node, f"cannot connect to {address}: {exc}") from None
+
+    async def _request(self, node: str, address: str | None, method: str, path: str,
+                       payload: bytes) -> tuple[int, bytes]:
+        """One request; a GET on an idle connection of before, else on a new one."""
+        pool = self._pool(node, node_endpoint(node, address))
+        reused = pool.idle() if method == "GET" else None
+        if reused is not None:
+            try:
+                answer = await reused.request(path, payload, self._headers(False),
+                                              method=method)
+            except ConnectionLost:  # closed by the node meanwhile: a read, tried again
+                reused.close()
+            except BaseException:
+                reused.close()
+                raise
+            else:
+                pool.release(reused)
+                return answer
+        conn = await self._open(node, address)
+        try:
+            answer = await conn.request(path, payload, self._headers(False), method=method)
+        except BaseException:
+            conn.close()
+            raise
+        pool.release(conn)
+        return answer
 
     async def call(self, node: str, address: str | None, method: str, path: str, *,
                    body: Any = None, query: Query | None = None,
@@ -125,19 +168,14 @@ class NodeApi:
         ``timeout`` (default: the credentials' per-node timeout)."""
         limit = self.credentials.timeout if timeout is None else timeout
         payload = msgspec.json.encode(body) if body is not None else b""
-        conn: HttpConnection | None = None
         try:
             async with asyncio.timeout(limit):
-                conn = await self._open(node, address)
-                status, data = await conn.request(_path(path, query), payload,
-                                                  self._headers(False), method=method)
+                status, data = await self._request(node, address, method,
+                                                   _path(path, query), payload)
         except TimeoutError:
             raise NodeError(node, f"no answer within {limit:g} s", "timeout") from None
         except ConnectionLost as exc:
             raise NodeError(node, str(exc)) from None
-        finally:
-            if conn is not None:
-                conn.close()
         if status >= 400:
             raise _error_of(node, status, data)
         try:

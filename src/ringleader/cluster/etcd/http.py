@@ -202,18 +202,25 @@ class HttpConnection:
 class EndpointPool:
     """Idle connections to one endpoint, reused by unary calls."""
 
-    def __init__(self, endpoint: Endpoint, ssl_context: ssl.SSLContext | None) -> None:
+    def __init__(self, endpoint: Endpoint, ssl_context: ssl.SSLContext | None, *,
+                 peer: str = "etcd") -> None:
         self.endpoint = endpoint
         self._ssl = ssl_context
+        self._peer = peer
         self._idle: list[HttpConnection] = []
 
-    async def acquire(self, *, fresh: bool = False) -> HttpConnection:
-        while self._idle and not fresh:
+    def idle(self) -> HttpConnection | None:
+        """An idle connection that still looks usable, or None."""
+        while self._idle:
             conn = self._idle.pop()
             if conn.is_reusable:
                 return conn
             conn.close()
-        return await HttpConnection.open(self.endpoint, self._ssl)
+        return None
+
+    async def acquire(self, *, fresh: bool = False) -> HttpConnection:
+        conn = None if fresh else self.idle()
+        return conn or await HttpConnection.open(self.endpoint, self._ssl, peer=self._peer)
 
     def release(self, conn: HttpConnection) -> None:
         if conn.is_reusable and len(self._idle) < MAX_IDLE:
