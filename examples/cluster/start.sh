@@ -22,6 +22,15 @@ etcd --name demo --data-dir "$run/etcd" --listen-client-urls http://127.0.0.1:23
   --initial-advertise-peer-urls http://127.0.0.1:23800 \
   --initial-cluster demo=http://127.0.0.1:23800 --log-level warn >"$run/etcd.log" 2>&1 &
 echo $! >"$run/etcd.pid"
+for _ in $(seq 100); do  # healthy within 10 s, or say why not
+  "$py" -c 'import urllib.request as u; u.urlopen("http://127.0.0.1:23790/health", timeout=1)' \
+    2>/dev/null && break
+  if ! kill -0 "$(cat "$run/etcd.pid")" 2>/dev/null; then
+    rm -f "$run/etcd.pid"
+    echo "error: etcd did not start:" >&2; tail -2 "$run/etcd.log" >&2; exit 1
+  fi
+  sleep 0.1
+done
 
 # a throw-away CA and a certificate for 127.0.0.1, and the console's token
 "$py" - "$run" <<'PY'
@@ -67,7 +76,10 @@ done
 export RINGLEADER_ETCD=http://127.0.0.1:23790 RINGLEADER_TOKEN=$(cat "$run/token")
 cluster() { "$rl" cluster "$@" --cafile "$run/pki/ca.pem"; }
 cluster apply "$here/jobs.toml"
-sleep 2  # give the scheduler a moment, for the show
+for _ in $(seq 50); do  # until every job runs as placed (exit 0), at most 10 s
+  cluster status >/dev/null 2>&1 && break
+  sleep 0.2
+done
 cluster status || true
 cat <<TXT
 

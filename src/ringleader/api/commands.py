@@ -11,6 +11,7 @@ from typing import Any, Protocol
 
 import msgspec
 
+from ringleader.api.cluster_view import ClusterView
 from ringleader.api.feeds import MIN_INTERVAL, Feeds
 from ringleader.api.http import EventStream, Response
 from ringleader.api.schema import (
@@ -42,22 +43,6 @@ MAX_LOG_LINES = 10_000
 _encode = msgspec.json.Encoder().encode
 
 
-class ClusterView(Protocol):
-    """This controller as a cluster node (the daemon's, with a [cluster] table)."""
-
-    def job_of(self, watcher: str) -> str | None:
-        """The cluster job owning ``watcher``, or None for a local watcher."""
-        ...
-
-    def refuse_local_change(self, watcher: str, verb: str) -> None:
-        """Raise ClusterOwned when a cluster job owns ``watcher``."""
-        ...
-
-    def status(self) -> dict[str, Any]:
-        """Shaped as the API's ClusterInfo."""
-        ...
-
-
 class Controller(Protocol):
     """What the daemon offers the API beyond the arbiter."""
 
@@ -73,8 +58,6 @@ class Controller(Protocol):
     async def saved(self) -> None:
         """Until the changes recorded so far are in the state file."""
         ...
-
-
 
 
 def _one(query: Query, key: str, default: str | None = None) -> str | None:
