@@ -121,8 +121,8 @@ class Agent:
         if self._tasks:
             raise RuntimeError("agent already started")
         for warning in self.settings.etcd.warnings():
-            log.warning("cluster: %s", warning)
-        log.info("cluster: node %s joins %s through %s", self.node, self.keys.prefix,
+            log.warning("%s", warning)
+        log.info("node %s joins %s through %s", self.node, self.keys.prefix,
                  ", ".join(self.settings.etcd.endpoints))
         for name, coro in (("session", self.session.run()),
                            ("assignments", self.assignments.run()),
@@ -206,7 +206,7 @@ class Agent:
             if not response.succeeded:
                 raise RegistrationRefused(f"node name {self.node}: its key changed under "
                                           "this registration")
-        log.info("cluster: node %s registered (lease %x)", self.node, lease)
+        log.info("node %s registered (lease %x)", self.node, lease)
 
     def _session_changed(self) -> None:
         self._session_wake.set()
@@ -232,13 +232,13 @@ class Agent:
                     await self.assignments.refresh()
                     await self._client.sync_members()
                 except EtcdError as exc:
-                    log.info("cluster: assignments not read again yet (%s)", exc)
+                    log.info("assignments not read again yet (%s)", exc)
                     await asyncio.sleep(delay.next())
                     self._session_wake.set()
                     continue
                 delay.reset()
                 if self._cut_off:
-                    log.info("cluster: back in touch: jobs %s may run again where still "
+                    log.info("back in touch: jobs %s may run again where still "
                              "assigned", ", ".join(sorted(self._cut_off)))
                     self._cut_off.clear()
                 self._reconcile_wake.set()
@@ -273,7 +273,7 @@ class Agent:
         now = time.monotonic()
         for job, seconds in sorted(self._stop_after().items()):
             if job not in self._cut_off and base + seconds <= now:
-                log.warning("cluster: job %s stopped: cut off from etcd for %g s "
+                log.warning("job %s stopped: cut off from etcd for %g s "
                             "(stop_after_disconnect)", job, seconds)
                 self._cut_off.add(job)
                 self._reconcile_wake.set()
@@ -290,7 +290,7 @@ class Agent:
             try:
                 await self._reconcile()
             except Exception:  # a bug must not end the agent: say it, try at the next change
-                log.exception("cluster: reconcile failed")
+                log.exception("reconcile failed")
             self.reconciled.fire()
 
     async def _reconcile(self) -> None:
@@ -325,7 +325,7 @@ class Agent:
             try:
                 kv = await self._client.get(self.keys.job(job))
             except EtcdError as exc:
-                log.info("cluster: job %s not read (%s)", job, exc)
+                log.info("job %s not read (%s)", job, exc)
                 return None
             if kv is None:
                 return None  # removed: its assignment goes next
@@ -348,7 +348,7 @@ class Agent:
         return config
 
     async def _carry_out(self, action: Action) -> None:
-        log.info("cluster: %s (job %s)", action.describe(), action.job)
+        log.info("%s (job %s)", action.describe(), action.job)
         try:
             if action.kind == "remove":
                 await self._arbiter.remove_owned_watcher(action.name)
@@ -370,5 +370,5 @@ class Agent:
 
     def _problem(self, job: str, text: str) -> None:
         if self._problems.get(job) != text:
-            log.error("cluster: job %s: %s", job, text)
+            log.error("job %s: %s", job, text)
         self._problems[job] = text

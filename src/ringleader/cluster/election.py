@@ -105,10 +105,10 @@ class Election:
                 [RequestOp(request_put=PutRequest(key=key, value=record, lease=lease))],
                 [RequestOp(request_range=RangeRequest(key=key))])
         except EtcdError as exc:
-            log.info("cluster: scheduler election not held now (%s)", exc)
+            log.info("scheduler election not held now (%s)", exc)
             return  # the mirror (or the session) wakes us again
         if response.succeeded:
-            log.info("cluster: this node (%s) is the scheduler now", self._node)
+            log.info("this node (%s) is the scheduler now", self._node)
             self._start_scheduler(response.header.revision)
             return
         holder = [kv for op in response.responses if op.response_range
@@ -127,16 +127,16 @@ class Election:
         try:
             await scheduler.run()
         except Deposed:
-            log.warning("cluster: this node (%s) is no longer the scheduler", self._node)
+            log.warning("this node (%s) is no longer the scheduler", self._node)
             self._deposed_at = revision  # until the mirror shows the new holder
         except Exception:  # a bug: say so, and do not restart it in a hot loop
-            log.exception("cluster: the scheduler failed; restarting it in 5 s")
+            log.exception("the scheduler failed; restarting it in 5 s")
             await asyncio.sleep(5.0)
         self._wake.set()
 
     async def _stop_scheduler(self) -> None:
         task, self._task = self._task, None
         if task is not None and not task.done():
-            log.info("cluster: this node (%s) stops scheduling", self._node)
+            log.info("this node (%s) stops scheduling", self._node)
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)

@@ -99,7 +99,7 @@ class Scheduler:
             await mirror.wait_revision(1)
             wait = self._settle_until - time.monotonic()
             if wait > 0:
-                log.info("scheduler: waiting %.1f s for the nodes to register", wait)
+                log.info("waiting %.1f s for the nodes to register", wait)
                 await asyncio.sleep(wait)
             self._wake.set()
             while True:
@@ -114,7 +114,7 @@ class Scheduler:
                     raise
                 except EtcdError as exc:
                     level = logging.ERROR if isinstance(exc, EtcdAuthError) else logging.INFO
-                    log.log(level, "scheduler: assignments not written (%s); retrying", exc)
+                    log.log(level, "assignments not written (%s); retrying", exc)
                     await asyncio.sleep(delay.next())
                     self._wake.set()
                     continue
@@ -141,13 +141,13 @@ class Scheduler:
                 raise Deposed()
             revision = response.header.revision
         for line in lines:
-            log.info("scheduler: %s", line)
+            log.info("%s", line)
         return revision
 
     def _log_pending(self, pending: dict[str, str]) -> None:
         for job, why in sorted(pending.items()):
             if self._pending.get(job) != why:
-                log.warning("scheduler: job %s pending: %s", job, why)
+                log.warning("job %s pending: %s", job, why)
         for job in sorted(set(self._pending) - set(pending)):
-            log.info("scheduler: job %s fully placed", job)
+            log.info("job %s fully placed", job)
         self._pending = dict(pending)

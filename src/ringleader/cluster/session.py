@@ -77,7 +77,7 @@ class Session:
         self._delay.reset()
         if not self.connected:
             if self.disconnected_since is not None:
-                log.info("cluster: etcd reachable again (cut off for %.1f s)",
+                log.info("etcd reachable again (cut off for %.1f s)",
                          time.time() - self.disconnected_since)
             self.connected = True
             self.disconnected_since = None
@@ -87,10 +87,10 @@ class Session:
     def _failed(self, exc: EtcdError) -> None:
         reason = str(exc)
         if isinstance(exc, RegistrationRefused) and reason != self.last_error:
-            log.error("cluster: %s (local watchers keep running; retrying)", reason)
+            log.error("%s (local watchers keep running; retrying)", reason)
         elif self.connected or reason != self.last_error:
             level = logging.ERROR if isinstance(exc, EtcdAuthError) else logging.WARNING
-            log.log(level, "cluster: etcd unreachable, local watchers keep running; "
+            log.log(level, "etcd unreachable, local watchers keep running; "
                     "retrying: %s", reason)
         if self.connected or self.disconnected_since is None:
             self.disconnected_since = time.time()
@@ -99,7 +99,7 @@ class Session:
         self._changed()
 
     def _lease_lost(self, why: str) -> None:
-        log.warning("cluster: this node's lease is gone (%s): registering again", why)
+        log.warning("this node's lease is gone (%s): registering again", why)
         self._granted = None
         self.lease = None
         self._changed()
@@ -112,4 +112,4 @@ class Session:
             try:
                 await self._client.lease_revoke(lease, timeout=timeout)
             except EtcdError as exc:
-                log.info("cluster: lease not revoked (%s); it expires in %d s", exc, self.ttl)
+                log.info("lease not revoked (%s); it expires in %d s", exc, self.ttl)

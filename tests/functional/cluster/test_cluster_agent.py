@@ -289,7 +289,7 @@ def test_job_changes_scale_removal_and_a_local_name_clash(
             assert nodes["b"].arbiter.watchers == {}
 
     run_async(main(), timeout=60)
-    assert "cluster: add web" in caplog.text  # the log was captured...
+    assert "(job web)" in caplog.text  # the log was captured...
     assert "s3cret-value" not in caplog.text  # ...and a job's secrets never reach it
 
 
