@@ -149,6 +149,9 @@ def test_rolling_reload_under_load_and_a_version_that_never_gets_ready(
     assert served > 30 and not load.failed, load.failed[:5]
 
 
+TIMEOUT = 3  # per node: enough for a's restart on a loaded machine
+
+
 def test_dead_nodes_are_named_and_never_waited_on(nodes: Nodes) -> None:
     refused = free_port()  # nothing listens there
     with socket.socket() as blackhole:  # listens, never accepts: TLS never completes
@@ -166,20 +169,21 @@ def test_dead_nodes_are_named_and_never_waited_on(nodes: Nodes) -> None:
         assert nodes.console("apply", jobs).returncode == 0
         wait_until_sync(lambda: nodes.counts() == dict.fromkeys("abc", 1), timeout=15,
                         what="one per node")
+        results = {}
         for args in (("status",), ("restart", "web"), ("signal", "web", "HUP"),
                      ("logs", "web")):
             started = time.monotonic()
-            result = nodes.console(*args, "--timeout", "1")
+            result = results[args[0]] = nodes.console(*args, "--timeout", str(TIMEOUT))
             took = time.monotonic() - started
             assert result.returncode == 1, (args, result.stderr)
             assert "node b: cannot connect" in result.stderr, (args, result.stderr)
-            assert "node c: no answer within 1 s" in result.stderr, (args, result.stderr)
-            assert took < 6, (args, took)  # 1 s per node at once, plus the command's start
-        restarted = nodes.console("restart", "web", "--timeout", "1")
-        assert "a: restarted" in restarted.stdout
-        assert "failed on 2 node(s): b, c" in restarted.stderr
-        logs = nodes.console("logs", "web", "--timeout", "1")
-        assert "a/web.1 | tick" in logs.stdout
+            assert f"node c: no answer within {TIMEOUT} s" in result.stderr, (args,
+                                                                              result.stderr)
+            # every node at once, each within the timeout: never c's silence plus a's work
+            assert took < TIMEOUT + 5, (args, took)
+        assert "a: restarted" in results["restart"].stdout
+        assert "failed on 2 node(s): b, c" in results["restart"].stderr
+        assert "a/web.1 | tick" in results["logs"].stdout
         rollout = nodes.console("reload", "web", "--timeout", "10")  # b fails at once
         assert rollout.returncode == 1 and rollout.stdout.startswith("a: reloaded")
         assert "reload stopped at node b" in rollout.stderr
