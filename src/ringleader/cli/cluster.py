@@ -223,6 +223,8 @@ async def do_signal(args: argparse.Namespace, cluster: Cluster) -> int:
 
 
 async def do_logs(args: argparse.Namespace, cluster: Cluster) -> int:
+    if args.lines is not None and args.lines < 0:
+        raise UsageError("-n/--lines: expected a number of lines >= 0")
     failed: list[str] = []
     if not args.follow:
         items, result = await cluster.logs(args.job, lines=100 if args.lines is None
