@@ -330,10 +330,9 @@ class Bench:
         self.etcd.dir.parent.mkdir(parents=True, exist_ok=True)
         self.etcd.start()
         try:
-            if not os.environ.get("BENCH_SKIP_SMALL"):
-                self.footprint()
-                self.apply_to_converged(3)
-                self.fan_out(3)
+            self.footprint()
+            self.apply_to_converged(3)
+            self.fan_out(3)
             self.apply_to_converged(20)
             self.fan_out(20)
             self.failover()
@@ -344,15 +343,18 @@ class Bench:
             self.etcd.kill()
 
 
-def section(results: list[tuple[str, str, str]], command: str) -> str:
+def section(results: list[tuple[str, str, str]], command: str, load: str) -> str:
     rows = "\n".join(f"| {f} | {u} | {v} |" for f, u, v in results)
+    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     return textwrap.dedent(f"""\
         {START}
         ## Cluster (`{command}`)
 
-        {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} CPUs, one etcd
-        member and every node on this machine (each node a `ringleader run` process with
-        its TLS listener; jobs of `sleep`). Agents' ttl {TTL} s.
+        {when}, {os.cpu_count()} CPUs; load average (1/5/15 min): {load}.
+        One etcd member and every node on this machine, each node a `ringleader run`
+        process with its TLS listener; jobs of `sleep`; the agents' ttl is {TTL} s. The
+        fan-out figures are the library's `Cluster.status()` (an etcd read, then every
+        node's `/v1/status` at once); the command's add Python's start and imports.
 
         | figure | unit | value |
         |---|---|---:|
@@ -368,6 +370,7 @@ def main(argv: list[str]) -> int:
         print("error: etcd is not installed (Debian: apt-get install etcd-server)",
               file=sys.stderr)
         return 2
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     with tempfile.TemporaryDirectory(prefix="rl-cluster-bench-") as tmp:
         bench = Bench(Path(tmp), args.quick)
         try:
@@ -378,7 +381,8 @@ def main(argv: list[str]) -> int:
     text = args.out.read_text() if args.out.exists() else ""
     if START in text:
         text = text[:text.index(START)] + text[text.index(END) + len(END) + 1:]
-    args.out.write_text(text.rstrip("\n") + "\n\n" + section(bench.results, command))
+    load += " at start, " + " ".join(f"{x:.2f}" for x in os.getloadavg()) + " at end"
+    args.out.write_text(text.rstrip("\n") + "\n\n" + section(bench.results, command, load))
     log(f"wrote {args.out}")
     return 0
 
