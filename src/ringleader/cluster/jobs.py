@@ -42,6 +42,11 @@ REFUSED_OPTIONS = {
     "autoscale": "the placement decides how many run on each node",
 }
 
+# Users and groups are each node's: a name is resolved where the job runs (a node without
+# it reports the job refused there), so the console only checks that it looks like one.
+NODE_LOCAL_IDS = ("uid", "gid")
+ID_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]{0,31}\$?$")
+
 NonNeg = Annotated[int, Meta(ge=0)]
 
 
@@ -149,6 +154,17 @@ def _constraints(raw: Any, prefix: str, problems: list[str]) -> dict[str, list[s
     return out
 
 
+def _portable(options: dict[str, Any]) -> dict[str, Any]:
+    """``options`` as this host can check them: a user or group name that looks like one
+    stands for a number (the nodes resolve it; this host may not know it)."""
+    out = dict(options)
+    for key in NODE_LOCAL_IDS:
+        value = out.get(key)
+        if isinstance(value, str) and ID_NAME_RE.match(value.strip()):
+            out[key] = 0
+    return out
+
+
 def job_from_dict(name: str, table: Any, *, where: str = "") -> Job:
     """A job from its table (``[jobs.NAME]``): watcher options and placement side by
     side. ConfigError lists every problem, one line each: ``WHERE [jobs.NAME] field: ...``."""
@@ -168,7 +184,7 @@ def job_from_dict(name: str, table: Any, *, where: str = "") -> Job:
     if "cmd" not in options:
         problems.append(f"{prefix} cmd: missing (the command to run)")
     try:  # a stand-in name and cmd when those are wrong, to report every other problem
-        watcher_from_dict({"cmd": "true", **options,
+        watcher_from_dict({"cmd": "true", **_portable(options),
                            "name": name if NAME_RE.match(name) else "job"}, where=prefix)
     except ConfigError as exc:
         problems.extend(exc.problems)

@@ -164,3 +164,19 @@ def test_diff_for_a_dry_run_hides_secrets() -> None:
                      "~ job web", "    count: 2 -> 4", "    options.env.API_KEY: changed (secret)"]
     assert not any("new" in line or "old" in line for line in lines)
     assert diff_jobs(old, old) == []
+
+
+def test_users_and_groups_are_resolved_on_the_nodes() -> None:
+    # the console's host may lack a user the nodes have: apply takes the name...
+    job = job_from_dict("web", {"cmd": "x", "count": 1, "uid": "rl-no-such-user",
+                                "gid": "rl-no-such-group"})
+    assert job.options["uid"] == "rl-no-such-user"
+    # ...and a node without it refuses the job there, naming the user
+    with pytest.raises(ConfigError) as info:
+        job.watcher_config(1)
+    assert 'uid: unknown user "rl-no-such-user"' in info.value.problems[0]
+    # what cannot be a name is refused at once
+    for bad in ("", "no spaces", -1, True):
+        assert any("uid:" in p for p in problems("web", {"cmd": "x", "count": 1,
+                                                         "uid": bad})), bad
+    assert job_from_dict("web", {"cmd": "x", "count": 1, "uid": 0}).watcher_config().uid == 0
