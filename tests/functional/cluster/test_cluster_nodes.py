@@ -108,7 +108,8 @@ def test_drain_constraints_spread_and_pending(nodes: Nodes) -> None:
     labels = {"a": {"zone": "1", "disk": "ssd"}, "b": {"zone": "1", "disk": "hdd"},
               "c": {"zone": "2", "disk": "ssd"}, "d": {"zone": "2", "disk": "nvme"}}
     for name, node_labels in labels.items():
-        nodes.add(name, labels=node_labels)
+        nodes.add(name, labels=node_labels,
+                  extra='[watchers.local]\ncmd = "sleep 600"\n' if name == "d" else "")
     for node in nodes.nodes.values():
         node.start()
     jobs = nodes.jobs_file("""
@@ -139,7 +140,9 @@ def test_drain_constraints_spread_and_pending(nodes: Nodes) -> None:
     assert gpu["pending"].startswith("no eligible node") and "no label gpu" in gpu["pending"]
     assert "job gpu: pending: no eligible node" in nodes.console("status").stdout
 
-    # drain d: its copies go elsewhere, its local watchers (none here) stay
+    # drain d: its copies go elsewhere, its local watcher stays
+    local_on_d = nodes.nodes["d"].pids("local")
+    assert len(local_on_d) == 1
     fast_on_d = nodes.counts("fast")["d"]
     drained = nodes.console("drain", "d", "--reason", "maintenance")
     assert drained.returncode == 0, drained.stderr
@@ -147,6 +150,7 @@ def test_drain_constraints_spread_and_pending(nodes: Nodes) -> None:
                     timeout=15, what="d drained")
     assert sum(nodes.counts().values()) == 4
     assert nodes.counts()["c"] == 2  # spread_by still holds: zone 2 is c alone now
+    assert nodes.nodes["d"].pids("local") == local_on_d
     if fast_on_d:  # fast needs ssd or nvme, one per node: a and c
         wait_until_sync(lambda: sum(nodes.counts("fast").values()) == 2, timeout=15,
                         what="fast moved")
