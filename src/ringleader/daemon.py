@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from ringleader.api.app import ControlApp
 from ringleader.api.audit import AuditLog
 from ringleader.api.commands import Commands
+from ringleader.api.dashboard import Dashboard
 from ringleader.api.runner import ApiServer, build_server
 from ringleader.config.load import load_config
 from ringleader.config.model import Config
@@ -126,9 +127,13 @@ class Daemon:
             from ringleader.cluster_node import ClusterNode
 
             self.cluster = ClusterNode(self.arbiter, config.cluster)
-        self.app = ControlApp(Commands(self.arbiter, self, self.cluster), self.audit)
+        commands = Commands(self.arbiter, self, self.cluster)
+        # the web dashboard's sessions, pages and live stream, made at their first use
+        self.dashboard = Dashboard(commands, config.controller.dashboard, audit=self.audit)
+        self.app = ControlApp(commands, self.audit, dashboard=self.dashboard)
         self.server: ApiServer = build_server(self.app, config.controller,
-                                              default_unix_path=self.socket_path)
+                                              default_unix_path=self.socket_path,
+                                              dashboard=self.dashboard)
 
     async def run(self) -> int:
         """Run until told to stop; returns the exit code (proc/pid1.exit_code_for)."""

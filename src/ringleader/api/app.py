@@ -15,9 +15,9 @@ import msgspec
 
 from ringleader.api.audit import AuditLog
 from ringleader.api.commands import Commands
-from ringleader.api.http import EventStream, Request, Response
+from ringleader.api.http import EventStream, FramedStream, Request, Response, Stream
 from ringleader.api.jsonbody import BodyError, convert, parse_json
-from ringleader.api.routes import API_PREFIX, ROLE_RANK, ROUTES, Route
+from ringleader.api.routes import ROLE_RANK, ROUTES, Route
 from ringleader.api.schema import HTTP_STATUS, TYPES, ErrorBody, ErrorCode
 from ringleader.errors import (
     AlreadyExists,
@@ -34,7 +34,6 @@ from ringleader.errors import (
 
 log = logging.getLogger("ringleader.api")
 
-_WATCHERS = API_PREFIX + "/watchers/"
 _encode = msgspec.json.Encoder().encode
 
 
@@ -66,26 +65,36 @@ def error_response(code: ErrorCode, detail: str) -> Response:
 
 
 class ControlApp:
-    """Routes requests to `Commands`. Static paths are a dict lookup; watcher paths are
-    `/v1/watchers/{name}` plus a suffix, also a dict lookup: no regex per request."""
+    """Routes requests to `Commands` (and the dashboard's operations to *dashboard*, whose
+    handlers also get the request). Static paths are a dict lookup; named paths are a
+    prefix (`/v1/watchers/`), a name and a suffix, also a dict lookup: no regex per
+    request."""
 
-    def __init__(self, commands: Commands, audit: AuditLog | None = None) -> None:
+    def __init__(self, commands: Commands, audit: AuditLog | None = None, *,
+                 dashboard: object | None = None) -> None:
         self.commands = commands
         self.audit = audit
         self._static: dict[tuple[str, str], Route] = {}
-        self._by_suffix: dict[tuple[str, str], Route] = {}
+        self._by_suffix: dict[tuple[str, str, str], Route] = {}
         self._methods: dict[str, set[str]] = {}
         for route in ROUTES:
             if "{name}" in route.path:
-                suffix = route.path.split("{name}", 1)[1]
-                self._by_suffix[(route.method, suffix)] = route
-                self._methods.setdefault("{name}" + suffix, set()).add(route.method)
+                prefix, suffix = route.path.split("{name}", 1)
+                self._by_suffix[(route.method, prefix, suffix)] = route
+                self._methods.setdefault(route.path, set()).add(route.method)
             else:
                 self._static[(route.method, route.path)] = route
                 self._methods.setdefault(route.path, set()).add(route.method)
-        self._handlers: dict[str, Callable[..., Awaitable[Any]]] = {
-            route.op: getattr(commands, f"op_{route.op}") for route in ROUTES
-        }
+        self._prefixes = sorted({p for _, p, _ in self._by_suffix}, key=len, reverse=True)
+        self._handlers: dict[str, tuple[Callable[..., Awaitable[Any]], bool]] = {}
+        for route in ROUTES:
+            op = route.twin_of or route.op
+            handler = getattr(commands, f"op_{op}", None)
+            if handler is not None:
+                self._handlers[route.op] = (handler, False)
+            else:  # the dashboard's: absent without one (a library's app, tests)
+                handler = getattr(dashboard, f"op_{op}", None) or _no_dashboard
+                self._handlers[route.op] = (handler, True)
 
     def error(self, status: int, code: str, detail: str) -> Response:
         """Used by the transport for its own errors (malformed HTTP, auth, limits)."""
@@ -98,20 +107,23 @@ class ControlApp:
             return route, None
         key = path
         name: str | None = None
-        if path.startswith(_WATCHERS):
-            name, slash, rest = path[len(_WATCHERS):].partition("/")
+        for prefix in self._prefixes:
+            if not path.startswith(prefix):
+                continue
+            name, slash, rest = path[len(prefix):].partition("/")
             suffix = slash + rest
-            route = self._by_suffix.get((method, suffix))
+            route = self._by_suffix.get((method, prefix, suffix))
             if route is not None and name:
                 return route, name
-            key = "{name}" + suffix
+            key = prefix + "{name}" + suffix
+            break
         if key in self._methods:
             raise ApiError(ErrorCode.METHOD_NOT_ALLOWED,
                            f"{method} not allowed on {path} (allowed: "
                            f"{', '.join(sorted(self._methods[key]))})")
         raise ApiError(ErrorCode.NOT_FOUND, f"no such endpoint: {method} {path}")
 
-    async def handle(self, request: Request) -> Response | EventStream:
+    async def handle(self, request: Request) -> Response | Stream:
         """The error boundary of every request: whatever happens, an answer comes back and
         an audited call leaves its audit line."""
         route: Route | None = None
@@ -119,9 +131,11 @@ class ControlApp:
         args: Any = None if not request.body.strip() else {"unparsed_bytes": len(request.body)}
         try:
             route, name = self._match(request.method, request.path)
-            if ROLE_RANK[request.identity.role] < ROLE_RANK[route.role]:
+            if ROLE_RANK.get(request.identity.role, -1) < ROLE_RANK[route.role]:
+                if request.identity.role not in ROLE_RANK:  # a browser not signed in
+                    raise ApiError(ErrorCode.UNAUTHORIZED, "sign in first")
                 raise ApiError(ErrorCode.FORBIDDEN,
-                               f"{route.op} needs the {route.role} role; "
+                               f"{route.twin_of or route.op} needs the {route.role} role; "
                                f"{request.identity.name} has {request.identity.role}")
             unknown = set(request.query) - set(route.query)
             if unknown:
@@ -134,10 +148,15 @@ class ControlApp:
                 args = data if request.body.strip() else None
                 call.append(convert(data, types.request))
             elif request.body.strip():
-                raise ApiError(ErrorCode.BAD_REQUEST, f"{route.op} takes no request body")
+                # {} is "nothing": what a browser's POST with a JSON body sends for none
+                if parse_json(request.body) != {}:
+                    raise ApiError(ErrorCode.BAD_REQUEST, f"{route.op} takes no request body")
+                args = None
             if route.audited and self.audit is not None:
                 self._check_audit(request)
-            result = await self._handlers[route.op](*call, query=request.query)
+            handler, wants_request = self._handlers[route.op]
+            result = await (handler(*call, query=request.query, request=request)
+                            if wants_request else handler(*call, query=request.query))
             response = self._render(result, types.status)
         except BodyError as exc:
             response = error_response(ErrorCode.BAD_REQUEST, exc.detail)
@@ -155,7 +174,7 @@ class ControlApp:
         if (route is not None and route.audited and self.audit is not None
                 and isinstance(response, Response)):
             try:
-                self.audit.record(request, route.op, name, response, args)
+                self.audit.record(request, route.twin_of or route.op, name, response, args)
             except Exception:
                 log.exception("cannot write the audit record of %s", route.op)
         return response
@@ -171,10 +190,14 @@ class ControlApp:
                            f"({problem}): refused")
 
     @staticmethod
-    def _render(result: Any, status: int) -> Response | EventStream:
-        if isinstance(result, (Response, EventStream)):
+    def _render(result: Any, status: int) -> Response | Stream:
+        if isinstance(result, (Response, EventStream, FramedStream)):
             return result
         return Response(status, _encode(result))
+
+
+async def _no_dashboard(*args: Any, **kwargs: Any) -> Any:
+    raise ApiError(ErrorCode.NOT_FOUND, "this controller serves no dashboard")
 
 
 def _code_for(exc: RingleaderError) -> ErrorCode:

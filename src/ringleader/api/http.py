@@ -12,108 +12,37 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
 from http import HTTPStatus
-from typing import Literal, NoReturn, Protocol
+from typing import NoReturn
 from urllib.parse import parse_qs, unquote
 
 import h11
+
+from ringleader.api.messages import (
+    ANONYMOUS,
+    App,
+    AuthError,
+    BrowserGate,
+    EventStream,
+    FramedStream,
+    Identifier,
+    Identity,
+    Limits,
+    Peer,
+    Request,
+    Response,
+    Stream,
+)
+
+__all__ = ["ANONYMOUS", "App", "AuthError", "BrowserGate", "Connection", "EventStream",
+           "FramedStream", "Identifier", "Identity", "Limits", "Peer", "Request", "Response",
+           "Stream"]
 
 log = logging.getLogger("ringleader.api.http")
 
 _READ_CHUNK = 65536
 _REASONS = {s.value: s.phrase.encode() for s in HTTPStatus}
-
-
-@dataclass(frozen=True, slots=True)
-class Peer:
-    """Who is on the other end of a connection."""
-
-    transport: Literal["unix", "tcp"]
-    uid: int | None  # SO_PEERCRED, unix only
-    gid: int | None
-    pid: int | None
-    address: str  # "unix:/path" or "127.0.0.1:54321"
-    cert_subject: str | None  # CN of a verified client certificate (None unless exactly one)
-    cert_names: tuple[str, ...] = ()  # every CN of that certificate's subject
-    groups: tuple[int, ...] | None = None  # supplementary gids (SO_PEERGROUPS); None: unknown
-
-
-@dataclass(frozen=True, slots=True)
-class Identity:
-    name: str  # "uid:1000(alice)", "token:ci", "cert:alice": what the audit log records
-    role: str  # "read" | "operate" | "admin"
-
-
-@dataclass(slots=True)
-class Request:
-    method: str
-    path: str  # percent-decoded
-    query: dict[str, list[str]]
-    headers: dict[str, str]  # lower-case names; repeated headers joined with ", "
-    body: bytes
-    peer: Peer
-    identity: Identity
-
-
-@dataclass(slots=True)
-class Response:
-    status: int
-    body: bytes = b""
-    content_type: str = "application/json"
-    headers: list[tuple[str, str]] = field(default_factory=list)
-
-
-class EventStream:
-    """A handler's answer for Server-Sent Events: (event name, JSON data) pairs. The transport
-    closes the iterator (``aclose``) when the client goes away or the server stops."""
-
-    __slots__ = ("events", "heartbeat")
-
-    def __init__(self, events: AsyncIterator[tuple[str, bytes]], *,
-                 heartbeat: float = 15.0) -> None:
-        self.events = events
-        self.heartbeat = heartbeat
-
-
-class App(Protocol):
-    async def handle(self, request: Request) -> Response | EventStream: ...
-
-    def error(self, status: int, code: str, detail: str) -> Response: ...
-
-
-class AuthError(Exception):
-    """Credentials refused. *code*: unauthorized (401), forbidden (403) or too_many_requests
-    (429, with *retry_after* seconds)."""
-
-    def __init__(self, code: str, detail: str, retry_after: int | None = None) -> None:
-        super().__init__(detail)
-        self.code = code
-        self.detail = detail
-        self.retry_after = retry_after
-
-
 _AUTH_STATUS = {"unauthorized": 401, "forbidden": 403, "too_many_requests": 429}
-
-
-class Identifier(Protocol):
-    def identify(self, peer: Peer, authorization: str | None) -> Identity: ...
-
-
-@dataclass(frozen=True, slots=True)
-class Limits:
-    max_body_bytes: int = 1 << 20
-    max_body_chunks: int = 1024  # chunked bodies: each chunk costs a parse, whatever its size
-    max_header_bytes: int = 16 * 1024
-    max_connections: int = 256  # per listener (api.admission)
-    owner_reserve: int = 16  # more on the unix socket, for the controller's user and root
-    max_unauthenticated_per_peer: int = 16  # per IP (TCP) or uid (unix)
-    handshake_timeout: float = 3.0  # TLS
-    auth_timeout: float = 5.0  # from accept (or the handshake) to a first, authenticated head
-    read_timeout: float = 10.0  # a request in progress must be complete within this
-    idle_timeout: float = 60.0  # a keep-alive connection with no request in progress
-    write_timeout: float = 10.0  # a client not reading for this long is disconnected
-    shutdown_grace: float = 5.0  # stop() waits this long for requests in progress
 
 
 class _Close(Exception):
@@ -123,16 +52,20 @@ class _Close(Exception):
 class Connection:
     """Serves one client connection until it closes, times out or the server stops."""
 
-    __slots__ = ("_app", "_auth", "_closing", "_conn", "_head_deadline", "_idle", "_limits",
-                 "_loop", "_on_authenticated", "_reader", "_stop_stream", "_writer", "peer")
+    __slots__ = ("_app", "_auth", "_browser", "_closing", "_conn", "_head_deadline", "_idle",
+                 "_limits", "_loop", "_on_authenticated", "_reader", "_stop_stream", "_writer",
+                 "peer")
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: Peer,
                  app: App, auth: Identifier, limits: Limits, *,
                  head_deadline: float | None = None,
-                 on_authenticated: Callable[[], None] | None = None) -> None:
+                 on_authenticated: Callable[[], None] | None = None,
+                 browser: BrowserGate | None = None) -> None:
         """*head_deadline*: for a connection not yet authenticated, the loop time by which
         the head of its first request must be in (no idle keep-alive for strangers);
-        *on_authenticated* is called once that request passed authentication."""
+        *on_authenticated* is called once a request passed authentication (a browser's
+        without a session does not count); *browser*: the listener serves the dashboard,
+        and the requests it says are a browser's are checked by it instead of *auth*."""
         self._reader = reader
         self._writer = writer
         self.peer = peer
@@ -146,6 +79,7 @@ class Connection:
         self._stop_stream: asyncio.Future[None] | None = None
         self._head_deadline = head_deadline
         self._on_authenticated = on_authenticated
+        self._browser = browser
 
     def shutdown(self) -> None:
         """Server stop: close now if idle, end an event stream, else close after the answer."""
@@ -166,7 +100,7 @@ class Connection:
                                   request.path, self.peer.address)
                     result = self._error(500, "internal", "internal error (see the "
                                          "controller's log)")
-                if isinstance(result, EventStream):
+                if not isinstance(result, Response):
                     await self._stream(result)
                     return
                 await self._send(result)
@@ -257,8 +191,16 @@ class Connection:
         path, _, query = target.partition("?")
         if not path.startswith("/"):
             await self._refuse(400, "bad_request", "expected an origin-form target (/path)")
+        method = event.method.decode("ascii")
+        path = unquote(path) if "%" in path else path
+        session = None
+        browser = self._browser is not None and self._browser.is_browser(self.peer, path,
+                                                                            headers)
         try:
-            identity = self._auth.identify(self.peer, headers.get("authorization"))
+            if self._browser is not None and browser:
+                identity, session = self._browser.admit(method, path, headers)
+            else:
+                identity = self._auth.identify(self.peer, headers.get("authorization"))
         except AuthError as exc:
             extra: list[tuple[str, str]] = []
             if exc.code == "unauthorized":
@@ -267,17 +209,17 @@ class Connection:
                 extra.append(("retry-after", str(exc.retry_after)))
             if exc.code != "too_many_requests":
                 log.warning("API %s from %s: %s", exc.code, self.peer.address, exc.detail)
-            await self._refuse(_AUTH_STATUS.get(exc.code, 403), exc.code, exc.detail, extra)
-        if self._head_deadline is not None:
+            status = exc.status or _AUTH_STATUS.get(exc.code, 403)
+            await self._refuse(status, exc.code, exc.detail, extra)
+        if self._head_deadline is not None and identity is not ANONYMOUS:
             self._head_deadline = None
             if self._on_authenticated is not None:
                 self._on_authenticated()
         if self._conn.they_are_waiting_for_100_continue:
             self._writer.write(self._conn.send(h11.InformationalResponse(status_code=100,
                                                                          headers=[])))
-        return Request(event.method.decode("ascii"), unquote(path) if "%" in path else path,
-                       parse_qs(query, keep_blank_values=True) if query else {}, headers,
-                       b"", self.peer, identity)
+        return Request(method, path, parse_qs(query, keep_blank_values=True) if query else {},
+                       headers, b"", self.peer, identity, browser, session)
 
     def _too_large(self) -> str:
         return f"request body larger than {self._limits.max_body_bytes} bytes"
@@ -318,16 +260,21 @@ class Connection:
             async with asyncio.timeout(self._limits.write_timeout):
                 await self._writer.drain()
 
-    async def _stream(self, stream: EventStream) -> None:
+    async def _stream(self, stream: Stream) -> None:
         """Server-Sent Events until the iterator ends, the client leaves or the server stops.
         A heartbeat comment every `heartbeat` seconds finds clients that vanished silently."""
-        conn, events = self._conn, stream.events
+        conn = self._conn
+        events: AsyncIterator[tuple[str, bytes]] | AsyncIterator[bytes] = \
+            stream.frames if isinstance(stream, FramedStream) else stream.events
+        extra = dict(stream.headers)
+        headers = [(k, v) for k, v in (("content-type", "text/event-stream"),
+                                       ("cache-control", "no-cache"),
+                                       ("x-accel-buffering", "no")) if k not in extra]
         self._writer.write(conn.send(h11.Response(status_code=200, reason=b"OK", headers=[
-            ("content-type", "text/event-stream"), ("cache-control", "no-cache"),
-            ("x-accel-buffering", "no")])) or b"")
+            *headers, *stream.headers])) or b"")
         self._stop_stream = self._loop.create_future()
         eof = asyncio.ensure_future(self._reader.read(_READ_CHUNK))  # the client going away
-        pending: asyncio.Future[tuple[str, bytes]] | None = None
+        pending: asyncio.Future[tuple[str, bytes] | bytes] | None = None
         try:
             await self._drain()
             while not self._stop_stream.done():
@@ -344,12 +291,10 @@ class Connection:
                 if pending in done:
                     fut, pending = pending, None
                     try:
-                        name, data = fut.result()
+                        item = fut.result()
                     except StopAsyncIteration:
                         break
-                    if b"\n" in data:  # one data: line per line of the payload
-                        data = data.replace(b"\n", b"\ndata: ")
-                    chunk = b"event: %s\ndata: %s\n\n" % (name.encode(), data)
+                    chunk = item if isinstance(item, bytes) else _frame(*item)
                 elif self._stop_stream.done():
                     break
                 else:
@@ -376,8 +321,14 @@ class Connection:
             writer.transport.abort()  # e.g. a TLS close_notify that is never answered
 
 
-async def _close_events(events: AsyncIterator[tuple[str, bytes]],
-                        pending: asyncio.Future[tuple[str, bytes]] | None) -> None:
+def _frame(name: str, data: bytes) -> bytes:
+    if b"\n" in data:  # one data: line per line of the payload
+        data = data.replace(b"\n", b"\ndata: ")
+    return b"event: %s\ndata: %s\n\n" % (name.encode(), data)
+
+
+async def _close_events(events: AsyncIterator[tuple[str, bytes]] | AsyncIterator[bytes],
+                        pending: asyncio.Future[tuple[str, bytes] | bytes] | None) -> None:
     """An async generator cannot be closed while its __anext__ runs: cancel that first."""
     if pending is not None:
         pending.cancel()

@@ -54,6 +54,8 @@ def openapi_document() -> bytes:
         elif types.stream is not None:
             content = {"text/event-stream": {"schema": {"type": "string"},
                                              "x-event-data": _ref(types.stream)}}
+        elif route.stream:
+            content = {"text/event-stream": {"schema": {"type": "string"}}}
         elif route.op == "metrics":
             content = {"text/plain": {"schema": {"type": "string"}}}
         else:

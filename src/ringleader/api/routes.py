@@ -21,6 +21,7 @@ class Route(NamedTuple):
     query: tuple[str, ...] = ()  # accepted query parameters
     audited: bool = False  # mutating: written to the audit log
     stream: bool = False  # answers with Server-Sent Events
+    twin_of: str = ""  # the same operation under another method (browsers send only POST)
 
 
 W = API_PREFIX + "/watchers/{name}"
@@ -136,6 +137,47 @@ ROUTES: tuple[Route, ...] = (
         audited=True,
     ),
     Route("openapi", "GET", API_PREFIX + "/openapi.json", "read", "This API's OpenAPI document"),
+    # The web dashboard's (PROTOCOL.md next to ringleader.dashboard); the pages and the
+    # session routes (/ui/, /v1/session) are the browser listeners' own, not in this table.
+    Route(
+        "dashboard",
+        "POST",
+        API_PREFIX + "/dashboard",
+        "read",
+        "A one-time sign-in URL of the web dashboard, for the caller's role or a lower one "
+        "asked for; over the unix socket, on a loopback listener opened on demand",
+        audited=True,
+    ),
+    Route(
+        "stream",
+        "GET",
+        API_PREFIX + "/stream",
+        "read",
+        "One multiplexed live stream: ?topics=status,stats,events,logs, ?watcher, ?stream, "
+        "?backlog, ?interval, ?last_event_id (or the Last-Event-ID header) to resume",
+        query=("topics", "watcher", "stream", "backlog", "interval", "last_event_id"),
+        stream=True,
+    ),
+    Route("set_post", "POST", W + "/options", "admin", "set, as a POST", audited=True,
+          twin_of="set"),
+    Route("rm_post", "POST", W + "/remove", "admin", "rm, as a POST", audited=True,
+          twin_of="rm"),
+    Route(
+        "cluster_overview",
+        "GET",
+        API_PREFIX + "/cluster/overview",
+        "read",
+        "Nodes and jobs of the cluster, gathered by this node ({enabled: false} when it is "
+        "not a cluster node)",
+    ),
+    Route(
+        "cluster_drain",
+        "POST",
+        API_PREFIX + "/cluster/nodes/{name}/drain",
+        "admin",
+        "Drain a node of the cluster: its cluster work moves elsewhere",
+        audited=True,
+    ),
     Route("metrics", "GET", "/metrics", "read", "Prometheus metrics"),
 )
 

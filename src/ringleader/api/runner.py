@@ -5,22 +5,42 @@ unix socket for the controller's own user and root, a budget of unauthenticated 
 per peer), makes the TLS handshake under a short deadline, gives a stranger a short
 deadline to send an authenticated request head, and, on stop, closes the listeners, ends
 event streams, lets requests in progress finish briefly and removes the socket file.
+
+With a `Dashboard`, the TLS listener also serves the web dashboard's login (its browser
+requests checked by a ``browser_gate.Gate``, its pages and sessions answered by a
+``browser_app.BrowserApp`` around the control app), and `open_dashboard` opens the
+loopback listener of ``ringleader dashboard``, once, on demand.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
-from typing import final
+from typing import TYPE_CHECKING, Literal, final
 
 import h11
 
 from ringleader.api.admission import Pool
 from ringleader.api.auth import Authenticator
+from ringleader.api.browser_gate import Gate
 from ringleader.api.http import App, Connection, Limits
-from ringleader.api.sites import Accepted, Site, open_tcp_site, open_unix_site
+from ringleader.api.sites import (
+    Accepted,
+    ListenerError,
+    Site,
+    open_loopback_site,
+    open_tcp_site,
+    open_unix_site,
+)
 from ringleader.config.model import ControllerConfig, TcpConfig
+from ringleader.errors import ConfigError
+
+if TYPE_CHECKING:
+    from ringleader.api.dashboard import Dashboard
+
+log = logging.getLogger("ringleader.api")
 
 __all__ = ["ApiServer", "build_server"]
 
@@ -28,7 +48,8 @@ _DEFAULT_LIMITS = Limits()
 
 
 def build_server(app: App, config: ControllerConfig, *,
-                 default_unix_path: str | None = None) -> ApiServer:
+                 default_unix_path: str | None = None,
+                 dashboard: Dashboard | None = None) -> ApiServer:
     """The API server a `ControllerConfig` describes: the unix socket of `endpoint` (else
     *default_unix_path*), the `[ringleader.tcp]` listener, tokens, certificates and limits."""
     endpoint = config.endpoint
@@ -36,7 +57,7 @@ def build_server(app: App, config: ControllerConfig, *,
     limits = Limits(max_body_bytes=config.max_body_bytes,
                     max_connections=config.max_connections)
     return ApiServer(app, unix_path=unix_path, authenticator=Authenticator(config),
-                     tcp=config.tcp, limits=limits)
+                     tcp=config.tcp, limits=limits, dashboard=dashboard)
 
 
 @final
@@ -44,7 +65,8 @@ class ApiServer:
     """Runs the listeners. `start()` / `stop()` (idempotent) or ``async with``."""
 
     def __init__(self, app: App, *, unix_path: str | None, authenticator: Authenticator,
-                 tcp: TcpConfig | None = None, limits: Limits = _DEFAULT_LIMITS) -> None:
+                 tcp: TcpConfig | None = None, limits: Limits = _DEFAULT_LIMITS,
+                 dashboard: Dashboard | None = None) -> None:
         if unix_path is None and tcp is None:
             raise ValueError("ApiServer needs a unix_path or a tcp listener")
         self._app = app
@@ -59,7 +81,16 @@ class ApiServer:
             "unix": Pool(limits.max_connections, reserve=limits.owner_reserve,
                          per_peer=limits.max_unauthenticated_per_peer),
             "tcp": Pool(limits.max_connections, per_peer=limits.max_unauthenticated_per_peer),
+            "loopback": Pool(limits.max_connections,
+                             per_peer=limits.max_unauthenticated_per_peer),
         }
+        # the app and the browser gate each listener serves with
+        self._sites: dict[str, tuple[App, Gate | None]] = {"unix": (app, None),
+                                                           "tcp": (app, None)}
+        self._dashboard = dashboard
+        self._loopback: asyncio.Task[Gate] | None = None
+        if dashboard is not None:
+            dashboard.open_loopback = self.open_dashboard
         self._connections: dict[Connection, asyncio.Task[None]] = {}
         self._handshaking: set[asyncio.Task[None]] = set()
         self._refusing: set[asyncio.Task[None]] = set()
@@ -95,10 +126,57 @@ class ApiServer:
                 self._add(await open_unix_site(
                     self._unix_path, shared=self._auth.unix_socket_shared, serve=self._serve))
             if self._tcp is not None:
-                self._add(await open_tcp_site(self._tcp, serve=self._serve))
+                site = await open_tcp_site(self._tcp, serve=self._serve)
+                self._add(site)
+                if self._dashboard is not None:
+                    self._sites["tcp"] = self._browser_site("tls", site, self._tls_hosts())
         except BaseException:
             await self.stop()
             raise
+
+    def _tls_hosts(self) -> list[str]:
+        from ringleader.config.runnable import dashboard_hosts
+
+        assert self._tcp is not None
+        try:
+            return dashboard_hosts(self._tcp)
+        except ConfigError as exc:
+            raise ListenerError("; ".join(exc.problems)) from None
+
+    def _browser_site(self, kind: Literal["loopback", "tls"], site: Site,
+                      hosts: list[str]) -> tuple[App, Gate]:
+        from ringleader.api.browser_app import BrowserApp
+
+        dashboard = self._dashboard
+        assert dashboard is not None and site.port is not None
+        gate = Gate(kind, site.port, hosts, lambda: dashboard.sessions)
+        if kind == "tls":
+            dashboard.tls_gate = gate
+        return BrowserApp(self._app, dashboard, gate, self._auth), gate
+
+    async def open_dashboard(self) -> Gate:
+        """The loopback listener of the dashboard, opened at the first call."""
+        if self._stopped or not self._started:
+            raise ListenerError("the API server is not running")
+        if self._loopback is None:
+            self._loopback = asyncio.ensure_future(self._open_loopback())
+        try:
+            return await asyncio.shield(self._loopback)
+        except ListenerError:
+            self._loopback = None  # the next request tries again
+            raise
+
+    async def _open_loopback(self) -> Gate:
+        site = await open_loopback_site(serve=self._serve)
+        if self._stopped:  # stop() ran meanwhile: it would not close this one
+            site.server.close()
+            raise ListenerError("the API server is stopping")
+        self._add(site)
+        self._sites["loopback"] = self._browser_site("loopback", site, ["127.0.0.1"])
+        gate = self._sites["loopback"][1]
+        assert gate is not None
+        log.info("dashboard listening on %s", site.addresses[0])
+        return gate
 
     def _add(self, site: Site) -> None:
         self._servers.append(site.server)
@@ -134,11 +212,12 @@ class ApiServer:
                     writer.transport.abort()
                     return
             assert peer is not None
+            app, gate = self._sites[accepted.site]
             await self._run(Connection(
-                reader, writer, peer, self._app, self._auth, self._limits,
+                reader, writer, peer, app, self._auth, self._limits,
                 head_deadline=None if ticket.authenticated else
                 asyncio.get_running_loop().time() + self._limits.auth_timeout,
-                on_authenticated=lambda: pool.authenticate(ticket)), task)
+                on_authenticated=lambda: pool.authenticate(ticket), browser=gate), task)
         finally:
             pool.release(ticket)
 
@@ -199,6 +278,8 @@ class ApiServer:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(2.0):
                     await server.wait_closed()
+        if self._dashboard is not None:
+            self._dashboard.close()
         self._remove_socket_file()
 
     def _remove_socket_file(self) -> None:

@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import Meta
 
+from ringleader.api.schema_dashboard import ClusterOverview, DashboardLink, DashboardRequest
 from ringleader.engine.answers import (
     ClusterInfo,
     ClusterJobInfo,
@@ -168,4 +169,10 @@ TYPES: dict[str, OpTypes] = {
     "quit": OpTypes(response=Ok),
     "openapi": OpTypes(),
     "metrics": OpTypes(),
+    "dashboard": OpTypes(request=DashboardRequest, response=DashboardLink),
+    "stream": OpTypes(),  # several kinds of events: ringleader/dashboard/PROTOCOL.md
+    "cluster_overview": OpTypes(response=ClusterOverview),
+    "cluster_drain": OpTypes(response=Ok),
 }
+TYPES["set_post"] = TYPES["set"]
+TYPES["rm_post"] = TYPES["rm"]

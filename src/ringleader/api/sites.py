@@ -7,7 +7,10 @@ started by ``ApiServer`` (``api.runner``) with the connection handler it serves:
   live one never;
 - a TCP socket, always TLS (a client certificate gives the peer's name). It accepts plain
   TCP and hands the server the TLS context: the server counts the connection against its
-  peer's budget *before* spending a TLS handshake on it.
+  peer's budget *before* spending a TLS handshake on it;
+- the dashboard's loopback socket (``ringleader dashboard``), opened on demand: 127.0.0.1,
+  a free port, plain HTTP (browsers hold loopback for a secure context), for browsers
+  only: the server checks every request on it as a browser's (``api.browser_gate``).
 """
 
 from __future__ import annotations
@@ -33,8 +36,8 @@ from ringleader.trusted_files import UntrustedFile, make_private_dirs
 if TYPE_CHECKING:
     import ssl
 
-__all__ = ["Accepted", "ListenerError", "Serve", "Site", "open_tcp_site", "open_unix_site",
-           "tls_context"]
+__all__ = ["Accepted", "ListenerError", "Serve", "Site", "open_loopback_site", "open_tcp_site",
+           "open_unix_site", "tls_context"]
 
 _CRED = struct.Struct("3i")  # struct ucred: pid, uid, gid
 _MAX_OPTLEN = 1024  # the most CPython's getsockopt accepts: 256 groups
@@ -56,7 +59,7 @@ _SO_PEERGROUPS: Final = _peergroups_option()
 class Accepted:
     """A connection a site just accepted, before anything is read from it."""
 
-    site: Literal["unix", "tcp"]  # the listener, whose pool it counts against
+    site: Literal["unix", "tcp", "loopback"]  # the listener, whose pool it counts against
     key: str  # the peer it counts against: "uid:1000", or the IP address
     peer: Callable[[], Peer]  # unix: known at once; tcp: call after the TLS handshake
     tls: ssl.SSLContext | None = None  # tcp: the handshake the server must make first
@@ -77,6 +80,7 @@ class Site:
     server: asyncio.Server
     addresses: list[str]  # "unix:/path", "https://127.0.0.1:5555"
     inode: tuple[int, int] | None = None  # (dev, ino) of a unix socket file: remove only ours
+    port: int | None = None  # a TCP site's (the first socket's) port
 
 
 async def open_unix_site(path: str, *, shared: bool, serve: Serve) -> Site:
@@ -119,7 +123,25 @@ async def open_tcp_site(tcp: TcpConfig, *, serve: Serve) -> Site:
         bound_host, bound_port = sock.getsockname()[:2]
         shown = f"[{bound_host}]" if ":" in bound_host else bound_host
         addresses.append(f"https://{shown}:{bound_port}")
-    return Site(server, addresses)
+    return Site(server, addresses, port=server.sockets[0].getsockname()[1])
+
+
+async def open_loopback_site(*, serve: Serve) -> Site:
+    async def accepted(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peername = writer.get_extra_info("peername")
+        if not peername:
+            writer.transport.abort()  # gone already
+            return
+        peer = _tcp_peer(writer)
+        await serve(reader, writer, Accepted("loopback", peername[0], lambda: peer))
+
+    try:
+        server = await asyncio.start_server(accepted, "127.0.0.1", 0)
+    except OSError as exc:
+        raise ListenerError(f"cannot open the dashboard's listener on 127.0.0.1: "
+                            f"{exc.strerror or exc}") from None
+    port = server.sockets[0].getsockname()[1]
+    return Site(server, [f"http://127.0.0.1:{port}"], port=port)
 
 
 def tls_context(tcp: TcpConfig) -> ssl.SSLContext:

@@ -165,6 +165,10 @@ class TcpConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only
                                           "certificates")] = None
     client_cert_required: Annotated[bool, Meta(description="refuse clients without a "
                                                "certificate (else a token is enough)")] = False
+    dashboard_hosts: Annotated[list[str] | None, Meta(
+        description="the host names (or IP addresses) browsers may reach the web "
+                    "dashboard's login by on this listener (DNS rebinding); default: the "
+                    "certificate's DNS and IP names; [] serves no dashboard here")] = None
 
     def __post_init__(self) -> None:
         parse_listen(self.listen)
@@ -189,6 +193,16 @@ class ClientCertConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, 
     cn: Annotated[str, Meta(min_length=1, description="the certificate subject's common "
                             "name; the audit log records cert:CN")]
     role: Annotated[Role, Meta(description="read, operate or admin")]
+
+
+class DashboardConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """[ringleader.dashboard]: the web dashboard's sessions."""
+
+    session_lifetime: Annotated[float, Meta(gt=0, description="seconds a browser session "
+                                            "lasts from its sign-in")] = 12 * 3600.0
+    idle_timeout: Annotated[float, Meta(gt=0, description="seconds without a request "
+                                        "after which a session ends (an open live view "
+                                        "does not count)")] = 3600.0
 
 
 class ControllerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -230,6 +244,8 @@ class ControllerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, 
     max_processes: Annotated[int, Meta(ge=1, description="the most processes the controller "
                                        "runs, all watchers together; incr/add/set beyond it "
                                        "are refused")] = 10_000
+    dashboard: Annotated[DashboardConfig, Meta(description="the web dashboard's "
+                                               "sessions")] = DashboardConfig()
 
     def __post_init__(self) -> None:
         if self.tcp is not None and not self.tokens and self.tcp.client_ca is None:

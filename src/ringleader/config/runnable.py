@@ -15,12 +15,14 @@ from typing import TYPE_CHECKING
 from ringleader.config.cluster import EtcdSettings
 from ringleader.config.model import Config, TcpConfig, WatcherConfig
 from ringleader.errors import ConfigError
-from ringleader.trusted_files import UntrustedFile, open_trusted
+from ringleader.trusted_files import UntrustedFile, open_trusted, read_trusted
 
 if TYPE_CHECKING:
     import ssl
 
-__all__ = ["check_runnable", "process_total", "tls_context"]
+__all__ = ["check_runnable", "dashboard_hosts", "process_total", "tls_context"]
+
+_MAX_CERT_BYTES = 1 << 20
 
 
 def process_total(watchers: Iterable[WatcherConfig]) -> int:
@@ -39,6 +41,7 @@ def check_runnable(config: Config) -> list[str]:
     if config.controller.tcp is not None:
         try:
             tls_context(config.controller.tcp)
+            dashboard_hosts(config.controller.tcp)
         except ConfigError as exc:
             problems += [f"{where}: {p}" for p in exc.problems]
     if config.cluster is not None:
@@ -74,6 +77,23 @@ def _etcd_tls_files(etcd: EtcdSettings) -> None:
                 raise ConfigError([f"[cluster] cert_file {etcd.cert_file}, key_file "
                                    f"{key_file}: cannot load them: "
                                    f"{getattr(exc, 'reason', None) or exc}"]) from None
+
+
+def dashboard_hosts(tcp: TcpConfig) -> list[str]:
+    """The Host names browsers may reach the dashboard by on the TLS listener:
+    dashboard_hosts, else the DNS and IP names of the certificate (none: no dashboard
+    there)."""
+    if tcp.dashboard_hosts is not None:
+        return list(tcp.dashboard_hosts)
+    from ringleader.config.tls_names import CertificateError, certificate_names
+
+    try:
+        pem = read_trusted(tcp.tls_cert, limit=_MAX_CERT_BYTES, owner="self_or_root")
+        return certificate_names(pem)
+    except (UntrustedFile, CertificateError, OSError) as exc:
+        raise ConfigError([f"[ringleader.tcp] tls_cert {tcp.tls_cert}: cannot read its "
+                           f"names for dashboard_hosts ({exc}): list them in "
+                           "dashboard_hosts"]) from None
 
 
 @contextlib.contextmanager

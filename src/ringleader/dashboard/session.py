@@ -202,6 +202,18 @@ class Sessions:
         self._open[sid] = self._open.pop(sid)  # most recently used last
         return entry.session
 
+    def now(self) -> float:
+        """The sessions' clock (what `Session.expires_in` takes)."""
+        return self._clock()
+
+    def is_open(self, sid: str) -> bool:
+        """Whether a session is still open, without counting as a request (a live stream
+        asks this: it does not keep an idle session alive)."""
+        entry = self._open.get(sid)
+        now = self._clock()
+        return entry is not None and entry.session.expires > now \
+            and entry.last_used + self.idle_timeout > now
+
     def close(self, sid: str) -> None:
         """Log out: the cookie stops working at once, wherever it was copied."""
         self._open.pop(sid, None)

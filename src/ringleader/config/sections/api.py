@@ -7,6 +7,7 @@ fields and calls these for the sub-tables) so that each module stays small.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Callable
 from typing import Any
@@ -17,6 +18,7 @@ from ringleader.config.values import (
     BadValue,
     plain_name_problem,
     to_bool,
+    to_float,
     to_gid,
     to_int,
     to_str,
@@ -55,6 +57,30 @@ def _listen(v: Any) -> str:
     return text
 
 
+_LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
+_HOST_NAME = re.compile(rf"{_LABEL}(\.{_LABEL})*")
+
+
+def dashboard_host(text: str) -> str:
+    """A name as a browser sends it in Host (without the port): lower case, an IPv6
+    address in brackets."""
+    name = text.strip().lower()
+    try:
+        address = ipaddress.ip_address(name.strip("[]"))
+    except ValueError:
+        if not _HOST_NAME.fullmatch(name) or len(name) > 253:
+            raise BadValue("host names or IP addresses without a port, such as "
+                           '"ctl.example.org" or "127.0.0.1"') from None
+        return name
+    return f"[{address}]" if address.version == 6 else str(address)
+
+
+def _host_list(v: Any) -> list[str]:
+    if not isinstance(v, list):
+        raise BadValue('a list of host names, such as ["ctl.example.org"]')
+    return [dashboard_host(to_str(item)) for item in v]
+
+
 def _token_hash(v: Any) -> str:
     if not isinstance(v, str) or not _HASH.match(v.strip()):
         raise BadValue("sha256:<64 hex digits>, the output of `ringleader token hash`")
@@ -74,6 +100,12 @@ TCP_FIELDS: dict[str, tuple[Normaliser, str | None]] = {
     "listen": (_listen, 'HOST:PORT such as "127.0.0.1:5555"'),
     "tls_cert": (to_str, "the PEM certificate file"), "tls_key": (to_str, "the PEM key file"),
     "client_ca": (to_str, None), "client_cert_required": (to_bool, None),
+    "dashboard_hosts": (_host_list, None),
+}
+# [ringleader.dashboard]
+DASHBOARD_FIELDS: dict[str, tuple[Normaliser, str | None]] = {
+    "session_lifetime": (lambda v: to_float(v, minimum=1), None),
+    "idle_timeout": (lambda v: to_float(v, minimum=1), None),
 }
 def _token_name(v: Any) -> str:
     name = to_str(v)

@@ -10,6 +10,7 @@ from ringleader.config.model import ControllerConfig
 from ringleader.config.report import Report, convert
 from ringleader.config.sections.api import (
     API_FIELDS,
+    DASHBOARD_FIELDS,
     TCP_FIELDS,
     api_table,
     api_table_list,
@@ -55,6 +56,8 @@ def build_controller(options: Mapping[str, Any], endpoint: str | None, where: st
                 out[key] = level
             elif key == "tcp":
                 out[key] = api_table(value, TCP_FIELDS, where, "tcp", report)
+            elif key == "dashboard":
+                out[key] = api_table(value, DASHBOARD_FIELDS, where, "dashboard", report)
             elif key in ("tokens", "client_certs"):
                 out[key] = api_table_list(value, where, key, report)
             elif key in ("endpoint", "include", "include_dir"):
@@ -64,7 +67,7 @@ def build_controller(options: Mapping[str, Any], endpoint: str | None, where: st
             else:
                 report.unknown(where, key, [*CONTROLLER_FIELDS, "loglevel", "endpoint",
                                             "include", "include_dir", "tcp", "tokens",
-                                            "client_certs", *CONTROLLER_LATER])
+                                            "client_certs", "dashboard", *CONTROLLER_LATER])
         except BadValue as exc:
             report.bad(where, key, value, exc)
     check_api(out, where, report)
