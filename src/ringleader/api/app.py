@@ -86,15 +86,15 @@ class ControlApp:
                 self._static[(route.method, route.path)] = route
                 self._methods.setdefault(route.path, set()).add(route.method)
         self._prefixes = sorted({p for _, p, _ in self._by_suffix}, key=len, reverse=True)
-        self._handlers: dict[str, tuple[Callable[..., Awaitable[Any]], bool]] = {}
+        self._handlers: dict[str, Callable[..., Awaitable[Any]]] = {}
+        self._with_request: set[str] = set()  # the dashboard's handlers get the request
         for route in ROUTES:
             op = route.twin_of or route.op
             handler = getattr(commands, f"op_{op}", None)
-            if handler is not None:
-                self._handlers[route.op] = (handler, False)
-            else:  # the dashboard's: absent without one (a library's app, tests)
+            if handler is None:  # the dashboard's: absent without one (a library's app)
                 handler = getattr(dashboard, f"op_{op}", None) or _no_dashboard
-                self._handlers[route.op] = (handler, True)
+                self._with_request.add(route.op)
+            self._handlers[route.op] = handler
 
     def error(self, status: int, code: str, detail: str) -> Response:
         """Used by the transport for its own errors (malformed HTTP, auth, limits)."""
@@ -148,15 +148,16 @@ class ControlApp:
                 args = data if request.body.strip() else None
                 call.append(convert(data, types.request))
             elif request.body.strip():
-                # {} is "nothing": what a browser's POST with a JSON body sends for none
-                if parse_json(request.body) != {}:
+                # {} is "nothing": what a browser's POST (always JSON) sends for none
+                if request.method != "POST" or parse_json(request.body) != {}:
                     raise ApiError(ErrorCode.BAD_REQUEST, f"{route.op} takes no request body")
                 args = None
             if route.audited and self.audit is not None:
                 self._check_audit(request)
-            handler, wants_request = self._handlers[route.op]
+            handler = self._handlers[route.op]
             result = await (handler(*call, query=request.query, request=request)
-                            if wants_request else handler(*call, query=request.query))
+                            if route.op in self._with_request
+                            else handler(*call, query=request.query))
             response = self._render(result, types.status)
         except BodyError as exc:
             response = error_response(ErrorCode.BAD_REQUEST, exc.detail)

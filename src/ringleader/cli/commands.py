@@ -244,6 +244,20 @@ def _cluster_args(p: argparse.ArgumentParser) -> None:
                       KEYFILE.add, COLOR.add])
 
 
+def _dashboard_args(p: argparse.ArgumentParser) -> None:
+    p.description = ("Print a one-time link to the web dashboard: it opens a session in a "
+                     "browser once, within 5 minutes (the token is in the link's #fragment, "
+                     "which browsers never send). Over the unix socket, the controller opens "
+                     "a listener on 127.0.0.1 (a free port) for it; over https, the link is "
+                     "on the TLS listener.")
+    p.add_argument("--open", action="store_true",
+                   help="open it in the web browser too (through a private page: never on "
+                   "a command line others can read)")
+    p.add_argument("--role", choices=ROLES,
+                   help="the session's role: yours (the default) or a lower one")
+    _common(p)
+
+
 def _completion_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("shell", choices=SHELLS)
 
@@ -321,6 +335,8 @@ TABLE: tuple[Command, ...] = (
     Command("cluster", "drive the controllers of many hosts through etcd (nodes, status, "
             "apply, rm, scale, reload, restart, signal, logs, events, drain, undrain)",
             _cluster_args, "ringleader.cli.cluster:cmd_cluster"),
+    Command("dashboard", "print a one-time link to the web dashboard", _dashboard_args,
+            "ringleader.cli.dashboard:cmd_dashboard", client=True),
     Command("token", "make or hash an API token for the TCP listener", _token_args,
             "ringleader.cli.token:cmd_token"),
     Command("completion", "print a shell completion script", _completion_args,

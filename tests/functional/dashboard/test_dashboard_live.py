@@ -9,22 +9,10 @@ import os
 from dashboard_standin import StandIn, watcher
 from playwright.sync_api import Page, expect
 
+from conftest import set_hidden
+
 from ringleader.dashboard.stream import ReplayBuffer, encode_frame
 from ringleader.testing import wait_until_sync
-
-
-def set_hidden(page: Page, hidden: bool) -> None:
-    """Hide or show the tab. Playwright keeps every page visible by design
-    (microsoft/playwright#2286), so the page's visibility is overridden and the event the
-    browser would fire is dispatched: what happens next (the page closing or reopening
-    its EventSource, the server seeing it) is real."""
-    page.evaluate("""(hidden) => {
-        const state = hidden ? "hidden" : "visible";
-        Object.defineProperty(document, "visibilityState", {configurable: true,
-                                                            get: () => state});
-        Object.defineProperty(document, "hidden", {configurable: true, get: () => hidden});
-        document.dispatchEvent(new Event("visibilitychange"));
-    }""", hidden)
 
 
 def texts(page: Page) -> list[str]:
