@@ -93,11 +93,15 @@ hash = "{hash_token(token)}"
         assert self.proc.poll() is None, self.log.read_text()
 
     def _all_running(self) -> bool:
+        """Every worker runs and has said "ready" (its SIGUSR1 handler is installed)."""
         try:
             status = self.call("status")
+            lines = self.call("logs", query={"watcher": "worker", "lines": "100"})["lines"]
         except (ApiError, Unreachable):
             return False
-        return all(w["running"] == w["numprocesses"] for w in status["watchers"])
+        ready = {line["wid"] for line in lines if line["line"].startswith("ready")}
+        return all(w["running"] == w["numprocesses"] for w in status["watchers"]) \
+            and len(ready) == status["watchers"][0]["numprocesses"]
 
     # -- the console's side -------------------------------------------------------------
     def call(self, op: str, **kwargs: Any) -> Any:
