@@ -9,9 +9,9 @@ after the last one closes, so that a tab shown again resumes instead of starting
   `ReplayBuffer`, bounded by items and bytes, with a random epoch per start;
 - each connection is a cursor into that buffer, not a queue of its own: woken when
   something is added, it sends what its topics select after its cursor, in one write.
-  A connection that fell further behind than the buffer holds gets ``reset`` (then goes
-  on from the newest item): memory never grows with a slow client, whose writes the
-  transport cuts off after its write timeout anyway;
+  A connection that fell further behind than the buffer holds gets ``reset`` and what a
+  fresh stream gets: memory never grows with a slow client, whose writes the transport
+  cuts off after its write timeout anyway;
 - the status is encoded once per change for every connection, at most every
   `status_period` seconds (200 workers changing state in a burst make one message);
 - stats come from the API's shared samplers (``api.feeds``), one per interval and
@@ -193,12 +193,8 @@ class StreamHub:
             if request.resume is not None and items is None:
                 chunks.append(encode_frame("reset", b'{"reason": "the stream cannot be '
                                                     b'resumed: it starts afresh"}'))
-            if items is None:  # a fresh stream: the last `backlog` items it selects
-                everything = buffer.since(EventId(buffer.epoch, 0)) or []
-                chosen = buffer.select(everything, request)
-                items = chosen[-request.backlog:] if request.backlog else []
-            else:
-                items = buffer.select(items, request)
+            items = self._backlog(buffer, request) if items is None else \
+                buffer.select(items, request)
             last = buffer.last_id
             cursor = last.seq if last is not None else 0
             chunks += [self._item_frame(buffer, item) for item in items]
@@ -209,28 +205,35 @@ class StreamHub:
                 stats = self._commands.feeds.follow(request.interval, request.watcher)
                 next_stats = asyncio.ensure_future(anext(stats))
             yield b"".join(chunks)
+            wants_status = "status" in request.topics
             while True:
                 changed = self._changed
                 if changed is None:
                     return  # the hub was closed: the server stops
-                waiting: list[asyncio.Future[Any]] = [changed]
-                if next_stats is not None:
-                    waiting.append(next_stats)
-                await asyncio.wait(waiting, timeout=self._check_every,
-                                   return_when=asyncio.FIRST_COMPLETED)
+                last = buffer.last_id
+                idle = (last is None or last.seq == cursor) and not \
+                    (wants_status and status_seen != self.status_version) and \
+                    (next_stats is None or not next_stats.done())
+                if idle:  # else it was woken while its last chunk was being written
+                    waiting: list[asyncio.Future[Any]] = [changed]
+                    if next_stats is not None:
+                        waiting.append(next_stats)
+                    await asyncio.wait(waiting, timeout=self._check_every,
+                                       return_when=asyncio.FIRST_COMPLETED)
                 if (alive is not None and not alive()) or self.buffer is not buffer:
                     return  # the session ended, or the server stops
                 chunks = []
                 new = buffer.since(EventId(buffer.epoch, cursor))
-                if new is None:  # it fell behind what the buffer holds
+                if new is None:  # it fell behind what the buffer holds: as if fresh
                     chunks.append(encode_frame("reset", b'{"reason": "this stream fell '
                                                         b'behind"}'))
-                    new = []
-                if new or chunks:
-                    last = buffer.last_id
-                    cursor = last.seq if last is not None else cursor
-                chunks += [self._item_frame(buffer, i) for i in buffer.select(new, request)]
-                if "status" in request.topics and status_seen != self.status_version:
+                    new = self._backlog(buffer, request)
+                else:
+                    new = buffer.select(new, request)
+                last = buffer.last_id
+                cursor = last.seq if last is not None else cursor
+                chunks += [self._item_frame(buffer, item) for item in new]
+                if wants_status and status_seen != self.status_version:
                     status_seen = self.status_version
                     chunks.append(self._status_frame)
                 if next_stats is not None and next_stats.done():
@@ -251,6 +254,15 @@ class StreamHub:
             if stats is not None:
                 await stats.aclose()
             self._detach()
+
+    @staticmethod
+    def _backlog(buffer: ReplayBuffer, request: StreamRequest) -> list[Item]:
+        """What a fresh stream starts with: the last `backlog` items it selects (of what
+        the buffer still holds, however many it has dropped)."""
+        if not request.backlog:
+            return []
+        chosen = buffer.select(buffer.held(), request)
+        return chosen[-request.backlog:]
 
     @staticmethod
     def _item_frame(buffer: ReplayBuffer, item: Item) -> bytes:

@@ -208,6 +208,10 @@ class ReplayBuffer:
             self._bytes -= len(self._items.popleft().data)
         return item
 
+    def held(self) -> list[Item]:
+        """Every item the buffer still holds, oldest first."""
+        return list(self._items)
+
     def since(self, resume: EventId) -> list[Item] | None:
         """The items after *resume*, or None when they cannot all be given: another
         epoch (the controller restarted), an id from the future, or items already
