@@ -91,7 +91,8 @@ class Gate:
         if not self.hosts:
             raise AuthError("forbidden", "this listener serves no dashboard: set "
                             "[ringleader.tcp] dashboard_hosts", status=403)
-        refusal = check_browser(method, headers, self.origins)
+        refusal = check_browser(method, headers, self.origins,
+                                page=path in (PAGE_PREFIX, PAGE_PREFIX + "/"))
         if refusal is not None:
             raise AuthError(refusal.code, refusal.detail, status=refusal.status)
         session = None

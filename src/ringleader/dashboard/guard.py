@@ -9,7 +9,11 @@ listener (and, on the TLS listener, on every request without an Authorization he
 - ``Host`` on the allowlist: a DNS-rebinding page (attacker.example resolving to
   127.0.0.1) is same-origin with itself, not with us, and sends its own name;
 - ``Sec-Fetch-Site`` (sent by every current browser) ``same-origin``, or ``none`` (typed
-  or bookmarked) for a GET; never ``same-site`` or ``cross-site``;
+  or bookmarked) for a GET; never ``same-site`` or ``cross-site``, except for the page
+  itself opened as a top-level document (``Sec-Fetch-Mode: navigate``, ``Sec-Fetch-Dest:
+  document``): a link from elsewhere (the file ``ringleader dashboard --open`` writes, a
+  wiki) must open it, and it holds no data (the cookie is SameSite=Strict, the page asks
+  for everything itself, same-origin, and cannot be framed);
 - ``Origin`` equal to our own when present, and required on a state change;
 - a state change is a POST whose body is JSON (``Content-Type: application/json``):
   a cross-origin form or a "simple" fetch cannot send that without a CORS preflight,
@@ -110,16 +114,18 @@ def check_host(headers: Mapping[str, str], origins: Origins) -> Refusal | None:
     return None
 
 
-def check_browser(method: str, headers: Mapping[str, str],
-                  origins: Origins) -> Refusal | None:
+def check_browser(method: str, headers: Mapping[str, str], origins: Origins, *,
+                  page: bool = False) -> Refusal | None:
     """The checks that need no session: Host, fetch metadata, Origin, method and body
-    type. *headers* has lower-case names."""
+    type. *headers* has lower-case names; *page*: the path is the page's document."""
     refusal = check_host(headers, origins)
     if refusal is not None:
         return refusal
     safe = method in SAFE_METHODS
     fetch_site = headers.get("sec-fetch-site")
-    if fetch_site is not None and fetch_site != "same-origin" \
+    navigation = page and safe and headers.get("sec-fetch-mode") == "navigate" \
+        and headers.get("sec-fetch-dest") == "document"
+    if fetch_site is not None and fetch_site != "same-origin" and not navigation \
             and not (safe and fetch_site == "none"):
         return _forbidden(f"Sec-Fetch-Site: {fetch_site} (a {method} must come from the "
                           "dashboard's own page)")

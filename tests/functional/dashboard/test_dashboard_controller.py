@@ -7,11 +7,14 @@ fixture fails a test that leaves one)."""
 from __future__ import annotations
 
 import os
+import stat
+import subprocess
+from pathlib import Path
 from typing import Any
 
 import psutil
 from playwright.sync_api import Page, Response, expect
-from real_controller import RealController
+from real_controller import RINGLEADER, RealController
 
 from conftest import Dashboard, set_hidden
 from ringleader.testing import wait_until_sync
@@ -174,3 +177,36 @@ def test_signing_out_in_one_tab_ends_the_session_in_the_others(
     expect(first.locator("#nav")).to_be_hidden()
     assert [e["args"]["action"] for e in controller.audit() if e["op"] == "session"] == \
         ["sign-in", "sign-out"]
+
+
+def test_open_hands_the_browser_a_private_page_not_the_link(
+        board: Dashboard, controller: RealController, tmp_path: Path) -> None:
+    """`ringleader dashboard --open` gives the browser ($BROWSER here) a file of the
+    user's own that redirects to the link: the token is on no command line."""
+    runtime = tmp_path / "runtime"
+    runtime.mkdir(mode=0o700)
+    argv = tmp_path / "browser-argv"
+    browser = tmp_path / "browser.sh"
+    browser.write_text(f'#!/bin/sh\nprintf "%s\\n" "$@" > {argv}\n')
+    browser.chmod(0o700)
+    env = dict(os.environ, BROWSER=f"{browser} %s", XDG_RUNTIME_DIR=str(runtime))
+    env.pop("DISPLAY", None)
+    env.pop("WAYLAND_DISPLAY", None)
+    printed = subprocess.run([*RINGLEADER, "dashboard", "--open", "--role", "read", "-e",
+                              controller.socket], capture_output=True, text=True, env=env,
+                             timeout=30)
+    assert printed.returncode == 0, printed.stderr
+    url = printed.stdout.strip()
+    [opened] = argv.read_text().splitlines()
+    page_file = runtime / "ringleader" / "dashboard.html"
+    assert opened == f"file://{page_file}"
+    assert "token" not in opened
+    assert stat.S_IMODE(page_file.parent.stat().st_mode) == 0o700
+    assert stat.S_IMODE(page_file.stat().st_mode) == 0o600
+    assert url.replace("&", "&amp;") in page_file.read_text()
+
+    page = board.watch(board.context().new_page())
+    page.goto(opened)  # what the browser does with it: on to the link, signed in
+    expect(page.locator("#who")).to_contain_text("read")
+    expect(page.locator(WORKER)).to_have_count(1)
+    assert page.url == controller.url("/ui/#/")

@@ -81,6 +81,23 @@ def test_fetch_metadata(method: str, site: str, allowed: bool) -> None:
                                   "come from the dashboard's own page)")
 
 
+@pytest.mark.parametrize(("method", "mode", "dest", "page", "allowed"), [
+    ("GET", "navigate", "document", True, True),  # a link from elsewhere opens the page
+    ("HEAD", "navigate", "document", True, True),
+    ("GET", "navigate", "document", False, False),  # an API path or an asset: never
+    ("GET", "navigate", "iframe", True, False),
+    ("GET", "no-cors", "document", True, False),
+    ("GET", "cors", "empty", True, False),
+    ("POST", "navigate", "document", True, False),  # a form posted from elsewhere
+])
+def test_only_the_page_opens_from_another_site(method: str, mode: str, dest: str,
+                                               page: bool, allowed: bool) -> None:
+    sent = headers(sec_fetch_site="cross-site", sec_fetch_mode=mode, sec_fetch_dest=dest,
+                   origin="-")
+    refusal = check_browser(method, sent, LOOPBACK, page=page)
+    assert (refusal is None) is allowed, refusal
+
+
 @pytest.mark.parametrize("origin", ["null", "http://localhost:8123", "https://127.0.0.1:8123",
                                     "http://127.0.0.1:8124", "http://127.0.0.1:8123/",
                                     "http://evil.example"])
