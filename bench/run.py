@@ -337,6 +337,21 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+KEPT = ("\n<!-- sections below are other benchmarks' (bench/soak.py, bench/dashboard.py): "
+        "run.py keeps them -->\n")
+
+
+def kept_sections(out: Path) -> str:
+    """What other benchmarks wrote after the KEPT marker (bench/soak.py, bench/dashboard.py)
+    or bench/cluster.py's (CLUSTER_MARK) in the previous RESULTS.md, whichever comes first."""
+    try:
+        previous = out.read_text()
+    except FileNotFoundError:
+        return ""
+    found = [at for at in (previous.find(KEPT), previous.find(CLUSTER_MARK)) if at >= 0]
+    return "\n" + previous[min(found):].lstrip("\n") if found else ""
+
+
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
     plan = Plan.quick() if args.quick else Plan()
@@ -367,10 +382,7 @@ def main(argv: list[str]) -> int:
         bench.notes[tool.name].insert(0, f"configured: {tool.settings()}")
     rows = figures(plan)
     text = render(bench.results, rows, [t.name for t in tools], header, bench.notes)
-    old = args.out.read_text() if args.out.exists() else ""
-    if CLUSTER_MARK in old:  # bench/cluster.py's section: kept as it is
-        text = text.rstrip("\n") + "\n\n" + old[old.index(CLUSTER_MARK):]
-    args.out.write_text(text)
+    args.out.write_text(text + kept_sections(args.out))
     _log(f"wrote {args.out} ({total:.0f} s)")
     return 0
 

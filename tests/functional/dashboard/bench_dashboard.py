@@ -1,5 +1,6 @@
-"""Figures of the dashboard in Chromium against the stand-in server (phase 2 moves this to
-bench/ against a real controller):
+"""Figures of the dashboard in Chromium against the stand-in server, for the bursts a real
+controller cannot be made to send on demand (bench/dashboard.py measures the rest against
+a real controller; both go to bench/RESULTS.md):
 
 - time to first render: from the navigation's start to the overview showing 200 workers
   (one-time token exchange, module loading, stream, first status), median of 5;
