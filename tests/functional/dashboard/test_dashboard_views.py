@@ -1,8 +1,11 @@
 """The dashboard's views in Chromium against a real controller: the buttons each role gets,
-a watcher's page (processes, options, set, signal, remove), adding a watcher, the cluster
-page of a lone controller, and the phone width, dark scheme and keyboard."""
+a watcher's page (processes, options, set, signal, remove), adding a watcher, the events
+and charts of real workers, the cluster page of a lone controller, and the phone width,
+dark scheme and keyboard."""
 
 from __future__ import annotations
+
+import re
 
 import psutil
 import pytest
@@ -119,3 +122,24 @@ def test_phone_width_dark_scheme_and_keyboard(board: Dashboard,
     page.get_by_role("button", name="Add a process").focus()
     page.keyboard.press("Enter")
     expect(page.locator("main tbody tr[data-wid]")).to_have_count(4)
+
+
+def test_events_and_charts_of_real_workers(board: Dashboard,
+                                           controller: RealController) -> None:
+    page = board.open("read")
+    page.get_by_role("link", name="Events").click()
+    board.live(page)
+    victim = controller.pids()[1]
+    psutil.Process(victim).kill()  # the controller sees it die and respawns it
+    timeline = page.locator("ol.timeline li.event")
+    expect(timeline.filter(has_text=f"worker.2 pid {victim} exited")).to_have_count(1)
+    expect(timeline.filter(has_text="worker.2 spawned as pid")).to_have_count(1)
+    respawned = controller.pids()[1]
+    assert respawned != victim
+    expect(timeline.filter(has_text=f"spawned as pid {respawned}")).to_have_count(1)
+
+    page.get_by_role("link", name="Charts").click()
+    expect(page.locator(".chart canvas")).to_have_count(2)
+    # real samples of the workers (one per 2 s), drawn by uPlot
+    expect(page.locator(".charts .summary")).to_have_text(re.compile(r"^Last \d+ minutes"),
+                                                          timeout=15_000)
