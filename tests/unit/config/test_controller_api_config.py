@@ -124,6 +124,19 @@ def test_client_ca_alone_is_enough_for_tcp(write: Write) -> None:
     ('[ringleader]\nmax_connections = "many"\n',
      '[ringleader] max_connections: expected an integer >= 1, got "many"'),
     ('[ringleader]\naudit_log = 1\n', "[ringleader] audit_log: expected a string, got 1"),
+    (TCP + 'dashboard_hosts = "ctl"\n' + TOKEN, '[ringleader] tcp.dashboard_hosts: expected a '
+     'list of host names, such as ["ctl.example.org"], got "ctl"'),
+    (TCP + 'dashboard_hosts = ["ctl.example.org:443"]\n' + TOKEN, "[ringleader] "
+     "tcp.dashboard_hosts: expected host names or IP addresses without a port, such as "
+     "\"ctl.example.org\" or \"127.0.0.1\", got ['ctl.example.org:443']"),
+    (TCP + 'dashboard_hosts = ["bad host!"]\n' + TOKEN,
+     "[ringleader] tcp.dashboard_hosts: expected host names or IP addresses without a port"),
+    ('[ringleader.dashboard]\nidle_timeout = 0\n',
+     "[ringleader] dashboard.idle_timeout: expected a number >= 1, got 0"),
+    ('[ringleader.dashboard]\nsession_lifetime = "long"\n',
+     '[ringleader] dashboard.session_lifetime: expected a number >= 1, got "long"'),
+    ('[ringleader.dashboard]\ntimeout = 5\n', '[ringleader] dashboard.timeout: unknown option '
+     '(did you mean "dashboard.idle_timeout"?)'),
     ('[ringleader]\ntcp = "127.0.0.1:5555"\n',
      '[ringleader] tcp: expected a table, got "127.0.0.1:5555"'),
 ])
@@ -157,3 +170,14 @@ def test_the_model_itself_refuses_an_unauthenticated_tcp_listener() -> None:
         ControllerConfig(tcp=tcp)
     with pytest.raises(ValueError, match="expected HOST:PORT"):
         TcpConfig(listen="nowhere", tls_cert="c", tls_key="k")
+
+
+def test_dashboard_options(write: Write) -> None:
+    ctrl = load_config(write("r.toml", '[ringleader]\nendpoint = "unix:r.sock"\n')).controller
+    assert (ctrl.dashboard.session_lifetime, ctrl.dashboard.idle_timeout) == (43200, 3600)
+    text = (TCP + 'dashboard_hosts = ["CTL.example.org", "10.0.0.1", "[::1]"]\n' + TOKEN +
+            "[ringleader.dashboard]\nsession_lifetime = 600\nidle_timeout = 60\n")
+    ctrl = load_config(write("r.toml", text)).controller
+    assert ctrl.tcp is not None
+    assert ctrl.tcp.dashboard_hosts == ["ctl.example.org", "10.0.0.1", "[::1]"]
+    assert (ctrl.dashboard.session_lifetime, ctrl.dashboard.idle_timeout) == (600, 60)
