@@ -1,8 +1,9 @@
 """The browser harness: Debian's Chromium driven by Playwright (never a downloaded
 browser: `executable_path`), one browser per test module, a fresh context per test, and
 every console error, uncaught page error and CSP or Trusted Types violation collected:
-a test that leaves one behind fails. Without Chromium or Playwright the browser tests
-skip, but fail under CI=true (`.ci/run` installs Chromium).
+a test that leaves one behind fails. Without Chromium the browser tests skip, but fail
+under CI=true (`.ci/run` installs Chromium); without Playwright (a test extra) the browser
+test modules cannot be imported: a collection error, in CI or not.
 
 `board` opens pages on a real controller (`RealController`: `ringleader run` with real
 workers); `dashboard` on the `StandIn` server, for what a real controller cannot be made
