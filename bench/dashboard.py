@@ -34,10 +34,9 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests" / "functional" / "dashboard"))
 
+from dashboard_harness import CHROMIUM, CHROMIUM_ARGS, DESKTOP  # noqa: E402
 from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
 from real_controller import RealController  # noqa: E402
-
-from conftest import CHROMIUM, CHROMIUM_ARGS, DESKTOP  # noqa: E402
 
 WATCHERS = 200
 LINES = 5000

@@ -19,10 +19,10 @@ import os
 import statistics
 import time
 
+from dashboard_harness import CHROMIUM, CHROMIUM_ARGS, DESKTOP
 from dashboard_standin import StandIn, watcher
 from playwright.sync_api import Page, expect, sync_playwright
 
-from conftest import CHROMIUM, CHROMIUM_ARGS, DESKTOP
 from ringleader.dashboard.stream import encode_frame
 
 # Records when the overview first shows 200 rows, in ms since the navigation started.

@@ -10,10 +10,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from dashboard_harness import CHROMIUM, CHROMIUM_ARGS, DESKTOP, PHONE
 from playwright.sync_api import expect, sync_playwright
 from real_controller import RealController
-
-from conftest import CHROMIUM, CHROMIUM_ARGS, DESKTOP, PHONE
 
 WEB = """import os, time
 wid = os.environ["RINGLEADER_WID"]

@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+from dashboard_harness import Dashboard, set_hidden
 from playwright.sync_api import Page, Response, expect
 from real_controller import RINGLEADER, RealController
 
-from conftest import Dashboard, set_hidden
 from ringleader.testing import wait_until_sync
 
 REFUSED = r"status of (400|401|403|405)"  # Chromium logs refused requests as console errors

@@ -10,10 +10,10 @@ from __future__ import annotations
 import json
 import os
 
+from dashboard_harness import set_hidden
 from dashboard_standin import StandIn, watcher
 from playwright.sync_api import Page, expect
 
-from conftest import set_hidden
 from ringleader.dashboard.stream import ReplayBuffer, encode_frame
 from ringleader.testing import wait_until_sync
 

@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from dashboard_harness import Dashboard
 from playwright.sync_api import Browser, expect
 from real_controller import RealController
 
-from conftest import Dashboard
 from ringleader.dashboard.guard import CONTENT_SECURITY_POLICY
 
 REFUSED = r"status of (400|401|403|405)"  # Chromium logs refused requests as console errors

@@ -9,10 +9,9 @@ import re
 
 import psutil
 import pytest
+from dashboard_harness import PHONE, Dashboard
 from playwright.sync_api import expect
 from real_controller import RealController
-
-from conftest import PHONE, Dashboard
 
 ROW = "main tbody tr"
 WORKER = 'tr[data-name="worker"]'

@@ -6,10 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from dashboard_harness import Dashboard
 from playwright.sync_api import expect
 from real_controller import RealController
-
-from conftest import Dashboard
 
 BUDGET = 100 * 1024
 
