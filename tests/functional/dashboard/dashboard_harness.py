@@ -28,7 +28,7 @@ from real_controller import RealController
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page
 
-CHROMIUM = "/usr/bin/chromium"
+CHROMIUM = os.environ.get("RINGLEADER_TEST_CHROMIUM", "/usr/bin/chromium")  # Debian's
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                  "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
