@@ -13,7 +13,9 @@ listener (and, on the TLS listener, on every request without an Authorization he
   itself opened as a top-level document (``Sec-Fetch-Mode: navigate``, ``Sec-Fetch-Dest:
   document``): a link from elsewhere (the file ``ringleader dashboard --open`` writes, a
   wiki) must open it, and it holds no data (the cookie is SameSite=Strict, the page asks
-  for everything itself, same-origin, and cannot be framed);
+  for everything itself, same-origin, and cannot be framed). A link with a one-time token
+  opened that way signs the browser in as whoever minted it (a console user, at most
+  with their role, named in the page's header): it gives the other site nothing;
 - ``Origin`` equal to our own when present, and required on a state change;
 - a state change is a POST whose body is JSON (``Content-Type: application/json``):
   a cross-origin form or a "simple" fetch cannot send that without a CORS preflight,
