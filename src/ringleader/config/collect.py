@@ -20,6 +20,7 @@ from ringleader.config.report import Dialect, Report
 from ringleader.config.sections.cluster import build_cluster
 from ringleader.config.sections.controller import build_controller
 from ringleader.config.sections.features import flapping_plugin
+from ringleader.config.sections.groups import build_group, check_groups
 from ringleader.config.sections.sockets import build_socket, check_socket_clashes
 from ringleader.config.sections.watcher import build_watcher
 from ringleader.config.substitute import (
@@ -69,6 +70,7 @@ class Collector:
     ctrl_where: str | None = None
     sockets: list[PendingSection] = field(default_factory=list)
     flapping_plugin: PendingSection | None = None  # circus [plugin:...] of the Flapping class
+    groups: list[PendingSection] = field(default_factory=list)  # [groups.NAME]
     display: str | None = None  # the main file as shown in messages
     cluster: Setting | None = None  # the [cluster] table of a node (native TOML only)
 
@@ -295,14 +297,18 @@ def finish(c: Collector, source: str | None, *, references: bool = True,
         if watcher is not None:
             watchers.append(watcher)
             built.append((watcher, w.where))
+    groups = [(g, pending.where) for pending in c.groups
+              if (g := build_group(pending.name, pending.options, pending.where, report))]
     if references:
         check_references(built, [*known_watchers, *(w.name for w in c.watchers)],
                          [*known_sockets, *(s.name for s in c.sockets)],
                          c.display or source or "config", report)
+        check_groups(groups, (w.name for w in c.watchers), report)
     cluster = None if c.cluster is None else build_cluster(
         c.cluster.value, c.cluster.where, c.cluster.base_dir, controller, report)
     if report.problems or controller is None:
         return None, report
     return Config(controller=controller if controller else ControllerConfig(),
-                  watchers=watchers, sockets=[s for s, _ in sockets], source=source,
+                  watchers=watchers, sockets=[s for s, _ in sockets],
+                  groups=[g for g, _ in groups], source=source,
                   warnings=list(report.warnings), cluster=cluster), report

@@ -27,7 +27,11 @@ from ringleader.config.features import (
     WatchdogConfig,
 )
 
-StreamClass = Literal["console", "file", "null"]
+StreamClass = Literal["console", "file", "null", "custom"]
+# circus FancyStdoutStream's colour names (ANSI 30-37)
+ColourName = Literal["black", "red", "green", "yellow", "blue", "magenta", "cyan", "white"]
+Respawn = bool | Literal["unexpected"]
+ExitCode = Annotated[int, Meta(ge=0, le=255)]
 RotateWhen = Literal["S", "M", "H", "D", "MIDNIGHT", "W0", "W1", "W2", "W3", "W4", "W5", "W6"]
 
 NonNegFloat = Annotated[float, Meta(ge=0)]
@@ -41,6 +45,18 @@ RLIMIT_NAMES: frozenset[str] = frozenset(
     }
 )
 
+# supervisor.events.EventTypes: what an event listener may subscribe to
+SUPERVISOR_EVENT_TYPES: frozenset[str] = frozenset({
+    "EVENT", "PROCESS_STATE", "PROCESS_STATE_STOPPED", "PROCESS_STATE_EXITED",
+    "PROCESS_STATE_STARTING", "PROCESS_STATE_STOPPING", "PROCESS_STATE_BACKOFF",
+    "PROCESS_STATE_FATAL", "PROCESS_STATE_RUNNING", "PROCESS_STATE_UNKNOWN",
+    "PROCESS_COMMUNICATION", "PROCESS_COMMUNICATION_STDOUT", "PROCESS_COMMUNICATION_STDERR",
+    "PROCESS_LOG", "PROCESS_LOG_STDOUT", "PROCESS_LOG_STDERR", "REMOTE_COMMUNICATION",
+    "SUPERVISOR_STATE_CHANGE", "SUPERVISOR_STATE_CHANGE_RUNNING",
+    "SUPERVISOR_STATE_CHANGE_STOPPING", "TICK", "TICK_5", "TICK_60", "TICK_3600",
+    "PROCESS_GROUP", "PROCESS_GROUP_ADDED", "PROCESS_GROUP_REMOVED",
+})
+
 
 class StreamConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """Where one output stream (stdout or stderr) of a watcher's processes goes."""
@@ -48,8 +64,16 @@ class StreamConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
     kind: Annotated[
         StreamClass,
         Meta(description="console: the controller's output with a 'name.wid |' prefix; "
-             "file: a log file; null: discarded"),
+             "file: a log file; null: discarded; custom: a Python class (class_path)"),
     ] = "console"
+    class_path: Annotated[str | None, Meta(description="kind=custom: dotted path of a class "
+                                           "with circus's stream interface (built with "
+                                           "the options as keyword arguments, called with "
+                                           "{'data', 'pid', 'name'} per chunk)")] = None
+    options: Annotated[dict[str, str], Meta(description="extra keyword arguments: those of "
+                                            "a custom class; those circus stream classes "
+                                            "take and Ringleader does not need are kept "
+                                            "here, unused")] = {}
     filename: Annotated[str | None, Meta(description="log file path (kind=file)")] = None
     max_bytes: Annotated[NonNegInt, Meta(description="rotate when the file would exceed "
                                          "this size; 0 disables size rotation")] = 0
@@ -60,8 +84,9 @@ class StreamConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
     utc: bool = False
     time_format: Annotated[str | None, Meta(description="strftime format prefixed to every "
                                             "line; unset for no timestamps")] = None
-    color: Annotated[bool | None, Meta(description="colour the console prefix; default: "
-                                       "when the output is a terminal")] = None
+    color: Annotated[bool | ColourName | None, Meta(
+        description="colour the console prefix (true/false), or in this colour (circus "
+        "FancyStdoutStream: red, green, ...); default: when the output is a terminal")] = None
 
 
 def _default_stop_signal() -> int:
@@ -78,7 +103,25 @@ class WatcherConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_
     shell: bool = False
     numprocesses: NonNegInt = 1
     autostart: bool = True
-    respawn: bool = True
+    respawn: Annotated[Respawn, Meta(description='respawn a process that exits on its own: '
+                                     'true, false, or "unexpected": only when its exit code '
+                                     'is not in exit_codes (death by a signal is '
+                                     'unexpected; supervisord autorestart)')] = True
+    exit_codes: Annotated[list[ExitCode], Meta(
+        description='the expected exit codes (respawn = "unexpected"; supervisord '
+        'exitcodes)')] = msgspec.field(default_factory=lambda: [0])
+    start_secs: Annotated[NonNegFloat, Meta(description="a process is running once up this "
+                                            "long; an exit before is a failed start, retried "
+                                            "after 1, 2, 3... s up to start_retries times, "
+                                            "then failed (supervisord startsecs); 0: off")] = 0.0
+    start_retries: Annotated[NonNegInt, Meta(description="failed starts (start_secs) "
+                                             "retried before the slot is given up "
+                                             "(supervisord startretries)")] = 3
+    process_name: Annotated[str | None, Meta(description="name of each process in status "
+                                             "and selectors, with $(ringleader.wid) (default: "
+                                             "NAME.WID; supervisord process_name)")] = None
+    wid_start: Annotated[NonNegInt, Meta(description="the number $(ringleader.wid) gives the "
+                                         "first process (supervisord numprocs_start)")] = 1
     warmup_delay: Annotated[NonNegFloat, Meta(description="seconds between two spawns")] = 0.0
     priority: Annotated[int, Meta(description="higher starts first, stops last")] = 0
     singleton: Annotated[bool, Meta(description="at most one process")] = False
@@ -101,8 +144,40 @@ class WatcherConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_
                                          "seconds; 0 disables")] = 0.0
     max_age_variance: NonNegFloat = 30.0
     close_child_stdin: bool = True
+    close_child_stdout: Annotated[bool, Meta(description="give the processes /dev/null as "
+                                             "stdout (circus)")] = False
+    close_child_stderr: Annotated[bool, Meta(description="give the processes /dev/null as "
+                                             "stderr (circus)")] = False
+    redirect_stderr: Annotated[bool, Meta(description="stderr goes down the stdout pipe, "
+                                          "in order (supervisord)")] = False
+    kill_children: Annotated[bool, Meta(description="the final SIGKILL goes to the "
+                                        "process's whole process group (supervisord "
+                                        "killasgroup); stop_children implies it")] = False
     stdout_stream: StreamConfig = StreamConfig()
     stderr_stream: StreamConfig = StreamConfig()
+    executable: Annotated[str | None, Meta(description="the program to run; cmd's first word "
+                                           "is then only argv[0] (circus)")] = None
+    virtualenv: Annotated[str | None, Meta(description="a virtualenv folder: its bin/ first "
+                                           "in PATH, its site-packages in PYTHONPATH, "
+                                           "VIRTUAL_ENV set (circus)")] = None
+    virtualenv_py_ver: Annotated[str | None, Meta(description="the Python version of the "
+                                                  "virtualenv's lib/pythonX.Y (circus)")] = None
+    send_hup: Annotated[bool, Meta(description="reload sends SIGHUP instead of replacing the "
+                                   "processes (circus)")] = False
+    on_demand: Annotated[bool, Meta(description="start on the first connection to one of its "
+                                    "sockets, not with the controller (circus)")] = False
+    stdin_socket: Annotated[str | None, Meta(description="a socket passed as the processes' "
+                                             "stdin (circus; supervisord fcgi-program)")] = None
+    port_base: Annotated[Annotated[int, Meta(ge=1, le=65535)] | None, Meta(
+        description="PORT = port_base + the process's index (0 for the first) in each "
+        "process's environment (Procfile)")] = None
+    events: Annotated[list[str], Meta(description="supervisord event types this watcher "
+                                      "listens to: its processes speak supervisord's event "
+                                      "listener protocol (READY/RESULT) on stdin/stdout")] = []
+    buffer_size: Annotated[int, Meta(ge=1, description="events queued for an event listener "
+                                     "pool; beyond, the oldest is dropped")] = 10
+    extra: Annotated[dict[str, str], Meta(description="free-form options circus keeps for "
+                                          "hooks and plugins (unused by Ringleader)")] = {}
     # -- respawn policy: `flapping` (circus semantics) or `backoff` (the default) --------
     flapping: FlappingConfig | None = None
     backoff: BackoffConfig = BackoffConfig()
@@ -212,8 +287,18 @@ class ControllerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, 
     pidfile: str | None = None
     loglevel: Literal["debug", "info", "warning", "error", "critical"] = "info"
     logoutput: Annotated[str, Meta(description="'-' for stderr, or a file path")] = "-"
-    warmup_delay: NonNegFloat = 0.0
-    umask: Annotated[int, Meta(ge=0, le=0o777)] | None = None
+    warmup_delay: Annotated[NonNegFloat, Meta(description="seconds between the starts of "
+                                              "two watchers (circus)")] = 0.0
+    umask: Annotated[Annotated[int, Meta(ge=0, le=0o777)] | None, Meta(
+        description="the controller's umask, which processes inherit")] = None
+    user: Annotated[str | None, Meta(description="run as this user (name or uid) once "
+                                     "started as root (supervisord user)")] = None
+    minfds: Annotated[Annotated[int, Meta(ge=1)] | None, Meta(
+        description="open files the controller needs: its RLIMIT_NOFILE is raised to this, "
+        "or it refuses to start (supervisord)")] = None
+    minprocs: Annotated[Annotated[int, Meta(ge=1)] | None, Meta(
+        description="processes the controller's user needs: RLIMIT_NPROC is raised to this, "
+        "or it refuses to start (supervisord)")] = None
     allowed_uids: Annotated[list[int], Meta(description="users (names or uids) allowed on the "
                                             "unix socket besides the controller's own user "
                                             "and root")] = []
@@ -252,11 +337,23 @@ class ControllerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, 
             raise ValueError(TCP_NEEDS_AUTH)
 
 
+class GroupConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """[groups.NAME]: watchers started, stopped and selected together (supervisord
+    [group:x]); ``restart NAME:*`` selects them, ``NAME:PROCESS`` one of their processes."""
+
+    name: Annotated[str, Meta(min_length=1, max_length=128)]
+    watchers: Annotated[list[str], Meta(min_length=1, description="its watchers (each in "
+                                        "one group at most)")]
+    priority: Annotated[int, Meta(description="higher starts first, stops last, before the "
+                                  "watchers' own priority")] = 0
+
+
 class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """A whole loaded configuration."""
 
     controller: ControllerConfig = ControllerConfig()
     watchers: list[WatcherConfig] = []
+    groups: list[GroupConfig] = []
     sockets: list[SocketConfig] = []
     source: Annotated[str | None, Meta(description="path of the file it came from")] = None
     warnings: list[str] = []

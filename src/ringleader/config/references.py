@@ -30,7 +30,7 @@ def check_references(watchers: list[tuple[WatcherConfig, str]], watcher_names: I
             for dep in getattr(w, field):
                 if dep not in known_watchers:
                     report.error(wwhere, field, _unknown("watcher", dep, known_watchers))
-        for sock in w.sockets:
+        for sock in [*w.sockets, *([w.stdin_socket] if w.stdin_socket else [])]:
             if sock not in known_sockets:
                 report.error(wwhere, "sockets", _unknown("socket", sock, known_sockets)
                              if known_sockets else f"unknown socket {show(sock)} (no socket "

@@ -396,10 +396,10 @@ def test_dict_mistakes_name_the_watcher() -> None:
 
 
 def test_unsupported_circus_options_still_warn(write: Write) -> None:
-    path = write("r.ini", "[watcher:a]\ncmd = x\nsend_hup = true\nuse_sockets = true\n"
+    path = write("r.ini", "[watcher:a]\ncmd = x\nuse_papa = true\nuse_sockets = true\n"
                  "hooks.before_start = m.f\nflapping.attempts = 2\nmax_retry = 3\n")
     assert load_config(path).warnings == [
-        f"{path}: [watcher:a] options not supported yet, ignored: send_hup"]
+        f"{path}: [watcher:a] options not supported yet, ignored: use_papa"]
 
 
 # -- ringleader check ---------------------------------------------------------------------------

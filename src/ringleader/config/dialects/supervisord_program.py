@@ -33,6 +33,7 @@ from ringleader.config.dialects.supervisord_values import (
     to_signal,
 )
 from ringleader.config.dialects.translation import NATIVE_NAME, Findings
+from ringleader.config.model import SUPERVISOR_EVENT_TYPES
 
 _COMMON = (
     "command", "process_name", "numprocs", "numprocs_start", "priority", "autostart",
@@ -48,17 +49,7 @@ OPTIONS: dict[str, tuple[str, ...]] = {
     "eventlistener": (*_COMMON, "events", "buffer_size", "result_handler"),
     "fcgi-program": (*_COMMON, "socket", "socket_backlog", "socket_owner", "socket_mode"),
 }
-# supervisor.events.EventTypes (the names a listener may subscribe to)
-EVENT_TYPES = frozenset({
-    "EVENT", "PROCESS_STATE", "PROCESS_STATE_STOPPED", "PROCESS_STATE_EXITED",
-    "PROCESS_STATE_STARTING", "PROCESS_STATE_STOPPING", "PROCESS_STATE_BACKOFF",
-    "PROCESS_STATE_FATAL", "PROCESS_STATE_RUNNING", "PROCESS_STATE_UNKNOWN",
-    "PROCESS_COMMUNICATION", "PROCESS_COMMUNICATION_STDOUT", "PROCESS_COMMUNICATION_STDERR",
-    "PROCESS_LOG", "PROCESS_LOG_STDOUT", "PROCESS_LOG_STDERR", "REMOTE_COMMUNICATION",
-    "SUPERVISOR_STATE_CHANGE", "SUPERVISOR_STATE_CHANGE_RUNNING",
-    "SUPERVISOR_STATE_CHANGE_STOPPING", "TICK", "TICK_5", "TICK_60", "TICK_3600",
-    "PROCESS_GROUP", "PROCESS_GROUP_ADDED", "PROCESS_GROUP_REMOVED",
-})
+EVENT_TYPES = SUPERVISOR_EVENT_TYPES
 _DEFAULT_HANDLER = "supervisor.dispatchers:default_handler"
 _BAD_NAME_CHARS = " :/"  # supervisord's process_or_group_name
 # what the native loader expands in env values (config/substitute.py): ${NAME}, $UPPER

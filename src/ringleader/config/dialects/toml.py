@@ -1,6 +1,9 @@
 """Ringleader's native TOML layout: ``[ringleader]``, ``[watchers.NAME]`` (with ``.env``,
 stream and feature sub-tables: ``.flapping``, ``.backoff``, ``.autoscale``, ``.cgroup``,
-``.watchdog``, ``.health``, ``.hooks``), ``[sockets.NAME]`` and a node's ``[cluster]``."""
+``.watchdog``, ``.health``, ``.hooks``), ``[sockets.NAME]``, ``[groups.NAME]`` and a node's
+``[cluster]``.
+
+A translated foreign file (supervisord.conf, Procfile) arrives here as the same document."""
 
 from __future__ import annotations
 
@@ -20,7 +23,7 @@ from ringleader.config.collect import (
 from ringleader.config.values import show
 
 _LINE = re.compile(r"at line (\d+)")
-_TOP_LEVEL = ("ringleader", "watchers", "sockets", "cluster")
+_TOP_LEVEL = ("ringleader", "watchers", "sockets", "groups", "cluster")
 
 
 def syntax_problem(display: str, exc: Exception) -> str:
@@ -70,4 +73,12 @@ def read_toml(c: Collector, path: str, display: str, data: dict[str, Any]) -> li
                 c.report.error(swhere, "", f"expected a table of options, got {show(table)}")
                 continue
             c.add_socket(PendingSection(name, swhere, dict(table), "toml", base_dir))
+    groups = data.get("groups", {})
+    if isinstance(groups, dict):
+        for name, table in groups.items():
+            gwhere = f"{display}: [groups.{name}]"
+            if not isinstance(table, dict):
+                c.report.error(gwhere, "", f"expected a table of options, got {show(table)}")
+                continue
+            c.groups.append(PendingSection(name, gwhere, dict(table), "toml", base_dir))
     return includes

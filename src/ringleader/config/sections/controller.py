@@ -16,13 +16,30 @@ from ringleader.config.sections.api import (
     api_table_list,
     check_api,
 )
-from ringleader.config.values import BadValue, nul_in, to_float, to_int, to_str, to_umask
+from ringleader.config.values import (
+    BadValue,
+    nul_in,
+    to_float,
+    to_int,
+    to_str,
+    to_uid,
+    to_umask,
+)
 
 Normaliser = Callable[[Any], Any]
+
+
+def _user(value: Any) -> str:
+    """A user name or uid that exists (the controller switches to it at start)."""
+    text = str(to_uid(value)) if isinstance(value, int) else to_str(value).strip()
+    to_uid(text)  # exists?
+    return text
 
 CONTROLLER_FIELDS: dict[str, Normaliser] = {
     "pidfile": to_str, "logoutput": to_str, "warmup_delay": to_float, "umask": to_umask,
     "max_processes": lambda v: to_int(v, minimum=1, maximum=1_000_000),
+    "user": _user, "minfds": lambda v: to_int(v, minimum=1),
+    "minprocs": lambda v: to_int(v, minimum=1),
     **API_FIELDS,
 }
 # circus [circus] options without an equivalent yet (circus/config.py get_config).
@@ -30,6 +47,7 @@ CONTROLLER_LATER: frozenset[str] = frozenset({
     "check_delay", "endpoint_owner", "pubsub_endpoint", "multicast_endpoint",
     "stats_endpoint", "statsd", "statsd_close_outputs", "httpd", "httpd_host", "httpd_port",
     "debug", "debug_gc", "loggerconfig", "fqdn_prefix", "stream_backend", "papa_endpoint",
+    "httpd_close_outputs",
 })
 _LOGLEVELS = ("debug", "info", "warning", "error", "critical")
 

@@ -15,6 +15,12 @@ from typing import Any
 from ringleader.config.features import FlappingConfig
 from ringleader.config.model import RLIMIT_NAMES, StreamConfig, WatcherConfig
 from ringleader.config.report import Dialect, Report, convert
+from ringleader.config.sections.compat import (
+    COMPAT_FIELDS,
+    check_compat,
+    is_close,
+    supervisord_hint,
+)
 from ringleader.config.sections.features import (
     FEATURE_TABLES,
     FLAPPING_FLAT,
@@ -86,7 +92,7 @@ def _readiness(v: Any) -> str:
 
 WATCHER_FIELDS: dict[str, Normaliser] = {
     "cmd": to_str, "args": to_args, "shell": to_bool, "numprocesses": _numprocesses,
-    "autostart": to_bool, "respawn": to_bool, "warmup_delay": to_float, "priority": _priority,
+    "autostart": to_bool, "warmup_delay": to_float, "priority": _priority,
     "singleton": to_bool, "working_dir": to_str, "env": to_env, "copy_env": to_bool,
     "copy_path": to_bool, "uid": to_uid, "gid": to_gid, "umask": to_umask,
     "stop_signal": to_signal, "graceful_timeout": to_float, "stop_children": to_bool,
@@ -94,23 +100,26 @@ WATCHER_FIELDS: dict[str, Normaliser] = {
     "use_sockets": to_bool, "sockets": to_names, "readiness": _readiness,
     "ready_timeout": to_float, "watchdog_sec": to_float, "after": to_names,
     "requires": to_names, "reload_batch": lambda v: to_int(v, minimum=1),
+    **COMPAT_FIELDS,
 }
 _STREAMS = ("stdout_stream", "stderr_stream")
 
 # circus watcher options that later work covers: accepted, named in one warning, ignored.
 # (circus/watcher.py Watcher.__init__, circus/config.py, plugins/flapping.py overrides)
 WATCHER_LATER: frozenset[str] = frozenset({
-    "executable", "on_demand", "send_hup", "shell_args", "virtualenv", "virtualenv_py_ver",
-    "stdin_socket", "close_child_stdout", "close_child_stderr", "use_papa", "stream_backend",
-    "prereload_fn", "statsd", "check_delay",
+    "shell_args", "use_papa", "stream_backend", "prereload_fn", "statsd", "check_delay",
 })
 
 STREAM_FIELDS: dict[str, Normaliser] = {
     "filename": to_str, "max_bytes": _nonneg_int, "backup_count": _nonneg_int,
     "time_format": to_str, "rotate_interval": lambda v: to_int(v, minimum=1), "utc": to_bool,
 }
+_DOTTED = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)+")
 _ROTATE_WHEN = ("S", "M", "H", "D", "MIDNIGHT", "W0", "W1", "W2", "W3", "W4", "W5", "W6")
-_COLOURS = frozenset({"red", "green", "yellow", "blue", "magenta", "cyan", "white"})
+_COLOURS = frozenset({"black", "red", "green", "yellow", "blue", "magenta", "cyan", "white"})
+# circus stream classes' own keyword arguments that Ringleader has no use for (it does what
+# they tune by itself): kept in the stream's options, unused, with one warning
+# (WatchedFileStream refresh_time, FancyStdoutStream's, a TimedRotatingFileStream's).
 # circus stream classes (bare, or under circus.stream.) -> our kind
 STREAM_CLASSES: dict[str, str] = {
     "filestream": "file", "timedrotatingfilestream": "file", "watchedfilestream": "file",
@@ -144,17 +153,28 @@ def build_stream(raw: Any, where: str, field: str, report: Report,
         return None
     out: dict[str, Any] = {}
     before = len(report.problems)
+    known = [*STREAM_FIELDS, "class", "kind", "class_path", "options", "rotate_when", "color"]
+    kwargs: dict[str, str] = {}  # a stream class's other keyword arguments
     for key, value in raw.items():
         name = f"{field}.{key}"
         try:
             if key in ("class", "kind"):
                 cls = to_str(value).strip()
                 short = cls.removeprefix("circus.stream.").lower()
-                if short not in STREAM_CLASSES:
-                    raise BadValue("file, console or null (or a circus stream class such as "
-                                   "FileStream, StdoutStream)", f"unknown stream class "
-                                   f"{show(cls)}")
-                out["kind"] = STREAM_CLASSES[short]
+                if short in STREAM_CLASSES:
+                    out["kind"] = STREAM_CLASSES[short]
+                elif _DOTTED.fullmatch(cls) and not cls.startswith("circus.stream."):
+                    out["kind"], out["class_path"] = "custom", cls
+                else:
+                    raise BadValue("file, console, null, a circus stream class such as "
+                                   "FileStream, or the dotted path of a class of yours",
+                                   f"unknown stream class {show(cls)}")
+            elif key == "class_path":
+                out[key] = to_str(value)
+            elif key == "options":
+                if not isinstance(value, dict):
+                    raise BadValue("a table of NAME = value")
+                kwargs.update({str(k): str(v) for k, v in value.items()})
             elif key == "rotate_when":
                 when = to_str(value).strip().upper()
                 if when not in _ROTATE_WHEN:
@@ -162,18 +182,25 @@ def build_stream(raw: Any, where: str, field: str, report: Report,
                 out["rotate_when"] = when
             elif key == "color":
                 if isinstance(value, str) and value.strip().lower() in _COLOURS:
-                    report.warnings.append(f"{where} {name}: colour names are not supported "
-                                           "yet; the console prefix is coloured automatically")
-                    out["color"] = True
+                    out["color"] = value.strip().lower()
                 else:
                     out["color"] = to_bool(value)
             elif key in STREAM_FIELDS:
                 out[key] = STREAM_FIELDS[key](value)
-            else:
-                report.unknown(where, name, [f"{field}.{k}" for k in (*STREAM_FIELDS, "class",
-                                                                       "rotate_when", "color")])
+            elif is_close(key, known) or not isinstance(value, str | int | float):
+                report.unknown(where, name, [f"{field}.{k}" for k in known])
+            else:  # circus passes every other key to the stream class
+                kwargs[key] = str(value)
         except BadValue as exc:
             report.bad(where, name, value, exc)
+    if kwargs:
+        out["options"] = kwargs
+        if out.get("kind") != "custom" and "options" not in raw:
+            report.warnings.append(f"{where} {field}: stream class options not used by "
+                                   f"Ringleader, kept: {', '.join(sorted(kwargs))}")
+    if out.get("kind") == "custom" and not out.get("class_path"):
+        report.error(where, f"{field}.class_path", "a custom stream needs the dotted path "
+                     "of its class")
     if "kind" not in out and "filename" in out:
         out["kind"] = "file"  # circus: a filename alone means FileStream
     if out.get("kind") == "file":
@@ -204,6 +231,7 @@ def build_watcher(name: str, options: Mapping[str, Any], where: str, report: Rep
     later: list[str] = []
     rlimits: dict[str, int] = {}
     flat_flapping: dict[str, Any] = {}
+    free: dict[str, str] = {}
     for key, value in rest.items():
         try:
             if key in FLAPPING_FLAT:
@@ -233,15 +261,26 @@ def build_watcher(name: str, options: Mapping[str, Any], where: str, report: Rep
             elif key in WATCHER_LATER:
                 later.append(key)
             else:
-                report.unknown(where, key, [*WATCHER_FIELDS, *_STREAMS, "rlimits",
-                                            *(f"rlimit_{n}" for n in RLIMIT_NAMES),
-                                            *WATCHER_LATER, *FEATURE_TABLES, *FLAPPING_FLAT,
-                                            *(f"{t}.{f}" for t, fs in TABLE_FIELDS.items()
-                                              for f in fs)])
+                candidates = [*WATCHER_FIELDS, *_STREAMS, "rlimits",
+                              *(f"rlimit_{n}" for n in RLIMIT_NAMES), *WATCHER_LATER,
+                              *FEATURE_TABLES, *FLAPPING_FLAT,
+                              *(f"{t}.{f}" for t, fs in TABLE_FIELDS.items() for f in fs)]
+                hint = supervisord_hint(key)
+                if hint is not None:
+                    report.error(where, key, hint)
+                elif dialect == "ini" and isinstance(value, str) and \
+                        not is_close(key, candidates):
+                    free[key] = value  # circus keeps it for hooks and plugins
+                else:
+                    report.unknown(where, key, candidates)
         except BadValue as exc:
             report.bad(where, key, value, exc)
     if rlimits:
         out["rlimits"] = rlimits
+    if free:
+        out["extra"] = {**out.get("extra", {}), **free}
+        report.warnings.append(f"{where} options Ringleader does not know, kept for hooks "
+                               f"(as circus keeps them): {', '.join(free)}")
     out.update(build_features(tables, flat_flapping, default_flapping, where, report, dialect))
     _check_watcher(out, {**rest, **tables}, where, report, dialect)
     for sname, sraw in streams.items():
@@ -266,6 +305,8 @@ def _check_watcher(out: dict[str, Any], given: Mapping[str, Any], where: str, re
     """Rules between options of one watcher (those between watchers: ``references``)."""
     if dialect == "ini" and "sockets" in out:
         out["sockets"] = [s.lower() for s in out["sockets"]]  # circus lowercases socket names
+    if dialect == "ini" and "stdin_socket" in out:
+        out["stdin_socket"] = out["stdin_socket"].lower()
     if out.get("sockets"):
         if out.get("use_sockets") is False and "use_sockets" in given:
             report.error(where, "sockets", "given with use_sockets = false (expected "
@@ -280,6 +321,7 @@ def _check_watcher(out: dict[str, Any], given: Mapping[str, Any], where: str, re
             to_command(out["cmd"])
         except BadValue as exc:
             report.bad(where, "cmd", out["cmd"], exc)
+    check_compat(out, given, where, report)
     if out.get("readiness") == "health" and "health" not in out and "health" not in given:
         report.error(where, "readiness", 'is "health" but the watcher has no health check '
                      "(expected a [health] table, or readiness = warmup or notify)")
