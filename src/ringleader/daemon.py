@@ -280,7 +280,8 @@ class Daemon:
 
 
 def run(config: Config, *, console_fd: int = 1, init: bool = False,
-        console_color: bool | None = None) -> int:
-    """`console_color`: `run --color always|never` (None: auto, see output.StreamHub)."""
-    return asyncio.run(Daemon(config, console_fd=console_fd, init=init,
+        console_color: bool | None = None, reload: Callable[[], Config] | None = None) -> int:
+    """`console_color`: `run --color always|never` (None: auto, see output.StreamHub);
+    `reload`: how SIGHUP and reloadconfig read the config again (default: the file)."""
+    return asyncio.run(Daemon(config, console_fd=console_fd, init=init, reload=reload,
                               console_color=console_color).run())

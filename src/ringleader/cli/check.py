@@ -22,7 +22,11 @@ from ringleader.config.runnable import check_runnable
 from ringleader.errors import ConfigError
 
 # WatcherConfig fields of the advanced features: shown only when not at their default.
-_FEATURES = ("use_sockets", "sockets", "readiness", "ready_timeout", "watchdog_sec", "after",
+_FEATURES = ("exit_codes", "start_secs", "start_retries", "process_name", "wid_start",
+             "redirect_stderr", "kill_children", "close_child_stdout", "close_child_stderr",
+             "executable", "virtualenv", "virtualenv_py_ver", "send_hup", "on_demand",
+             "stdin_socket", "port_base", "events", "buffer_size", "extra",
+             "use_sockets", "sockets", "readiness", "ready_timeout", "watchdog_sec", "after",
              "requires", "reload_batch", "flapping", "backoff", "autoscale", "cgroup",
              "watchdog", "health", "hooks")
 _SIZES = ("memory_limit", "max_rss")
@@ -126,6 +130,9 @@ def format_config(config: Config) -> str:
                                                      if v is not None])]
     for s in config.sockets:
         lines += ["", *_block(f"[socket {s.name}]", _socket(s))]
+    for g in config.groups:
+        lines += ["", *_block(f"[group {g.name}]", {"watchers": g.watchers,
+                                                    "priority": g.priority})]
     for w in config.watchers:
         fields = msgspec.to_builtins(w)
         fields.pop("name")
@@ -135,10 +142,12 @@ def format_config(config: Config) -> str:
     return "\n".join(lines) + "\n"
 
 
-def run_check(path: str, *, as_json: bool, out: TextIO, err: TextIO) -> int:
-    """0 when the config is valid (warnings go to *err*), 2 with every problem otherwise."""
+def run_check(path: str, *, as_json: bool, out: TextIO, err: TextIO,
+              options: dict[str, Any] | None = None) -> int:
+    """0 when the config is valid (warnings go to *err*), 2 with every problem otherwise.
+    *options*: load_config's (a Procfile's formation, env file, port)."""
     try:
-        config = load_config(path)
+        config = load_config(path, **(options or {}))
     except ConfigError as exc:
         for problem in exc.problems:
             err.write(problem + "\n")
@@ -173,4 +182,10 @@ def _hook_problems(config: Config) -> list[str]:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    return run_check(args.config, as_json=args.json, out=sys.stdout, err=sys.stderr)
+    from ringleader.cli.common import UsageError, config_path, format_options
+
+    path = config_path(args, "check")
+    if path is None:
+        raise UsageError("ringleader check: expected CONFIG (or --procfile FILE)")
+    return run_check(path, as_json=args.json, out=sys.stdout, err=sys.stderr,
+                     options=format_options(args))

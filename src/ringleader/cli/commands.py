@@ -48,10 +48,38 @@ class _Parser(argparse.ArgumentParser):
 
 # -- subcommand definitions: (help, add arguments) -------------------------------------
 
+CONFIG_HELP = ("config file: TOML, circus INI, a supervisord.conf or a Procfile (by its name, "
+               "or --procfile)")
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        port = 0
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a port number 1-65535, got {text!r}")
+    return port
+
+
+def _format_args(p: argparse.ArgumentParser) -> None:
+    """What foreman and honcho take for a Procfile."""
+    g = p.add_argument_group("Procfile options (as foreman and honcho)")
+    g.add_argument("--procfile", metavar="FILE", help="read FILE as a Procfile, whatever its "
+                   "name")
+    g.add_argument("-m", "--formation", metavar="FORMATION", help="how many of each process "
+                   "type: web=2,worker=1 (all=N for every type; types not named run 0 times)")
+    g.add_argument("--env-file", metavar="FILE", dest="env_file", help="environment file "
+                   "(default: .env next to the Procfile)")
+    g.add_argument("-p", "--port", type=_port, metavar="PORT", dest="port_base",
+                   help="base of PORT: 5000 + 100 x the type's index + the instance's "
+                   "(default 5000, or PORT in the env file)")
+
+
 def _run_args(p: argparse.ArgumentParser) -> None:
     p.description = ("Run the controller in the foreground. Ctrl-C or SIGTERM stops every "
                      "process gracefully; SIGHUP reloads the config file.")
-    p.add_argument("config", nargs="?", help="config file (TOML or circus INI); default: "
+    p.add_argument("config", nargs="?", help=CONFIG_HELP + "; default: "
                    + ", ".join(DEFAULT_CONFIGS) + " in the current directory")
     p.add_argument("--cmd", help="run this command without a config file")
     p.add_argument("-n", "--numprocesses", type=int, default=1, metavar="N",
@@ -68,11 +96,21 @@ def _run_args(p: argparse.ArgumentParser) -> None:
     COLOR.add(p, help="colour the `name.wid |` prefixes of the console output: auto (on a "
               "terminal, unless $NO_COLOR; $FORCE_COLOR forces it), always or never; "
               "overrides the watchers' `color` option")
+    _format_args(p)
 
 
 def _check_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("config", help="config file (TOML or circus INI)")
+    p.add_argument("config", nargs="?", help=CONFIG_HELP)
     p.add_argument("--json", action="store_true", help="print the resolved config as JSON")
+    _format_args(p)
+
+
+def _convert_args(p: argparse.ArgumentParser) -> None:
+    p.description = ("Print the native TOML equivalent of a circus INI file, a "
+                     "supervisord.conf or a Procfile, with a comment at each thing dropped "
+                     "or changed in meaning. Its output loads and runs the same watchers.")
+    p.add_argument("config", nargs="?", help=CONFIG_HELP)
+    _format_args(p)
 
 
 class Option(NamedTuple):
@@ -139,13 +177,14 @@ def _console(name: str = "") -> Callable[[argparse.ArgumentParser], None]:
 def _up_args(p: argparse.ArgumentParser) -> None:
     p.description = ("Start the controller as a background daemon and return once it answers "
                      "and every autostart watcher is active.")
-    p.add_argument("config", nargs="?", help="config file; default: "
+    p.add_argument("config", nargs="?", help=CONFIG_HELP + "; default: "
                    + ", ".join(DEFAULT_CONFIGS) + " in the current directory")
     p.add_argument("--log-output", metavar="PATH",
                    help="the daemon's output (default: ringleader.log next to the config)")
     p.add_argument("--pidfile", metavar="PATH",
                    help="default: the config's pidfile, or ringleader.pid next to the config")
     _common(p, config_option=False, color=False)
+    _format_args(p)
 
 
 def _quit_args(p: argparse.ArgumentParser) -> None:
@@ -291,6 +330,8 @@ TABLE: tuple[Command, ...] = (
             "ringleader.cli.check:cmd_check"),
     Command("up", "start the controller as a background daemon", _up_args,
             "ringleader.cli.up:cmd_up"),
+    Command("convert", "print a circus, supervisord or Procfile config as native TOML",
+            _convert_args, "ringleader.cli.convert:cmd_convert"),
     Command("quit", "stop every watcher and the controller", _quit_args,
             _CONSOLE + "cmd_quit", client=True, slow=True),
     Command("status", "watchers and their states; with NAME, its processes", _console("all"),

@@ -16,14 +16,15 @@ TYPE_CHECKING = False  # not typing's: importing typing costs ~5 ms of the conso
 if TYPE_CHECKING:
     import argparse
     from collections.abc import Iterable
-    from typing import TextIO
+    from typing import Any, TextIO
 
     from ringleader.config.model import Config
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 # `status`: a watcher is failed or flapping (supervisorctl says 3, our "unreachable")
 EXIT_DEGRADED = 4
-DEFAULT_CONFIGS = ("ringleader.toml", "ringleader.ini", "circus.ini")
+DEFAULT_CONFIGS = ("ringleader.toml", "ringleader.ini", "circus.ini", "supervisord.conf",
+                   "Procfile")
 
 
 class UsageError(Exception):
@@ -92,15 +93,46 @@ def find_config() -> str | None:
     return None
 
 
-def load_config_file(path: str) -> Config:
-    """The config in `path`. Raises ConfigError (every problem) for a bad one, UsageError
-    when it cannot be read."""
+def load_config_file(path: str, args: argparse.Namespace | None = None) -> Config:
+    """The config in `path` (`args`: the Procfile options of run, up, check and convert).
+    Raises ConfigError (every problem) for a bad one, UsageError when it cannot be read."""
     from ringleader.config.load import load_config
 
     try:
-        return load_config(path)
+        return load_config(path, **format_options(args))
     except OSError as exc:
         raise UsageError(f"cannot read {path}: {exc.strerror}") from None
+
+
+def config_path(args: argparse.Namespace, command: str) -> str | None:
+    """CONFIG, or --procfile FILE (not both)."""
+    procfile = getattr(args, "procfile", None)
+    if procfile and getattr(args, "config", None):
+        raise UsageError(f"ringleader {command}: give either CONFIG or --procfile, not both")
+    return procfile or getattr(args, "config", None)
+
+
+def format_options(args: argparse.Namespace | None) -> dict[str, Any]:
+    """load_config's Procfile options from --procfile, -m/--formation, --env-file, -p."""
+    if args is None:
+        return {}
+    options: dict[str, Any] = {}
+    if getattr(args, "procfile", None):
+        options["procfile"] = True
+    for key in ("formation", "env_file", "port_base"):
+        if getattr(args, key, None) is not None:
+            options[key] = getattr(args, key)
+    return options
+
+
+def format_argv(args: argparse.Namespace) -> list[str]:
+    """The same options as command-line words (`up` hands them to `run`)."""
+    words: list[str] = []
+    for key, flag in (("formation", "--formation"), ("env_file", "--env-file"),
+                      ("port_base", "--port")):
+        if getattr(args, key, None) is not None:
+            words += [flag, str(getattr(args, key))]
+    return words
 
 
 def config_endpoint(endpoint: str | None, source: str) -> str:

@@ -13,7 +13,9 @@ from ringleader.cli.common import (
     EXIT_FAILED,
     EXIT_USAGE,
     UsageError,
+    config_path,
     find_config,
+    format_options,
     load_config_file,
 )
 
@@ -68,7 +70,7 @@ def read_pidfile(path: str) -> int | None:
 def _load_for_run(args: argparse.Namespace) -> Config:
     from ringleader.config.load import config_from_dicts
 
-    if args.cmd and args.config:
+    if args.cmd and (args.config or args.procfile):
         raise UsageError("ringleader run: give either a CONFIG file or --cmd, not both")
     if args.cmd:
         if args.numprocesses < 0:
@@ -78,11 +80,11 @@ def _load_for_run(args: argparse.Namespace) -> Config:
         if args.name:
             watcher["name"] = args.name
         return config_from_dicts([watcher])
-    path = args.config or find_config()
+    path = config_path(args, "run") or find_config()
     if path is None:
         raise UsageError("ringleader run: no CONFIG given and none of "
                          + ", ".join(DEFAULT_CONFIGS) + " here (or use --cmd)")
-    return load_config_file(path)
+    return load_config_file(path, args)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -124,7 +126,14 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     try:
         color = {"always": True, "never": False}.get(args.color or "auto")
-        return run(config, init=args.init, console_color=color)
+        reload = None
+        if config.source:  # SIGHUP and reloadconfig read it as `run` did
+            from functools import partial
+
+            from ringleader.config.load import load_config
+
+            reload = partial(load_config, config.source, **format_options(args))
+        return run(config, init=args.init, console_color=color, reload=reload)
     except RingleaderError as exc:  # e.g. more processes than max_processes
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -17,13 +17,16 @@ from typing import NamedTuple
 
 from ringleader.api.client import ApiError, Client, Unreachable
 from ringleader.cli.common import (
+    DEFAULT_CONFIGS,
     EXIT_FAILED,
     EXIT_OK,
     EXIT_USAGE,
     UsageError,
     config_endpoint,
+    config_path,
     error,
     find_config,
+    format_argv,
     load_config_file,
     make_client,
 )
@@ -87,12 +90,12 @@ def _report(message: str, logs: dict[str, int]) -> None:
 def cmd_up(args: argparse.Namespace) -> int:
     from ringleader.errors import ConfigError
 
-    path = args.config or find_config()
+    path = config_path(args, "up") or find_config()
     if path is None:
-        raise UsageError("ringleader up: no CONFIG given and none of ringleader.toml, "
-                         "ringleader.ini, circus.ini here")
+        raise UsageError("ringleader up: no CONFIG given and none of "
+                         + ", ".join(DEFAULT_CONFIGS) + " here")
     try:
-        config = load_config_file(path)
+        config = load_config_file(path, args)
     except ConfigError as exc:
         for problem in exc.problems:
             error(problem)
@@ -137,7 +140,9 @@ def cmd_up(args: argparse.Namespace) -> int:
             logs[os.path.abspath(own)] = _size(own)
         with out:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "ringleader", "run", source, "--pidfile", pidfile],
+                [sys.executable, "-m", "ringleader", "run",
+                 *(["--procfile", source] if args.procfile else [source]),
+                 "--pidfile", pidfile, *format_argv(args)],
                 stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True)
         status = _wait_ready(proc, client, deadline)
         if isinstance(status, Trouble):

@@ -35,16 +35,54 @@ _INTERPRETER = re.compile(r"^(python[\d.]*|pypy[\d.]*|sh|bash|dash|zsh|node|node
 _NAME_BAD = re.compile(r"[^A-Za-z0-9_.\-]+")
 
 
-def load_config(path: str | os.PathLike[str]) -> Config:
-    """Load a TOML (``.toml``) or circus INI file, with its includes."""
+def load_config(path: str | os.PathLike[str], *, procfile: bool = False,
+                env_file: str | None = None, formation: str | None = None,
+                port_base: int | None = None) -> Config:
+    """Load a config file with its includes: TOML (``.toml``), circus INI, a
+    supervisord.conf (its ``[supervisord]`` or ``[program:x]`` sections) or a Procfile (by
+    name, or *procfile*). The foreign formats are translated into the native document,
+    which is then read like any ``ringleader.toml``. *env_file*, *formation* and
+    *port_base* are a Procfile's (foreman's ``-e``, ``-m``, ``-p``)."""
     display = os.fspath(path)
     source = os.path.abspath(display)
     c = Collector(display=display)
-    _read_into(c, source, display)
+    procfile_options = env_file is not None or formation is not None or port_base is not None
+    if procfile or _is_procfile(display):
+        _read_procfile(c, source, display, env_file, formation, port_base)
+    elif procfile_options:
+        raise ConfigError([f"{display}: the env file, formation and port options are for a "
+                           "Procfile (name it Procfile, or use --procfile)"])
+    else:
+        _read_into(c, source, display, top=True)
     config, report = finish(c, source)
     if config is None:
         raise ConfigError(report.problems)
     return config
+
+
+def _is_procfile(path: str) -> bool:
+    from ringleader.config.dialects.procfile import is_procfile
+
+    return is_procfile(path)
+
+
+def _read_procfile(c: Collector, source: str, display: str, env_file: str | None,
+                   formation: str | None, port_base: int | None) -> None:
+    from ringleader.config.dialects.procfile import translate_procfile
+
+    translation = translate_procfile(display, env_file=env_file, formation=formation,
+                                     port_base=5000 if port_base is None else port_base)
+    _read_translation(c, source, display, translation)
+
+
+def _read_translation(c: Collector, source: str, display: str, translation: Any) -> None:
+    """A foreign file's native document, read as a TOML file's; its notes (what was dropped
+    or changed meaning) become warnings."""
+    from ringleader.config.dialects.toml import read_toml
+
+    c.visited.add(os.path.realpath(source))
+    c.report.warnings.extend(str(note) for note in translation.notes)
+    read_toml(c, source, display, translation.document)
 
 
 def _display(path: str) -> str:
@@ -67,7 +105,12 @@ def _is_toml(path: str, text: str) -> bool:
     return True
 
 
-def _read_into(c: Collector, path: str, display: str) -> None:
+def is_native(path: str, text: str) -> bool:
+    """TOML, or circus INI (no foreign format is looked for then)."""
+    return _is_toml(path, text) or bool(_INI_HINT.search(text))
+
+
+def _read_into(c: Collector, path: str, display: str, *, top: bool = False) -> None:
     real = os.path.realpath(path)
     if real in c.visited:  # an include cycle, or one file matched twice: read once
         return
@@ -83,6 +126,15 @@ def _read_into(c: Collector, path: str, display: str) -> None:
             where = "" if exc.path == os.path.abspath(path) else f"{exc.path}: "
             c.report.problems.append(f"{display}: cannot read it: {where}{exc}")
         return
+    if top and not is_native(path, text):
+        from ringleader.config.dialects.supervisord import (
+            looks_like_supervisord,
+            translate_supervisord,
+        )
+
+        if looks_like_supervisord(text):
+            _read_translation(c, path, display, translate_supervisord(display))
+            return
     if _is_toml(path, text):
         import tomllib
 

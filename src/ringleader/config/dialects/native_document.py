@@ -72,4 +72,6 @@ def document_from_config(config: Config) -> dict[str, Any]:
                            for w in config.watchers}
     if config.sockets:
         doc["sockets"] = {s.name: _table(s, skip=frozenset({"name"})) for s in config.sockets}
+    if config.groups:
+        doc["groups"] = {g.name: _table(g, skip=frozenset({"name"})) for g in config.groups}
     return doc

@@ -32,7 +32,7 @@ class Note:
     target: tuple[str, ...] = ()
 
     def __str__(self) -> str:
-        return f"{self.where}: {self.message}"
+        return f"{self.where}: {self.message}" if self.where else self.message
 
 
 @dataclass(frozen=True, slots=True)
