@@ -107,7 +107,8 @@ class Daemon:
         self.arbiter = Arbiter(restored.config.watchers, config.controller,
                                console_fd=console_fd, console_color=console_color,
                                source=config.source,
-                               sockets=config.sockets, start=restored.start)
+                               sockets=config.sockets, start=restored.start,
+                               groups=config.groups)
         self._init = init or os.getpid() == 1
         self._stop_signal: int | None = None
         self._forced = False

@@ -89,7 +89,7 @@ def _load_for_run(args: argparse.Namespace) -> Config:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from ringleader.config.runnable import check_runnable
-    from ringleader.errors import ConfigError
+    from ringleader.errors import ConfigError, RingleaderError
     from ringleader.logs import setup_logging
     from ringleader.trusted_files import UntrustedFile
 
@@ -102,16 +102,25 @@ def cmd_run(args: argparse.Namespace) -> int:
         for problem in exc.problems:
             print(f"error: {problem}", file=sys.stderr)
         return EXIT_USAGE
+    try:
+        became = _prepare_process(config)
+    except RingleaderError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     level = args.log_level or config.controller.loglevel
     output = args.log_output or config.controller.logoutput
     try:
         setup_logging(level, output)
     except (OSError, UntrustedFile) as exc:
-        why = exc.strerror if isinstance(exc, OSError) else exc
+        why = (exc.strerror or exc) if isinstance(exc, OSError) else exc
         print(f"error: cannot open the log output {output}: {why}", file=sys.stderr)
         return EXIT_USAGE
     for warning in config.warnings:
         print(f"warning: {warning}", file=sys.stderr)
+    if became:
+        import logging
+
+        logging.getLogger("ringleader.daemon").info("%s", became)
     _skip_ssl_if_unneeded(config)
     from ringleader.daemon import run
 
@@ -122,8 +131,6 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"error: cannot write the pidfile {pidfile.path}: {exc.strerror}",
               file=sys.stderr)
         return EXIT_USAGE
-    from ringleader.errors import RingleaderError
-
     try:
         color = {"always": True, "never": False}.get(args.color or "auto")
         reload = None
@@ -142,6 +149,23 @@ def cmd_run(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     finally:
         pidfile.remove()
+
+
+def _prepare_process(config: Config) -> str | None:
+    """The controller's umask (circus), limits and user (supervisord), before it opens any
+    file of its own: its log, pid, state and audit files then belong to that user."""
+    from ringleader.proc.identity import drop_privileges, raise_minimum
+
+    ctl = config.controller
+    if ctl.umask is not None:
+        os.umask(ctl.umask)
+    import resource
+
+    if ctl.minfds is not None:
+        raise_minimum(resource.RLIMIT_NOFILE, "open files", "minfds", ctl.minfds)
+    if ctl.minprocs is not None:
+        raise_minimum(resource.RLIMIT_NPROC, "processes", "minprocs", ctl.minprocs)
+    return drop_privileges(ctl.user) if ctl.user is not None else None
 
 
 def _skip_ssl_if_unneeded(config: Config) -> None:

@@ -8,7 +8,7 @@ The order takes anything with ``name``, ``after``, ``requires`` and ``priority``
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 import msgspec
@@ -76,19 +76,23 @@ def find_cycle(watchers: Sequence[HasDeps]) -> list[str] | None:
     return None
 
 
-def start_order(watchers: Sequence[HasDeps]) -> list[list[str]]:
+def start_order(watchers: Sequence[HasDeps],
+                group_priority: Mapping[str, int] | None = None) -> list[list[str]]:
     """Groups of watcher names, in start order; the watchers of one group can start
     together. A watcher comes after everything it depends on (after + requires). Among
     watchers whose dependencies are met, the highest priority goes first (circus: higher
     starts first); a watcher lends its priority to what it depends on, so that a
     high-priority watcher is not held back by a low-priority dependency. Within a group,
-    names keep the order given. Raises ``DependencyCycle``."""
+    names keep the order given. *group_priority*: watcher name -> the priority of its
+    group, which orders before the watcher's own (supervisord: a program outside a group is
+    a group of its own, of its priority). Raises ``DependencyCycle``."""
     cycle = find_cycle(watchers)
     if cycle is not None:
         raise DependencyCycle(cycle)
     graph = _graph(watchers)
     order = {w.name: i for i, w in enumerate(watchers)}
-    effective = {w.name: w.priority for w in watchers}
+    of_group = group_priority or {}
+    effective = {w.name: (of_group.get(w.name, w.priority), w.priority) for w in watchers}
     # every watcher's priority flows down to its dependencies, transitively (no cycle here)
     for name in _topological(graph):  # dependents before their dependencies
         for dep in graph[name]:
@@ -107,9 +111,10 @@ def start_order(watchers: Sequence[HasDeps]) -> list[list[str]]:
     return groups
 
 
-def stop_order(watchers: Sequence[HasDeps]) -> list[list[str]]:
+def stop_order(watchers: Sequence[HasDeps],
+               group_priority: Mapping[str, int] | None = None) -> list[list[str]]:
     """The reverse of ``start_order``: dependents stop before what they depend on."""
-    return start_order(watchers)[::-1]
+    return start_order(watchers, group_priority)[::-1]
 
 
 def _topological(graph: dict[str, list[str]]) -> list[str]:

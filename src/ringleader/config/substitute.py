@@ -11,9 +11,12 @@ import os
 import re
 from collections.abc import Mapping
 
-# Same character set as circus (word characters, '.', '-'), either syntax, any case.
+# Same character set as circus (word characters, '.', '-'), either syntax, any case; a wid
+# may carry a format spec, Python's (supervisord's %(process_num)02d): $(ringleader.wid:02d).
+_SPEC = r"(?::([0-9<>^=+\- #,._]*[bdoxXn]?))?"
 _REF = re.compile(
-    r"\$\((circus|ringleader)\.([\w.\-]+)\)|\(\((circus|ringleader)\.([\w.\-]+)\)\)", re.I
+    rf"\$\((circus|ringleader)\.([\w.\-]+){_SPEC}\)|\(\((circus|ringleader)\.([\w.\-]+){_SPEC}\)\)",
+    re.I,
 )
 # circus parse_env_dict expands $NAME (upper-case names only); ${NAME} is our addition.
 _DOLLAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Z]+[A-Z0-9_]*)")
@@ -39,9 +42,17 @@ def expand(
 
     def repl(m: re.Match[str]) -> str:
         nonlocal lenv, lsockets
-        key = (m.group(2) or m.group(4)).lower()
+        key = (m.group(2) or m.group(5)).lower()
+        spec = m.group(3) if m.group(2) else m.group(6)
         if key == "wid":
-            return m.group(0) if wid is None else str(wid)
+            if wid is None:
+                return m.group(0)
+            try:
+                return format(wid, spec) if spec else str(wid)
+            except ValueError:  # a spec that no int takes: left as written
+                return m.group(0)
+        if spec is not None:
+            return m.group(0)
         kind, _, name = key.partition(".")
         if kind == "env" and name:
             if lenv is None:
@@ -78,7 +89,7 @@ def unknown_env_refs(text: str) -> list[str]:
         return []
     names = []
     for m in _REF.finditer(text):
-        kind, _, name = (m.group(2) or m.group(4)).partition(".")
+        kind, _, name = (m.group(2) or m.group(5)).partition(".")
         if kind.lower() == "env" and name and name.lower() not in _SET_AT_SPAWN:
             names.append(name)
     return names

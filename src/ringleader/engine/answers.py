@@ -32,6 +32,7 @@ class ProcessInfo(Answer, frozen=True, kw_only=True):
     """One process slot of a watcher (``web.3``)."""
 
     wid: int
+    name: str = ""  # "web.3", or the watcher's process_name for it ("web_02")
     pid: int | None
     state: str
     reason: str = ""  # why it is in that state (exit code, backoff delay, flapping...)
@@ -47,6 +48,7 @@ class WatcherInfo(Answer, frozen=True, kw_only=True):
     """A watcher and its process slots."""
 
     name: str
+    group: str | None = None  # its [groups.NAME] (supervisord [group:x])
     state: str  # stopped, starting, active, stopping; flapping or failed when parked
     # running or stopped: what the controller means it to be (autostart, last start/stop)
     desired: str = "stopped"

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 from ringleader.config.features import SocketConfig
 from ringleader.config.load import as_watcher_config, as_watcher_configs
-from ringleader.config.model import Config, ControllerConfig, WatcherConfig
-from ringleader.config.plan import ReloadPlan, plan_reload, start_order
+from ringleader.config.model import Config, ControllerConfig, GroupConfig, WatcherConfig
+from ringleader.config.plan import ReloadPlan, plan_reload
 from ringleader.engine import order
 from ringleader.engine.answers import OptionsResponse, WatcherInfo
 from ringleader.engine.queries import Queries
@@ -75,6 +75,7 @@ class Arbiter(Queries):
         source: str | None = None,
         sockets: Sequence[SocketConfig] = (),
         start: Mapping[str, bool] | None = None,
+        groups: Sequence[GroupConfig] = (),
     ) -> None:
         configs = as_watcher_configs(watchers)
         self.controller = controller or ControllerConfig()
@@ -99,6 +100,7 @@ class Arbiter(Queries):
         # False until start() has started (or tried) every autostart watcher.
         self.booted = False
         self._socket_configs = list(sockets)
+        self.groups = list(groups)
         # Which watchers start with the controller, where the operator's last word (the
         # state file) overrides `autostart`.
         self._start_overrides = dict(start or {})
@@ -155,10 +157,11 @@ class Arbiter(Queries):
         self._unsubscribe_requires = self.bus.subscribe(self._on_event_for_requires)
         for cfg in self._configs:
             self._watchers[cfg.name] = Watcher(cfg, self._services)
+        order.assign_groups(self._watchers.values(), self.groups)
         log.info("controller started with %d watcher(s)", len(self._watchers))
-        every = self._watchers.values()
-        order.log_failed(await order.start_in_order(every, [
-            w for w in every if self._start_overrides.get(w.name, w.config.autostart)],
+        order.log_failed(await self._start_in_order([
+            w for w in self._watchers.values()
+            if self._start_overrides.get(w.name, w.config.autostart)],
             raise_refused=not skip_refused))
         self.booted = True
 
@@ -198,6 +201,12 @@ class Arbiter(Queries):
     async def __aexit__(self, exc_type: type[BaseException] | None,
                         exc: BaseException | None, tb: TracebackType | None) -> None:
         await self.stop()
+
+    async def _start_in_order(self, chosen: Iterable[Watcher], *,
+                              raise_refused: bool = False) -> list[order.StartFailed]:
+        return await order.start_in_order(self._watchers.values(), chosen,
+                                          raise_refused=raise_refused, groups=self.groups,
+                                          warmup_delay=self.controller.warmup_delay)
 
     def _notify_socket(self, loop: asyncio.AbstractEventLoop) -> NotifySocket:
         """The sd_notify socket. Always there (one idle datagram socket, no file), so that
@@ -300,9 +309,8 @@ class Arbiter(Queries):
         """Start one watcher, or every watcher in dependency and priority order; returns
         once the processes are ready (NotReady if some are not: they stay with their
         respawn policy). Revives what the respawn policy gave up on."""
-        every = self._watchers.values()
-        order.raise_failed(await order.start_in_order(every, [self.watcher(name)] if name
-                                                      else every))
+        order.raise_failed(await self._start_in_order(
+            [self.watcher(name)] if name else self._watchers.values()))
 
     async def stop_watcher(self, name: str | None = None) -> None:
         """Stop one watcher, or every watcher in reverse order, gracefully; returns once
@@ -310,7 +318,8 @@ class Arbiter(Queries):
         if name:
             await self.watcher(name).stop()
             return
-        await order.stop_in_order(self._watchers.values(), self._watchers.values())
+        await order.stop_in_order(self._watchers.values(), self._watchers.values(),
+                                  groups=self.groups)
 
     async def restart(self, name: str | None = None) -> None:
         """Stop, then start again, one watcher (or all: the autostart ones start)."""
@@ -318,9 +327,8 @@ class Arbiter(Queries):
             await self.watcher(name).restart()
             return
         await self.stop_watcher()
-        every = self._watchers.values()
-        order.raise_failed(await order.start_in_order(every, [w for w in every
-                                                              if w.config.autostart]))
+        order.raise_failed(await self._start_in_order(
+            [w for w in self._watchers.values() if w.config.autostart]))
 
     async def reload(self, name: str | None = None) -> None:
         """Replace processes one at a time (every watcher, in priority order, if no name):
@@ -329,8 +337,8 @@ class Arbiter(Queries):
         if name:
             await self.watcher(name).reload()
             return
-        for group in start_order([w.config for w in self._watchers.values()]):
-            for name in group:
+        for level in order.start_levels(self._watchers.values(), self.groups):
+            for name in level:
                 await self._watchers[name].reload()
 
     async def set_options(self, name: str, changes: Mapping[str, Any]) -> OptionsResponse:
@@ -390,9 +398,10 @@ class Arbiter(Queries):
                                     add=lambda cfg: self._add(cfg, services))
             self.controller = config.controller
             # The new config is in place either way: failures are the log's.
-            order.log_failed(
-                await order.start_in_order(self._watchers.values(),
-                                           [w for w in added if w.config.autostart]))
+            self.groups = list(config.groups)
+            order.assign_groups(self._watchers.values(), self.groups)
+            order.log_failed(await self._start_in_order([w for w in added
+                                                         if w.config.autostart]))
             self.bus.publish(ConfigReloaded(
                 source=config.source or "", added=tuple(c.name for c in plan.added),
                 removed=plan.removed, changed=tuple(c.name for c in plan.changed),

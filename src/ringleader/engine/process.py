@@ -15,16 +15,21 @@ import os
 import random
 import signal
 from collections.abc import Callable
+from subprocess import STDOUT
 from typing import Literal, Protocol
 
+import msgspec
+
 from ringleader.config.features import HookName
-from ringleader.config.model import WatcherConfig
+from ringleader.config.model import StreamConfig, WatcherConfig
+from ringleader.config.substitute import expand
 from ringleader.engine.services import Services
 from ringleader.errors import InvalidTransition, RingleaderError, SpawnError
 from ringleader.lifecycle.events import ProcessExited, ProcessSpawned, ProcessStateChanged
 from ringleader.lifecycle.states import ALIVE, ProcessState, is_allowed
 from ringleader.output.streams import Pipes, Pump, close_pipes, make_pipes
 from ringleader.policy.respawn import Decision, make_policy
+from ringleader.policy.startup import StartRetries, wants_respawn
 from ringleader.proc.groups import end_group, signal_group
 from ringleader.proc.reaper import decode_status
 from ringleader.proc.signals import signal_name
@@ -55,9 +60,9 @@ class Owner(Protocol):
 
 class Process:
     __slots__ = (
-        "_exited", "_group_end", "_owner", "_policy", "_pumps", "_services", "_stop_deadline",
-        "_timer", "_watchdog", "exit_code", "exit_history", "exit_signal", "pid", "reason",
-        "restarts", "retired", "started_at", "state", "status_text", "wid",
+        "_exited", "_group_end", "_owner", "_policy", "_pumps", "_services", "_startup",
+        "_stop_deadline", "_timer", "_watchdog", "exit_code", "exit_history", "exit_signal",
+        "pid", "reason", "restarts", "retired", "started_at", "state", "status_text", "wid",
     )
 
     def __init__(self, owner: Owner, wid: int, services: Services) -> None:
@@ -76,6 +81,8 @@ class Process:
         self._exited: asyncio.Future[None] | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._policy = make_policy(owner.config.flapping, owner.config.backoff)
+        # start_secs: exits before it are failed starts, counted here (supervisord)
+        self._startup = StartRetries(owner.config.start_retries)
         self.reason = ""  # why the slot is in its state (shown by status)
         self.status_text = ""  # the process's own word on its state (sd_notify STATUS=)
         self._watchdog: asyncio.TimerHandle | None = None
@@ -88,7 +95,16 @@ class Process:
 
     @property
     def name(self) -> str:
-        return f"{self._owner.name}.{self.wid}"
+        """``web.3``, or the watcher's process_name for this slot (``web_02``)."""
+        cfg = self._owner.config
+        if cfg.process_name is None:
+            return f"{self._owner.name}.{self.wid}"
+        return expand(cfg.process_name, wid=self.number)
+
+    @property
+    def number(self) -> int:
+        """What $(ringleader.wid) gives this slot: its wid, counted from wid_start."""
+        return self._owner.config.wid_start + self.wid - 1
 
     @property
     def is_alive(self) -> bool:
@@ -117,19 +133,21 @@ class Process:
         try:
             spec = self._owner.spec_for(self.wid)
         except RingleaderError as exc:  # e.g. setpriv missing for a cgroup with a uid
-            self._follow(self._policy.on_spawn_failure(self._services.clock()), str(exc),
-                         level=logging.ERROR)
+            self._follow(self._spawn_failure(), str(exc), level=logging.ERROR)
             return False
         fds: Pipes = []
         try:
-            fds = make_pipes((cfg.stdout_stream, cfg.stderr_stream))
-            popen = spawn(spec, fds[0][1] if fds[0] else None, fds[1][1] if fds[1] else None)
+            fds = make_pipes((None if cfg.close_child_stdout else cfg.stdout_stream,
+                              None if cfg.close_child_stderr or cfg.redirect_stderr
+                              else cfg.stderr_stream))
+            # redirect_stderr: one pipe for both, so that their order is kept
+            stderr = STDOUT if cfg.redirect_stderr else fds[1][1] if fds[1] else None
+            popen = spawn(spec, fds[0][1] if fds[0] else None, stderr)
         except (SpawnError, OSError) as exc:  # OSError: no fd left for the pipes (EMFILE)
             close_pipes(fds)
             why = str(exc) if isinstance(exc, SpawnError) else \
                 f"cannot make its output pipes: {exc.strerror or exc}"
-            self._follow(self._policy.on_spawn_failure(self._services.clock()), why,
-                         level=logging.ERROR)
+            self._follow(self._spawn_failure(), why, level=logging.ERROR)
             return False
         services = self._services
         if services.guardian is not None:
@@ -146,7 +164,7 @@ class Process:
             if services.guardian is not None:
                 services.guardian.remove(popen.pid)
             close_pipes(fds)
-            self._follow(self._policy.on_spawn_failure(services.clock()),
+            self._follow(self._spawn_failure(),
                          f"cannot watch pid {popen.pid} (killed): {exc.strerror or exc}",
                          level=logging.ERROR)
             return False
@@ -161,7 +179,7 @@ class Process:
             if pair:
                 os.close(pair[1])
                 pump = services.hub.open_pump(
-                    pair[0], scfg, watcher=self._owner.name, wid=self.wid,
+                    pair[0], self._stream_for(scfg), watcher=self._owner.name, wid=self.wid,
                     stream=_stream_name(stream),
                 )
                 pump.start()
@@ -175,8 +193,10 @@ class Process:
             if cfg.ready_timeout > 0:
                 self._timer = services.loop.call_later(cfg.ready_timeout, self._not_ready,
                                                        popen.pid)
-        elif cfg.warmup_delay > 0:
-            self._timer = services.loop.call_later(cfg.warmup_delay, self._warm)
+        elif max(cfg.warmup_delay, cfg.start_secs) > 0:
+            # running once warm, and (start_secs) once it has stayed up that long
+            self._timer = services.loop.call_later(max(cfg.warmup_delay, cfg.start_secs),
+                                                   self._warm)
         else:
             self._transition(PS.RUNNING)
         self.status_text = ""
@@ -187,6 +207,18 @@ class Process:
             # A recycle timer replaces the warm-up timer only once that has fired.
             services.loop.call_later(age, self._recycle, popen.pid)
         return True
+
+    def _stream_for(self, scfg: StreamConfig) -> StreamConfig:
+        """A log file per process when its name holds $(ringleader.wid) (supervisord's
+        %(process_num)d)."""
+        if scfg.filename is None or ("$(" not in scfg.filename and "((" not in scfg.filename):
+            return scfg
+        return msgspec.structs.replace(scfg, filename=expand(scfg.filename, wid=self.number))
+
+    def _spawn_failure(self) -> Decision:
+        if self._owner.config.start_secs > 0:  # supervisord: a spawn error is a failed start
+            return self._startup.on_failed_start("failed to spawn")
+        return self._policy.on_spawn_failure(self._services.clock())
 
     def _warm(self) -> None:
         self._timer = None
@@ -242,6 +274,7 @@ class Process:
         if self.state is not PS.STARTING:
             return False
         self._cancel_timer()
+        self._startup.reset()  # the start counted (supervisord: STARTING -> RUNNING)
         self._transition(PS.RUNNING, reason)
         return True
 
@@ -306,11 +339,17 @@ class Process:
                     end_group(pid, self._stop_deadline, self.name))
             self._transition(PS.STOPPED, how)
             return
+        cfg = self._owner.config
+        failed_start = self.state is PS.STARTING and cfg.start_secs > 0
         self._cancel_timer()
-        if not self._wanted() or not self._owner.config.respawn:
+        if self._wanted() and failed_start:  # whatever respawn says (supervisord BACKOFF)
+            self._follow(self._startup.on_failed_start(
+                f"{how} within {cfg.start_secs:g}s of its start"), how)
+        elif not self._wanted() or not wants_respawn(cfg.respawn, cfg.exit_codes, code, sig):
             # Ended on its own and not respawned: the watcher is stopping (its stop
-            # signal not sent yet), the slot was scaled away or replaced, or respawn is
-            # off. (running -> stopped is no move of the state table.)
+            # signal not sent yet), the slot was scaled away or replaced, or respawn
+            # (supervisord's autorestart) says no. (running -> stopped is no move of the
+            # state table.)
             self._transition(PS.EXITED, how)
         else:
             self._follow(self._policy.on_exit(services.clock(), uptime, code, sig), how)
@@ -347,12 +386,14 @@ class Process:
     def renew_policy(self) -> None:
         """The respawn policy options changed: follow them from now on."""
         self._policy = make_policy(self._owner.config.flapping, self._owner.config.backoff)
+        self._startup.retries = self._owner.config.start_retries
 
     def start(self) -> bool:
         """Spawn unless already alive; clears any backoff streak (an explicit start)."""
         if self.is_alive:
             return True
         self._policy.reset()
+        self._startup.reset()
         return self.spawn()
 
     def send_signal(self, signum: int, *, children: bool = False) -> bool:

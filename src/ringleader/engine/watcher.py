@@ -12,6 +12,7 @@ from typing import Any
 from ringleader.config import options
 from ringleader.config.features import HookName
 from ringleader.config.model import WatcherConfig
+from ringleader.config.sections.compat import WID_REF
 from ringleader.engine import readiness
 from ringleader.engine.features import Features
 from ringleader.engine.process import Process
@@ -34,15 +35,19 @@ LIVE_OPTIONS = frozenset({
     # features the watcher carries itself: rebuilt or re-applied in place
     "flapping", "backoff", "autoscale", "watchdog", "health", "hooks", "cgroup",
     "readiness", "ready_timeout", "watchdog_sec", "after", "requires", "reload_batch",
+    # read when a process exits, stops or is named
+    "exit_codes", "start_secs", "start_retries", "kill_children", "process_name", "send_hup",
+    "on_demand", "extra", "buffer_size",
 })
 
 
 class Watcher:
-    __slots__ = ("_services", "config", "desired", "features", "lock", "name", "numprocesses",
-                 "processes", "refused", "retiring", "state", "template")
+    __slots__ = ("_services", "config", "desired", "features", "group", "lock", "name",
+                 "numprocesses", "processes", "refused", "retiring", "state", "template")
 
     def __init__(self, config: WatcherConfig, services: Services) -> None:
         self.name = config.name
+        self.group: str | None = None  # its [groups.NAME], set by the arbiter
         self.config = config
         self.template = spawn_template(config)
         self.numprocesses = _clamp(config, config.numprocesses)
@@ -203,8 +208,14 @@ class Watcher:
         return True
 
     async def reload(self) -> None:
-        """Replace the processes one slot at a time, so that the others keep serving."""
+        """Replace the processes one slot at a time, so that the others keep serving; with
+        send_hup (circus), send them SIGHUP instead."""
         async with self.lock:
+            if self.config.send_hup:
+                if self.is_active:
+                    log.info("reloading watcher %s: SIGHUP (send_hup)", self.name)
+                    self.send_signal(signal.SIGHUP)
+                return
             await self._reload_locked()
 
     async def _reload_locked(self) -> None:
@@ -268,7 +279,7 @@ class Watcher:
             self.config, self.template = new, template
             if "cgroup" in changed:
                 self.features.apply_cgroup(new.cgroup)
-            if changed & {"flapping", "backoff"}:
+            if changed & {"flapping", "backoff", "start_retries"}:
                 for proc in self.processes.values():
                     proc.renew_policy()
             if renew_drivers and self.state is WS.ACTIVE:
@@ -317,6 +328,10 @@ class Watcher:
 
     async def _scale_locked(self, count: int) -> int:
         old, new = self.numprocesses, _clamp(self.config, count)
+        name = self.config.process_name
+        if new > 1 and name is not None and not WID_REF.search(name):
+            raise ConfigError([f"watcher {self.name}: process_name {name!r} would name every "
+                               "process alike: more than one needs $(ringleader.wid) in it"])
         if new > old:
             self._services.capacity(self.name, new)
         self.numprocesses = new
@@ -369,6 +384,7 @@ class Watcher:
                     break
         return {
             "name": self.name,
+            "group": self.group,
             "state": state,
             "desired": "running" if self.desired else "stopped",
             "detail": detail,
@@ -376,7 +392,8 @@ class Watcher:
             "running": sum(p.state is PS.RUNNING for p in procs),
             "processes": [
                 {
-                    "wid": p.wid, "pid": p.pid if p.is_alive else None, "state": p.state.value,
+                    "wid": p.wid, "name": p.name, "pid": p.pid if p.is_alive else None,
+                    "state": p.state.value,
                     "reason": p.reason, "status": p.status_text,
                     "uptime": round(p.uptime(), 3), "restarts": p.restarts,
                     "exit_code": p.exit_code, "exit_signal": p.exit_signal,

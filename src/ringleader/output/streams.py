@@ -66,13 +66,13 @@ def make_pipe(size: int = PIPE_SIZE) -> tuple[int, int]:
 Pipes = list[tuple[int, int] | None]
 
 
-def make_pipes(streams: tuple[StreamConfig, ...]) -> Pipes:
-    """A pipe per captured stream (None for a "null" one). OSError (EMFILE: no fd left)
-    leaves none open."""
+def make_pipes(streams: tuple[StreamConfig | None, ...]) -> Pipes:
+    """A pipe per captured stream (None for a "null" or no one). OSError (EMFILE: no fd
+    left) leaves none open."""
     fds: Pipes = []
     try:
         for scfg in streams:
-            fds.append(None if scfg.kind == "null" else make_pipe())
+            fds.append(None if scfg is None or scfg.kind == "null" else make_pipe())
     except OSError:
         close_pipes(fds)
         raise

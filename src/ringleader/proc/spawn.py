@@ -44,6 +44,7 @@ class SpawnSpec:
     rlimits: tuple[tuple[int, int], ...]
     close_stdin: bool
     pass_fds: tuple[int, ...] = ()
+    stdin_fd: int | None = None  # a socket as stdin (stdin_socket), else close_stdin says
     # The program before any trampoline (sockets, cgroup) wrapped it: checked up front, as
     # a wrapper would exec fine and only then fail to find it.
     program: str | None = None
@@ -63,18 +64,26 @@ class SpawnTemplate:
     rlimits: tuple[tuple[int, int], ...]
     close_stdin: bool
     needs_expand: bool
+    wid_offset: int = 0  # $(ringleader.wid) of slot 1 is 1 + wid_offset (wid_start - 1)
+    port_base: int | None = None  # PORT of slot 1
+    executable: str | None = None  # run this, argv[0] being only a name (circus)
 
     def for_wid(self, wid: int, sockets: Mapping[str, int] | None = None) -> SpawnSpec:
         argv = self.argv
         env = self.env
+        number = wid + self.wid_offset
         if self.needs_expand:
-            env = {k: expand(v, wid=wid, env=self.env, sockets=sockets) for k, v in env.items()}
-            argv = tuple(expand(a, wid=wid, env=env, sockets=sockets) for a in argv)
+            env = {k: expand(v, wid=number, env=self.env, sockets=sockets)
+                   for k, v in env.items()}
+            argv = tuple(expand(a, wid=number, env=env, sockets=sockets) for a in argv)
         env = dict(env)
-        env["RINGLEADER_WID"] = str(wid)
+        env["RINGLEADER_WID"] = str(number)
+        if self.port_base is not None:  # foreman: base + the instance's index
+            env["PORT"] = str(self.port_base + wid - 1)
+        program = self.executable or argv[0]
         return SpawnSpec(
             argv=argv,
-            executable=_resolve(argv[0], env),
+            executable=_resolve(program, env) or self.executable,
             env=env,
             cwd=self.cwd,
             uid=self.uid,
@@ -96,6 +105,8 @@ def build_template(cfg: WatcherConfig, base_env: Mapping[str, str] | None = None
     for inherited in _ACTIVATION_VARS:
         # Meant for the controller (run by systemd), never for its children.
         env.pop(inherited, None)
+    if cfg.virtualenv:
+        _virtualenv(env, cfg.virtualenv, cfg.virtualenv_py_ver, parent_env)
     env.update(cfg.env)
     extra_groups: tuple[int, ...] | None = None
     if cfg.uid is not None:
@@ -131,7 +142,29 @@ def build_template(cfg: WatcherConfig, base_env: Mapping[str, str] | None = None
         rlimits=rlimits,
         close_stdin=cfg.close_child_stdin,
         needs_expand=needs_expand,
+        wid_offset=cfg.wid_start - 1,
+        port_base=cfg.port_base,
+        executable=cfg.executable,
     )
+
+
+def _virtualenv(env: dict[str, str], venv: str, py_ver: str | None,
+                parent_env: Mapping[str, str]) -> None:
+    """circus's virtualenv: its bin/ first in PATH, its site-packages (of Python `py_ver`,
+    else whichever it has) in PYTHONPATH, VIRTUAL_ENV set."""
+    env["VIRTUAL_ENV"] = venv
+    path = env.get("PATH") or parent_env.get("PATH", os.defpath)
+    env["PATH"] = os.pathsep.join([os.path.join(venv, "bin"), path])
+    lib = os.path.join(venv, "lib")
+    try:
+        versions = sorted(d for d in os.listdir(lib) if d.startswith("python"))
+    except OSError:
+        versions = []
+    if py_ver is not None:
+        versions = [f"python{py_ver}"]
+    sites = [p for v in versions if os.path.isdir(p := os.path.join(lib, v, "site-packages"))]
+    if sites:
+        env["PYTHONPATH"] = os.pathsep.join([*sites, *filter(None, [env.get("PYTHONPATH")])])
 
 
 def _resolve(program: str, env: Mapping[str, str]) -> str | None:
@@ -182,7 +215,8 @@ def spawn(spec: SpawnSpec, stdout: int | None, stderr: int | None) -> subprocess
         return subprocess.Popen(
             spec.argv,
             executable=program,
-            stdin=subprocess.DEVNULL if spec.close_stdin else None,
+            stdin=spec.stdin_fd if spec.stdin_fd is not None
+            else subprocess.DEVNULL if spec.close_stdin else None,
             stdout=subprocess.DEVNULL if stdout is None else stdout,
             stderr=subprocess.DEVNULL if stderr is None else stderr,
             cwd=spec.cwd,

@@ -35,8 +35,22 @@ def _user(value: Any) -> str:
     to_uid(text)  # exists?
     return text
 
+def _logoutput(value: Any) -> str:
+    """"-", a file, or circus's syslog://[HOST[:PORT]][/PATH][?FACILITY]."""
+    text = to_str(value)
+    if text.startswith("syslog://"):
+        from logging.handlers import SysLogHandler  # only for this spelling
+        from urllib.parse import urlsplit
+
+        facility = (urlsplit(text).query or "user").lower()
+        if facility not in SysLogHandler.facility_names:
+            raise BadValue("syslog://[HOST[:PORT]][/PATH][?FACILITY] with a facility such as "
+                           "user, daemon, local0", f"unknown syslog facility {facility!r}")
+    return text
+
+
 CONTROLLER_FIELDS: dict[str, Normaliser] = {
-    "pidfile": to_str, "logoutput": to_str, "warmup_delay": to_float, "umask": to_umask,
+    "pidfile": to_str, "logoutput": _logoutput, "warmup_delay": to_float, "umask": to_umask,
     "max_processes": lambda v: to_int(v, minimum=1, maximum=1_000_000),
     "user": _user, "minfds": lambda v: to_int(v, minimum=1),
     "minprocs": lambda v: to_int(v, minimum=1),
