@@ -16,6 +16,7 @@ import hookfuncs
 import pytest
 
 from ringleader.config.features import HookConfig
+from ringleader.config.model import WatcherConfig
 from ringleader.features.hooks import HookContext, HookRunner, watcher_context
 from ringleader.testing import pid_exists, wait_until
 from ringleader.testing import run_async as run
@@ -270,6 +271,7 @@ def test_a_cancelled_hook_leaves_no_child(tmp_path: Path) -> None:
 class _FakeWatcher:
     name = "web"
     numprocesses = 2
+    config = WatcherConfig(name="web", cmd="x", extra={"team": "ops"})
 
     def pids(self) -> list[int]:
         return [7, 8]

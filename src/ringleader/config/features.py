@@ -122,6 +122,9 @@ class SocketConfig(_Model, frozen=True, kw_only=True):
 
     name: Annotated[str, Meta(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.\-]+$")]
     family: Literal["inet", "inet6", "unix"] = "inet"
+    type: Annotated[Literal["stream", "dgram"], Meta(
+        description="stream (TCP, or a unix stream socket) or dgram (UDP, a unix datagram "
+        "socket: bound, never listening; circus SOCK_DGRAM)")] = "stream"
     host: str = "127.0.0.1"
     port: Annotated[int, Meta(ge=0, le=65535)] = 0
     path: Annotated[str, Meta(description="unix socket path")] | None = None

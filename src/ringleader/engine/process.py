@@ -180,7 +180,7 @@ class Process:
                 os.close(pair[1])
                 pump = services.hub.open_pump(
                     pair[0], self._stream_for(scfg), watcher=self._owner.name, wid=self.wid,
-                    stream=_stream_name(stream),
+                    stream=_stream_name(stream), pid=popen.pid,
                 )
                 pump.start()
                 self._pumps.append(pump)

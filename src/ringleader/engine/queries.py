@@ -108,6 +108,8 @@ class Queries:
         current = options.dump(watcher.config)
         current["numprocesses"] = watcher.numprocesses
         if keys:
+            # circus's free-form options are asked for by their own names too
+            current = {**current.get("extra", {}), **current}
             missing = [k for k in keys if k not in current]
             if missing:
                 raise NotFound(f"watcher {name!r} has no option {', '.join(missing)}")

@@ -55,7 +55,7 @@ NEVER_ABORT: frozenset[str] = frozenset({
     "before_stop", "before_reap", "extended_stats",
 })
 # Context keys that go to the HookContext facade rather than to keyword arguments.
-_FACADE_KEYS = frozenset({"pids", "numprocesses", "env"})
+_FACADE_KEYS = frozenset({"pids", "numprocesses", "env", "options"})
 _OUTPUT_LOGGED = 4096  # bytes of a failed shell hook's output put in the log line
 
 
@@ -68,6 +68,8 @@ class HookContext:
     pids: tuple[int, ...] = ()
     numprocesses: int = 0
     env: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    # the free-form options of its section (circus keeps unknown watcher options for hooks)
+    options: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
 
 def watcher_context(watcher: WatcherView, env: Mapping[str, str] | None = None,
@@ -76,7 +78,7 @@ def watcher_context(watcher: WatcherView, env: Mapping[str, str] | None = None,
     ``signum=``, ``exit_code=`` ...). `env` is the processes' environment (e.g. the
     watcher's ``template.env``)."""
     return {"pids": tuple(watcher.pids()), "numprocesses": watcher.numprocesses,
-            "env": dict(env or {}), **extra}
+            "env": dict(env or {}), "options": dict(watcher.config.extra), **extra}
 
 
 class _HookError(Exception):
@@ -212,6 +214,8 @@ class HookRunner:
             pids=tuple(pids) if isinstance(pids, Sequence) else (),
             numprocesses=numprocesses if isinstance(numprocesses, int) else 0,
             env=MappingProxyType({str(k): str(v) for k, v in env.items()}),
+            options=MappingProxyType({str(k): str(v) for k, v in
+                                      _as_mapping(context.get("options")).items()}),
         )
         kwargs: dict[str, Any] = {k: v for k, v in context.items() if k not in _FACADE_KEYS}
         if name in ("before_reap", "after_reap"):  # circus's names for these two

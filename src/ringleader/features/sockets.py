@@ -147,12 +147,11 @@ def _bind_inet(cfg: SocketConfig, where: str) -> socket.socket:
     family = socket.AF_INET6 if cfg.family == "inet6" else socket.AF_INET
     host: str | None = cfg.host if cfg.host not in ("", "*") else None
     try:
-        infos = socket.getaddrinfo(host, cfg.port, family, socket.SOCK_STREAM, 0,
-                                   socket.AI_PASSIVE)
+        infos = socket.getaddrinfo(host, cfg.port, family, _kind(cfg), 0, socket.AI_PASSIVE)
     except socket.gaierror as exc:
         raise SocketError(f"{where}: cannot resolve {cfg.host!r}: {exc.strerror}") from exc
     sockaddr = infos[0][4]
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock = socket.socket(family, _kind(cfg))
     try:
         # Always: a restarted controller rebinds at once despite TIME_WAIT connections.
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -162,11 +161,16 @@ def _bind_inet(cfg: SocketConfig, where: str) -> socket.socket:
             # inet6 means IPv6 only; an IPv4 listener is a socket of its own.
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
         sock.bind(sockaddr)
-        sock.listen(cfg.backlog)
+        if cfg.type == "stream":
+            sock.listen(cfg.backlog)
     except OSError as exc:
         sock.close()
         raise SocketError(f"{where} {_reason(exc)}") from exc
     return sock
+
+
+def _kind(cfg: SocketConfig) -> int:
+    return socket.SOCK_DGRAM if cfg.type == "dgram" else socket.SOCK_STREAM
 
 
 def _bind_unix(cfg: SocketConfig, where: str) -> tuple[socket.socket, str]:
@@ -178,8 +182,8 @@ def _bind_unix(cfg: SocketConfig, where: str) -> tuple[socket.socket, str]:
         raise SocketError(f"{where}: directory {directory} does not exist")
     if len(os.fsencode(path)) >= 108:
         raise SocketError(f"{where}: path too long for a unix socket (107 bytes at most)")
-    _remove_stale(path, where)
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    _remove_stale(path, where, _kind(cfg))
+    sock = socket.socket(socket.AF_UNIX, _kind(cfg))
     # The mode comes from the umask at bind(), and the owner is set without following a
     # symbolic link: a path-based chmod/chown after bind() could be aimed elsewhere by
     # whoever can write to the folder.
@@ -197,7 +201,8 @@ def _bind_unix(cfg: SocketConfig, where: str) -> tuple[socket.socket, str]:
         if cfg.owner is not None or cfg.group is not None:
             os.chown(path, -1 if cfg.owner is None else cfg.owner,
                      -1 if cfg.group is None else cfg.group, follow_symlinks=False)
-        sock.listen(cfg.backlog)
+        if cfg.type == "stream":
+            sock.listen(cfg.backlog)
     except OSError as exc:
         sock.close()
         with contextlib.suppress(OSError):
@@ -206,7 +211,7 @@ def _bind_unix(cfg: SocketConfig, where: str) -> tuple[socket.socket, str]:
     return sock, path
 
 
-def _remove_stale(path: str, where: str) -> None:
+def _remove_stale(path: str, where: str, kind: int) -> None:
     """A socket file left by a dead program is replaced; one that something still answers
     on, or a file that is not a socket, is an error."""
     try:
@@ -215,7 +220,7 @@ def _remove_stale(path: str, where: str) -> None:
         return
     if not stat.S_ISSOCK(st.st_mode):
         raise SocketError(f"{where}: the path exists and is not a socket")
-    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    probe = socket.socket(socket.AF_UNIX, kind)
     try:
         probe.settimeout(1.0)
         probe.connect(path)

@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Final, Literal, final
 
 from ringleader.config.model import StreamConfig
+from ringleader.output.custom import CustomSink, StreamObject, build_stream
 from ringleader.output.framing import LineFramer
 from ringleader.output.sinks import EMPTY, FAILED, ConsoleSink, FileSink, NullSink, Sink
 
@@ -38,6 +39,9 @@ _FRAMED_CHUNK: Final = 1 << 15
 _ROUNDS: Final = 16  # reads per wakeup: big batches, yet a fair share between pumps
 _PARTIAL_DELAY: Final = 0.5  # a partial line (a prompt, a progress bar) shows after this
 _CLOSE_DRAIN: Final = 4 << 20  # close() reads at most this much more from a live pipe
+# circus FancyStdoutStream's colour names
+_NAMED_COLORS: Final = {"black": "30", "red": "31", "green": "32", "yellow": "33", "blue": "34",
+                        "magenta": "35", "cyan": "36", "white": "37"}
 # honcho's palette: cycled by watcher and wid
 _COLORS: Final = ("36", "33", "32", "35", "31", "34", "1;36", "1;33", "1;32", "1;35", "1;31",
                   "1;34")
@@ -349,9 +353,11 @@ class StreamHub:
         self._watcher_index: dict[str, int] = {}
         self._stampers: dict[tuple[str, bool], _Stamper] = {}
         self._tty: bool | None = None
+        # custom stream objects, one per watcher, stream and class (circus shares them)
+        self._custom: dict[tuple[str, str, str], StreamObject] = {}
 
     def open_pump(self, fd: int, cfg: StreamConfig, *, watcher: str, wid: int,
-                  stream: Literal["stdout", "stderr"]) -> Pump:
+                  stream: Literal["stdout", "stderr"], pid: int = 0) -> Pump:
         """A pump from ``fd`` (the read end from make_pipe; the pump owns and closes it) to the
         sink ``cfg`` names. Call ``start()`` on it from the loop."""
         stamper = None
@@ -362,6 +368,11 @@ class StreamHub:
                 stamper = self._stampers[key] = _Stamper(cfg.time_format, cfg.utc, self._clock)
         if cfg.kind == "null":
             return Pump(fd, self._null, _DISCARD, None, b"", b"", None)
+        if cfg.kind == "custom":
+            custom = self._custom_stream(cfg, watcher, stream)
+            if custom is not None:  # whole lines, as circus reads them
+                return Pump(fd, CustomSink(custom, pid, stream), _FRAMED, LineFramer(), b"",
+                            b"", stamper)
         if cfg.kind == "file":
             if not cfg.filename:
                 raise ValueError(f"{watcher}.{stream}: a file stream needs a filename")
@@ -383,11 +394,28 @@ class StreamHub:
         if color:
             index = self._watcher_index.setdefault(watcher, len(self._watcher_index))
             code = _COLORS[(index + wid) % len(_COLORS)]
+            if isinstance(cfg.color, str) and self._color is not False:
+                code = _NAMED_COLORS.get(cfg.color, code)
             before, after = f"\x1b[{code}m".encode(), label + b"\x1b[0m "
         else:
             before, after = b"", label + b" "
         tap = None if self._logbuffer is None else self._logbuffer.tap(watcher, wid, stream)
         return Pump(fd, self._console, _FRAMED, LineFramer(), before, after, stamper, tap)
+
+    def _custom_stream(self, cfg: StreamConfig, watcher: str,
+                       stream: str) -> StreamObject | None:
+        """The watcher's custom stream object; None (the console is used, with an error in
+        the log) when its class cannot be built."""
+        assert cfg.class_path is not None
+        key = (watcher, stream, cfg.class_path)
+        custom = self._custom.get(key)
+        if custom is None:
+            try:
+                custom = self._custom[key] = build_stream(cfg.class_path, cfg.options)
+            except ValueError as exc:
+                log.error("%s %s: %s; its output goes to the console", watcher, stream, exc)
+                return None
+        return custom
 
     def _file_sink(self, cfg: StreamConfig) -> FileSink:
         assert cfg.filename is not None
@@ -404,6 +432,15 @@ class StreamHub:
     async def aclose(self) -> None:
         """Close all sinks. Call after the pumps ended: output still queued on a blocked sink
         is dropped (and counted in a log message)."""
+        for custom in self._custom.values():
+            close = getattr(custom, "close", None)
+            if callable(close):
+                try:
+                    close()
+                except Exception as exc:  # user code
+                    log.error("closing a custom stream failed: %s: %s", type(exc).__name__,
+                              exc)
+        self._custom.clear()
         dropped = self._console.close()
         for sink in list(self._files.values()):
             dropped += sink.close()

@@ -46,8 +46,15 @@ def _port(v: Any) -> int:
                   too_big="a port number between 0 and 65535 (0: any free port)")
 
 
+def _type(v: Any) -> str:
+    kind = to_str(v).strip().lower().removeprefix("sock_")
+    if kind not in ("stream", "dgram"):
+        raise BadValue("stream or dgram (circus: SOCK_STREAM or SOCK_DGRAM)")
+    return kind
+
+
 SOCKET_FIELDS: dict[str, Normaliser] = {
-    "family": _family, "host": to_str, "port": _port, "path": to_str,
+    "family": _family, "type": _type, "host": to_str, "port": _port, "path": to_str,
     "backlog": lambda v: to_int(v, minimum=1), "so_reuseport": to_bool, "mode": to_mode,
     "owner": to_uid, "group": to_gid, "umask": to_umask,
 }
@@ -62,14 +69,12 @@ def _circus_ignored(key: str, value: Any) -> bool:
             return to_bool(value)
         except BadValue:
             return True
-    if key == "type":
-        return text not in ("sock_stream", "stream")
-    if key == "proto":
-        return text not in ("", "0", "tcp")
+    if key == "proto":  # the default of each type (circus's SOCK_DGRAM: UDP)
+        return text not in ("", "0", "tcp", "udp")
     return bool(text)  # interface
 
 
-CIRCUS_IGNORED = ("replace", "blocking", "interface", "type", "proto")
+CIRCUS_IGNORED = ("replace", "blocking", "interface", "proto")
 
 
 def build_socket(name: str, options: Mapping[str, Any], where: str, report: Report,
@@ -136,6 +141,8 @@ def build_socket(name: str, options: Mapping[str, Any], where: str, report: Repo
 def _address(s: SocketConfig) -> tuple[str, str, int]:
     if s.family == "unix":
         return ("unix", os.path.normpath(s.path or ""), 0)
+    if s.type == "dgram":  # UDP ports are apart from TCP ones
+        return (s.family + "/udp", s.host.strip().lower().strip("[]"), s.port)
     host = s.host.strip().lower().strip("[]")
     if host == "localhost":
         host = "::1" if s.family == "inet6" else "127.0.0.1"
