@@ -7,7 +7,7 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +17,7 @@ from ringleader.config.model import Config, ControllerConfig, GroupConfig, Watch
 from ringleader.config.plan import ReloadPlan, plan_reload
 from ringleader.engine import order
 from ringleader.engine.answers import OptionsResponse, WatcherInfo
+from ringleader.engine.on_demand import OnDemand
 from ringleader.engine.queries import Queries
 from ringleader.engine.reload import carry_out
 from ringleader.engine.services import (
@@ -106,6 +107,8 @@ class Arbiter(Queries):
         self._start_overrides = dict(start or {})
         self.sockets = None
         self._notify: NotifySocket | None = None
+        self._on_demand: OnDemand | None = None
+        self._unsubscribe_on_demand: Callable[[], None] = lambda: None
 
     # -- lifecycle ------------------------------------------------------------------
 
@@ -158,10 +161,12 @@ class Arbiter(Queries):
         for cfg in self._configs:
             self._watchers[cfg.name] = Watcher(cfg, self._services)
         order.assign_groups(self._watchers.values(), self.groups)
+        for cfg in self._configs:
+            self._track_on_demand(cfg)
         log.info("controller started with %d watcher(s)", len(self._watchers))
         order.log_failed(await self._start_in_order([
             w for w in self._watchers.values()
-            if self._start_overrides.get(w.name, w.config.autostart)],
+            if self._start_overrides.get(w.name, w.config.autostart) and not w.config.on_demand],
             raise_refused=not skip_refused))
         self.booted = True
 
@@ -173,6 +178,10 @@ class Arbiter(Queries):
             return
         self._stopping = True
         try:
+            if self._on_demand is not None:
+                await self._on_demand.close()
+                self._unsubscribe_on_demand()
+                self._on_demand = None
             await self.stop_watcher(None)
             await asyncio.gather(*(w.close() for w in self._watchers.values()))
             await self._drain_output(self._watchers.values())
@@ -201,6 +210,16 @@ class Arbiter(Queries):
     async def __aexit__(self, exc_type: type[BaseException] | None,
                         exc: BaseException | None, tb: TracebackType | None) -> None:
         await self.stop()
+
+    def _track_on_demand(self, cfg: WatcherConfig) -> None:
+        """circus on_demand: started by the first connection to its sockets."""
+        if self._on_demand is None:
+            if not cfg.on_demand or self.sockets is None:
+                return
+            self._on_demand = OnDemand(self._require_services().loop, self.sockets,
+                                       self.start_watcher)
+            self._unsubscribe_on_demand = self.bus.subscribe(self._on_demand.on_event)
+        self._on_demand.track(cfg)
 
     async def _start_in_order(self, chosen: Iterable[Watcher], *,
                               raise_refused: bool = False) -> list[order.StartFailed]:
@@ -286,7 +305,8 @@ class Arbiter(Queries):
             raise AlreadyExists(f"a watcher named {cfg.name!r} already exists")
         self._check_capacity(cfg.name, cfg.numprocesses)
         watcher = self._add(cfg, services)
-        if start:
+        self._track_on_demand(cfg)
+        if start and not cfg.on_demand:
             await watcher.start()
         return self.status(cfg.name)
 
@@ -298,6 +318,8 @@ class Arbiter(Queries):
     async def remove_watcher(self, name: str) -> None:
         """Stop a watcher gracefully and forget it (``rm``)."""
         watcher = self.watcher(name)
+        if self._on_demand is not None:
+            self._on_demand.forget(name)
         await watcher.stop()
         await watcher.close()
         await self._drain_output([watcher])
@@ -400,8 +422,10 @@ class Arbiter(Queries):
             # The new config is in place either way: failures are the log's.
             self.groups = list(config.groups)
             order.assign_groups(self._watchers.values(), self.groups)
-            order.log_failed(await self._start_in_order([w for w in added
-                                                         if w.config.autostart]))
+            for cfg in (*plan.added, *plan.changed):
+                self._track_on_demand(cfg)
+            order.log_failed(await self._start_in_order(
+                [w for w in added if w.config.autostart and not w.config.on_demand]))
             self.bus.publish(ConfigReloaded(
                 source=config.source or "", added=tuple(c.name for c in plan.added),
                 removed=plan.removed, changed=tuple(c.name for c in plan.changed),

@@ -193,6 +193,11 @@ def build_stream(raw: Any, where: str, field: str, report: Report,
                 kwargs[key] = str(value)
         except BadValue as exc:
             report.bad(where, name, value, exc)
+    if out.get("kind") == "custom":  # circus hands it every other key of the stream
+        kwargs = {**{k: v if isinstance(v, str) else show(v).strip('"')
+                     for k, v in raw.items()
+                     if k not in ("class", "kind", "class_path", "options")}, **kwargs}
+        out = {k: out[k] for k in ("kind", "class_path") if k in out}
     if kwargs:
         out["options"] = kwargs
         if out.get("kind") != "custom" and "options" not in raw:

@@ -1,0 +1,99 @@
+"""circus's ``on_demand``: a watcher that starts on the first connection to one of its
+sockets, not with the controller.
+
+While such a watcher is stopped, the loop watches its listening sockets (``add_reader``:
+a pending connection, or a datagram, makes one readable; nothing is accepted here, the
+workers accept it once started); the first readiness starts the watcher. It is armed again
+whenever the watcher stops (as circus does: a stopped on-demand watcher comes back with the
+next connection), never while the controller itself stops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any
+
+from ringleader.config.model import WatcherConfig
+from ringleader.lifecycle.events import Event, WatcherChanged
+
+if TYPE_CHECKING:
+    from ringleader.features.sockets import SocketSet
+
+log = logging.getLogger("ringleader.arbiter")
+
+
+class OnDemand:
+    __slots__ = ("_configs", "_fds", "_loop", "_sockets", "_start", "_tasks", "closed")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, sockets: SocketSet,
+                 start: Callable[[str], Coroutine[Any, Any, None]]) -> None:
+        self._loop = loop
+        self._sockets = sockets
+        self._start = start
+        self._configs: dict[str, WatcherConfig] = {}  # the on-demand watchers, by name
+        self._fds: dict[int, set[str]] = {}  # socket fd -> armed watchers waiting on it
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.closed = False
+
+    def track(self, config: WatcherConfig) -> None:
+        """Follow `config` (a watcher, on demand or no longer): armed now if it is."""
+        self.disarm(config.name)
+        self._configs.pop(config.name, None)
+        if config.on_demand:
+            self._configs[config.name] = config
+            self.arm(config.name)
+
+    def forget(self, name: str) -> None:
+        self.disarm(name)
+        self._configs.pop(name, None)
+
+    def arm(self, name: str) -> None:
+        config = self._configs.get(name)
+        if config is None or self.closed:
+            return
+        for sock in self._sockets.for_watcher(True, config.sockets):
+            waiting = self._fds.setdefault(sock.fd, set())
+            if not waiting:
+                self._loop.add_reader(sock.fd, self._ready, sock.fd)
+            waiting.add(name)
+
+    def disarm(self, name: str) -> None:
+        for fd, waiting in list(self._fds.items()):
+            waiting.discard(name)
+            if not waiting:
+                self._loop.remove_reader(fd)
+                del self._fds[fd]
+
+    def on_event(self, event: Event) -> None:
+        """A bus listener: disarm when a watcher starts (by any way), arm when it stopped."""
+        if not isinstance(event, WatcherChanged) or event.watcher not in self._configs:
+            return
+        if event.action == "starting":
+            self.disarm(event.watcher)
+        elif event.action == "stopped":
+            self.arm(event.watcher)
+
+    def _ready(self, fd: int) -> None:
+        for name in sorted(self._fds.get(fd, ())):
+            self.disarm(name)
+            log.info("watcher %s: a connection is waiting on its socket: starting it "
+                     "(on_demand)", name)
+            task = self._loop.create_task(self._start(name))
+            self._tasks.add(task)
+            task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("on-demand start failed: %s", task.exception())
+
+    async def close(self) -> None:
+        self.closed = True
+        for name in list(self._configs):
+            self.disarm(name)
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.wait(self._tasks)
