@@ -44,6 +44,7 @@ from ringleader.proc.reaper import Reaper
 from ringleader.proc.signals import parse_signal
 
 if TYPE_CHECKING:
+    from ringleader.features.listeners import EventHub
     from ringleader.features.notify import NotifySocket
 
 log = logging.getLogger("ringleader.arbiter")
@@ -108,6 +109,7 @@ class Arbiter(Queries):
         self.sockets = None
         self._notify: NotifySocket | None = None
         self._on_demand: OnDemand | None = None
+        self._events: EventHub | None = None
         self._unsubscribe_on_demand: Callable[[], None] = lambda: None
 
     # -- lifecycle ------------------------------------------------------------------
@@ -155,7 +157,7 @@ class Arbiter(Queries):
                                   sockets=self.sockets, notify=self._notify_socket(loop),
                                   cgroup_instance=cgroup_instance(self._configs),
                                   config_dir=os.path.dirname(os.path.abspath(self.source))
-                                  if self.source else None)
+                                  if self.source else None, event_hub=self._event_hub)
         self._stopping = False
         self._unsubscribe_requires = self.bus.subscribe(self._on_event_for_requires)
         for cfg in self._configs:
@@ -188,6 +190,9 @@ class Arbiter(Queries):
         finally:
             self._unsubscribe_requires()
             await services.hub.aclose()
+            if self._events is not None:
+                self._events.close()
+                self._events = None
             if services.guardian is not None:
                 await services.guardian.close()
             services.reaper.close()
@@ -210,6 +215,26 @@ class Arbiter(Queries):
     async def __aexit__(self, exc_type: type[BaseException] | None,
                         exc: BaseException | None, tb: TracebackType | None) -> None:
         await self.stop()
+
+    def _event_hub(self) -> EventHub:
+        if self._events is None:
+            from ringleader.features.listeners import EventHub
+
+            self._events = EventHub(self._require_services().loop, self.bus, self._names,
+                                    self._exit_codes)
+        return self._events
+
+    def _names(self, watcher: str, wid: int) -> tuple[str, str] | None:
+        """A process's name and its group's (supervisord's processname, groupname)."""
+        w = self._watchers.get(watcher)
+        proc = w.processes.get(wid) if w is not None else None
+        if w is None or proc is None:
+            return None
+        return proc.name, w.group or w.name
+
+    def _exit_codes(self, watcher: str) -> list[int]:
+        w = self._watchers.get(watcher)
+        return w.config.exit_codes if w is not None else [0]
 
     def _track_on_demand(self, cfg: WatcherConfig) -> None:
         """circus on_demand: started by the first connection to its sockets."""

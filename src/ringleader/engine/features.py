@@ -21,6 +21,7 @@ from ringleader.proc.spawn import SpawnSpec
 if TYPE_CHECKING:
     from ringleader.features.cgroups.group import Cgroup
     from ringleader.features.hooks import HookRunner
+    from ringleader.features.listeners import ListenerPool
 
 log = logging.getLogger("ringleader.watcher")
 
@@ -38,7 +39,7 @@ class Features:
     watcher uses it."""
 
     __slots__ = ("_background", "_drivers", "_health", "_services", "_watcher", "cgroup",
-                 "hooks")
+                 "hooks", "listener")
 
     def __init__(self, watcher: WatcherView, services: Services) -> None:
         self._watcher = watcher
@@ -51,6 +52,33 @@ class Features:
         self.cgroup: Cgroup | None = None
         if watcher.config.cgroup is not None:
             self._make_cgroup(watcher.config.cgroup)
+        self.listener: ListenerPool | None = None
+        self.renew_listener(watcher.config)
+
+    def renew_listener(self, config: WatcherConfig) -> None:
+        """An event listener pool when the watcher subscribes to supervisord events."""
+        hub = self._services.event_hub
+        if self.listener is not None and hub is not None:
+            hub().remove_pool(self.listener.name)
+            self.listener = None
+        if not config.events or hub is None:
+            return
+        from ringleader.features.listeners import ListenerPool
+        from ringleader.lifecycle.states import ProcessState
+
+        watcher = self._watcher
+
+        def running(wid: int) -> bool:
+            proc = watcher.processes.get(wid)
+            return proc is not None and proc.state is ProcessState.RUNNING
+
+        def name(wid: int) -> str:
+            proc = watcher.processes.get(wid)
+            return proc.name if proc is not None else f"{watcher.name}.{wid}"
+
+        self.listener = ListenerPool(watcher.name, config.events, config.buffer_size,
+                                     self._services.loop, running, name)
+        hub().add_pool(self.listener)
 
     def _make_cgroup(self, cfg: CgroupConfig) -> None:
         from ringleader.features.cgroups.group import Cgroup, CgroupUnavailable
@@ -77,6 +105,11 @@ class Features:
         env, argv, executable = spec.env, list(spec.argv), spec.executable
         if services.guardian is not None:
             env[GUARD_ENV] = services.guardian.token
+        if cfg.events:  # what supervisord tells its children (no XML-RPC server here)
+            proc = watcher.processes.get(wid)
+            env.update(SUPERVISOR_ENABLED="1", SUPERVISOR_SERVER_URL="",
+                       SUPERVISOR_PROCESS_NAME=proc.name if proc else watcher.name,
+                       SUPERVISOR_GROUP_NAME=watcher.group or watcher.name)
         if services.notify is not None and (cfg.readiness == "notify" or cfg.watchdog_sec > 0):
             from ringleader.features.notify import child_notify_env
 
@@ -211,6 +244,9 @@ class Features:
         """The watcher is gone for good (rm, controller stop): release its cgroup."""
         await self.stop_drivers()
         await self.stop_health()
+        if self.listener is not None and self._services.event_hub is not None:
+            self._services.event_hub().remove_pool(self.listener.name)
+            self.listener = None
         if self._background:
             await asyncio.wait(self._background, timeout=5)
         if self.cgroup is not None:

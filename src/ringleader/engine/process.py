@@ -10,30 +10,34 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import dataclasses
 import logging
 import os
 import random
 import signal
 from collections.abc import Callable
-from subprocess import STDOUT
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 import msgspec
 
 from ringleader.config.features import HookName
 from ringleader.config.model import StreamConfig, WatcherConfig
 from ringleader.config.substitute import expand
+from ringleader.engine.child_io import ChildPipes
 from ringleader.engine.services import Services
 from ringleader.errors import InvalidTransition, RingleaderError, SpawnError
 from ringleader.lifecycle.events import ProcessExited, ProcessSpawned, ProcessStateChanged
 from ringleader.lifecycle.states import ALIVE, ProcessState, is_allowed
-from ringleader.output.streams import Pipes, Pump, close_pipes, make_pipes
+from ringleader.output.streams import Pump
 from ringleader.policy.respawn import Decision, make_policy
 from ringleader.policy.startup import StartRetries, wants_respawn
 from ringleader.proc.groups import end_group, signal_group
 from ringleader.proc.reaper import decode_status
 from ringleader.proc.signals import signal_name
 from ringleader.proc.spawn import SpawnSpec, spawn
+
+if TYPE_CHECKING:
+    from ringleader.features.listeners import ListenerPool
 
 log = logging.getLogger("ringleader.process")
 PS = ProcessState
@@ -55,6 +59,10 @@ class Owner(Protocol):
 
     def wants(self, wid: int) -> bool:
         """Whether slot `wid` should be running (watcher active and wid in range)."""
+        ...
+
+    def listener_pool(self) -> ListenerPool | None:
+        """The event listener pool its processes belong to (supervisord events)."""
         ...
 
 
@@ -135,20 +143,24 @@ class Process:
         except RingleaderError as exc:  # e.g. setpriv missing for a cgroup with a uid
             self._follow(self._spawn_failure(), str(exc), level=logging.ERROR)
             return False
-        fds: Pipes = []
+        listener = self._owner.listener_pool()
         try:
-            fds = make_pipes((None if cfg.close_child_stdout else cfg.stdout_stream,
-                              None if cfg.close_child_stderr or cfg.redirect_stderr
-                              else cfg.stderr_stream))
-            # redirect_stderr: one pipe for both, so that their order is kept
-            stderr = STDOUT if cfg.redirect_stderr else fds[1][1] if fds[1] else None
-            popen = spawn(spec, fds[0][1] if fds[0] else None, stderr)
-        except (SpawnError, OSError) as exc:  # OSError: no fd left for the pipes (EMFILE)
-            close_pipes(fds)
-            why = str(exc) if isinstance(exc, SpawnError) else \
-                f"cannot make its output pipes: {exc.strerror or exc}"
-            self._follow(self._spawn_failure(), why, level=logging.ERROR)
+            pipes = ChildPipes.make(cfg, listener=listener is not None)
+        except OSError as exc:  # no fd left for the pipes (EMFILE)
+            self._follow(self._spawn_failure(),
+                         f"cannot make its output pipes: {exc.strerror or exc}",
+                         level=logging.ERROR)
             return False
+        stdin, stdout, stderr = pipes.child_ends(cfg)
+        if stdin is not None:
+            spec = dataclasses.replace(spec, stdin_fd=stdin)
+        try:
+            popen = spawn(spec, stdout, stderr)
+        except SpawnError as exc:
+            pipes.close_all()
+            self._follow(self._spawn_failure(), str(exc), level=logging.ERROR)
+            return False
+        pipes.close_child_ends()
         services = self._services
         if services.guardian is not None:
             # First: from now on a controller killed even by SIGKILL takes it down.
@@ -163,7 +175,7 @@ class Process:
             os.waitpid(popen.pid, 0)
             if services.guardian is not None:
                 services.guardian.remove(popen.pid)
-            close_pipes(fds)
+            pipes.close_parent_ends()
             self._follow(self._spawn_failure(),
                          f"cannot watch pid {popen.pid} (killed): {exc.strerror or exc}",
                          level=logging.ERROR)
@@ -173,11 +185,15 @@ class Process:
         self.exit_code = self.exit_signal = None
         self._exited = services.loop.create_future()
         self._pumps = []
+        if listener is not None and pipes.stdout and pipes.stdin:
+            # its stdout speaks the event protocol: to the pool, not to a log
+            listener.attach(self.wid, popen.pid, pipes.stdin[1], pipes.stdout[0])
+            pipes.stdout = None
         for pair, stream, scfg in (
-            (fds[0], "stdout", cfg.stdout_stream), (fds[1], "stderr", cfg.stderr_stream)
+            (pipes.stdout, "stdout", cfg.stdout_stream), (pipes.stderr, "stderr",
+                                                          cfg.stderr_stream)
         ):
             if pair:
-                os.close(pair[1])
                 pump = services.hub.open_pump(
                     pair[0], self._stream_for(scfg), watcher=self._owner.name, wid=self.wid,
                     stream=_stream_name(stream), pid=popen.pid,
@@ -312,6 +328,9 @@ class Process:
         if self._watchdog is not None:
             self._watchdog.cancel()
             self._watchdog = None
+        listener = self._owner.listener_pool()
+        if listener is not None:
+            listener.detach(self.wid)  # an event it had not answered is sent again
         services = self._services
         if services.guardian is not None:
             services.guardian.remove(pid)

@@ -20,6 +20,7 @@ from ringleader.proc.guardian import Guardian
 from ringleader.proc.reaper import Reaper
 
 if TYPE_CHECKING:
+    from ringleader.features.listeners import EventHub
     from ringleader.features.notify import NotifySocket
     from ringleader.features.sockets import SocketSet
     from ringleader.features.stats import StatsSampler
@@ -44,6 +45,8 @@ class Services:
     cgroup_instance: str = ""
     # The config file's folder: Python hooks are looked for there first.
     config_dir: str | None = None
+    # supervisord events for event listener pools: built at its first use
+    event_hub: Callable[[], EventHub] | None = None
 
 
 def check_total(configs: Iterable[WatcherConfig], limit: int) -> None:

@@ -7,7 +7,7 @@ import asyncio
 import logging
 import signal
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ringleader.config import options
 from ringleader.config.features import HookName
@@ -21,6 +21,9 @@ from ringleader.errors import ConfigError, HookFailed, NotReady, ReloadFailed
 from ringleader.lifecycle.events import EventBus, WatcherChanged
 from ringleader.lifecycle.states import ProcessState, WatcherState
 from ringleader.proc.spawn import SpawnSpec, SpawnTemplate, build_template
+
+if TYPE_CHECKING:
+    from ringleader.features.listeners import ListenerPool
 
 log = logging.getLogger("ringleader.watcher")
 WS = WatcherState
@@ -87,6 +90,9 @@ class Watcher:
 
     def wants(self, wid: int) -> bool:
         return self.is_active and wid <= self.numprocesses
+
+    def listener_pool(self) -> ListenerPool | None:
+        return self.features.listener
 
     def _set_state(self, state: WatcherState, detail: str = "") -> None:
         self.state = state
@@ -286,6 +292,10 @@ class Watcher:
                 self.features.start_drivers()
             if "hooks" in changed:
                 self.features.renew_hooks(new)
+            if "events" in changed:
+                self.features.renew_listener(new)
+            elif "buffer_size" in changed and self.features.listener is not None:
+                self.features.listener.buffer_size = new.buffer_size
             if "health" in changed and self.is_active:
                 await self.features.stop_health()
                 self.features.start_health()

@@ -52,6 +52,8 @@ class WatcherView(Protocol):
     @property
     def name(self) -> str: ...
     @property
+    def group(self) -> str | None: ...  # its [groups.NAME]
+    @property
     def config(self) -> WatcherConfig: ...
     @property
     def template(self) -> SpawnTemplate: ...  # the processes' environment is template.env

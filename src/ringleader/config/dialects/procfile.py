@@ -36,9 +36,11 @@ MAX_PORT = 65535
 
 
 def is_procfile(path: str | os.PathLike[str]) -> bool:
-    """Procfiles are recognised by name: ``Procfile`` or ``Procfile.*`` (``Procfile.dev``)."""
+    """Procfiles are recognised by name: ``Procfile`` or ``Procfile.*`` (``Procfile.dev``;
+    not ``Procfile.toml`` or ``.ini``, which are what they say)."""
     name = os.path.basename(os.fspath(path))
-    return name == "Procfile" or (name.startswith("Procfile.") and len(name) > 9)
+    return name == "Procfile" or (name.startswith("Procfile.") and len(name) > 9
+                                  and not name.endswith((".toml", ".ini")))
 
 
 def _unquote(text: str, quote: str) -> tuple[str, str] | None:

@@ -205,6 +205,8 @@ def _process_name(s: _Section, name: str, numprocs: int, w: dict[str, Any]) -> N
         if numprocs > 1:
             s.findings.error(s.ctx.where, "process_name", "missing: %(process_num) must be "
                              "present within process_name when numprocs > 1")
+        else:
+            w["process_name"] = name  # supervisord's default, %(program_name)s
         return
     if numprocs > 1 and "%(process_num)" not in raw:
         s.findings.error(s.ctx.where, "process_name", "%(process_num) must be present within "
@@ -219,8 +221,8 @@ def _process_name(s: _Section, name: str, numprocs: int, w: dict[str, Any]) -> N
     if bad or not text:
         s.findings.error(s.ctx.where, "process_name", f"{text!r} is not a valid process "
                          "name (no spaces, ':' or '/')")
-    elif text != name:
-        w["process_name"] = text
+    else:
+        w["process_name"] = text  # status shows it (NAME.WID is the native default)
 
 
 def _lifecycle(s: _Section, kind: str, w: dict[str, Any]) -> None:

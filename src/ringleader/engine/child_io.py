@@ -1,0 +1,73 @@
+"""The pipes between the controller and one child: its stdout and stderr (to pumps), and
+an event listener's stdin (supervisord events written to it) and stdout (its answers).
+
+Options decide which exist: a null stream or ``close_child_stdout``/``close_child_stderr``
+give /dev/null; ``redirect_stderr`` puts stderr on the stdout pipe (one pipe, the order
+kept); an event listener's stdout is always a pipe, whatever its stream says.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import dataclass
+from subprocess import STDOUT
+
+from ringleader.config.model import StreamConfig, WatcherConfig
+from ringleader.output.streams import make_pipe
+
+Pipe = tuple[int, int]  # (read end, write end)
+
+
+def _pipe_for(scfg: StreamConfig) -> Pipe | None:
+    return None if scfg.kind == "null" else make_pipe()
+
+
+@dataclass(slots=True)
+class ChildPipes:
+    stdout: Pipe | None
+    stderr: Pipe | None
+    stdin: Pipe | None  # an event listener's
+
+    @classmethod
+    def make(cls, cfg: WatcherConfig, *, listener: bool) -> ChildPipes:
+        """OSError (EMFILE: no fd left) leaves none open."""
+        pipes = cls(None, None, None)
+        try:
+            pipes.stdout = make_pipe() if listener else (
+                None if cfg.close_child_stdout else _pipe_for(cfg.stdout_stream))
+            pipes.stderr = None if cfg.close_child_stderr or cfg.redirect_stderr \
+                else _pipe_for(cfg.stderr_stream)
+            pipes.stdin = os.pipe() if listener else None
+        except OSError:
+            pipes.close_all()
+            raise
+        return pipes
+
+    def child_ends(self, cfg: WatcherConfig) -> tuple[int | None, int | None, int | None]:
+        """(stdin, stdout, stderr) for the spawn: None is /dev/null (stdin: as
+        close_child_stdin says), STDOUT the stdout pipe."""
+        stderr = STDOUT if cfg.redirect_stderr else self.stderr[1] if self.stderr else None
+        return (self.stdin[0] if self.stdin else None,
+                self.stdout[1] if self.stdout else None, stderr)
+
+    def close_child_ends(self) -> None:
+        """After the spawn: the child has its own copies."""
+        for pipe, child in ((self.stdout, 1), (self.stderr, 1), (self.stdin, 0)):
+            if pipe is not None:
+                os.close(pipe[child])
+
+    def close_all(self) -> None:
+        """The spawn failed."""
+        for pipe in (self.stdout, self.stderr, self.stdin):
+            if pipe is not None:
+                for fd in pipe:
+                    with contextlib.suppress(OSError):
+                        os.close(fd)
+
+    def close_parent_ends(self) -> None:
+        """The child was spawned (its ends closed) but cannot be watched."""
+        for pipe, ours in ((self.stdout, 0), (self.stderr, 0), (self.stdin, 1)):
+            if pipe is not None:
+                with contextlib.suppress(OSError):
+                    os.close(pipe[ours])
