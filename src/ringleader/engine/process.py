@@ -363,7 +363,7 @@ class Process:
         self._cancel_timer()
         if self._wanted() and failed_start:  # whatever respawn says (supervisord BACKOFF)
             self._follow(self._startup.on_failed_start(
-                f"{how} within {cfg.start_secs:g}s of its start"), how)
+                f"within {cfg.start_secs:g}s of its start (start_secs)"), how)
         elif not self._wanted() or not wants_respawn(cfg.respawn, cfg.exit_codes, code, sig):
             # Ended on its own and not respawned: the watcher is stopping (its stop
             # signal not sent yet), the slot was scaled away or replaced, or respawn
