@@ -16,7 +16,9 @@ from ringleader.api.feeds import MIN_INTERVAL, Feeds
 from ringleader.api.http import EventStream, Response
 from ringleader.api.schema import (
     AddWatcherRequest,
+    ControllerOptions,
     CountRequest,
+    DaemonStats,
     LogsResponse,
     NumProcesses,
     Ok,
@@ -80,6 +82,15 @@ def _number(query: Query, key: str, default: float, low: float, high: float) -> 
     if not low <= value <= high:
         raise BadArgument(f"{key} must be between {low:g} and {high:g}, got {raw}")
     return value
+
+
+def _wid(query: Query) -> int | None:
+    raw = _one(query, "wid")
+    if raw is None:
+        return None
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 9):
+        raise BadArgument(f"wid must be a process slot number, got {raw!r}")
+    return int(raw)
 
 
 def _line_filter(query: Query) -> dict[str, Any]:
@@ -208,6 +219,12 @@ class Commands:
     async def op_sockets(self, *, query: Query) -> SocketList:
         return self.arbiter.list_sockets()
 
+    async def op_controller_options(self, *, query: Query) -> ControllerOptions:
+        return self.arbiter.controller_options()
+
+    async def op_dstats(self, *, query: Query) -> DaemonStats:
+        return await self.arbiter.daemon_stats()
+
     async def op_stats(self, *, query: Query) -> StatsResponse:
         return await self.arbiter.stats(_one(query, "watcher"))
 
@@ -276,12 +293,21 @@ class Commands:
     # -- operate --------------------------------------------------------------------
 
     async def op_start(self, name: str, *, query: Query) -> WatcherInfo:
+        wid = _wid(query)
+        if wid is not None:  # one process (supervisorctl start group:process)
+            return await self._on_watcher(name, lambda w: w.start_process(wid))
         return await self._on_watcher(name, lambda w: w.start(), "start")
 
     async def op_stop(self, name: str, *, query: Query) -> WatcherInfo:
+        wid = _wid(query)
+        if wid is not None:
+            return await self._on_watcher(name, lambda w: w.stop_process(wid))
         return await self._on_watcher(name, lambda w: w.stop(), "stop")
 
     async def op_restart(self, name: str, *, query: Query) -> WatcherInfo:
+        wid = _wid(query)
+        if wid is not None:
+            return await self._on_watcher(name, lambda w: w.restart_one(wid))
         return await self._on_watcher(name, lambda w: w.restart(), "restart")
 
     async def op_reload(self, name: str, *, query: Query) -> WatcherInfo:

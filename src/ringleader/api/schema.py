@@ -18,6 +18,8 @@ from ringleader.engine.answers import (
     ClusterInfo,
     ClusterJobInfo,
     ControllerInfo,
+    ControllerOptions,
+    DaemonStats,
     EventMessage,
     LogLine,
     LogsResponse,
@@ -39,7 +41,7 @@ from ringleader.engine.answers import (
 
 __all__ = [
     "HTTP_STATUS", "TYPES", "AddWatcherRequest", "ClusterInfo", "ClusterJobInfo",
-    "ControllerInfo", "CountRequest", "ErrorBody",
+    "ControllerInfo", "ControllerOptions", "CountRequest", "DaemonStats", "ErrorBody",
     "ErrorCode", "EventMessage", "LogLine", "LogsResponse", "NumProcesses", "Ok", "OpTypes",
     "OptionsResponse", "ProcessInfo", "ProcessStats", "ReloadConfigResponse",
     "SetOptionsRequest", "SignalRequest", "SignalResult", "SocketInfo", "SocketList",
@@ -165,6 +167,8 @@ TYPES: dict[str, OpTypes] = {
     "logs_stream": OpTypes(stream=LogLine),
     "events": OpTypes(stream=EventMessage),
     "sockets": OpTypes(response=SocketList),
+    "controller_options": OpTypes(response=ControllerOptions),
+    "dstats": OpTypes(response=DaemonStats),
     "reloadconfig": OpTypes(response=ReloadConfigResponse),
     "quit": OpTypes(response=Ok),
     "openapi": OpTypes(),

@@ -243,6 +243,23 @@ def _logs_args(p: argparse.ArgumentParser) -> None:
     _common(p)
 
 
+def _listen_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("topics", metavar="TOPIC", nargs="*", help="only topics starting so")
+    _common(p)
+
+
+def _keys_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("keys", metavar="KEY", nargs="*", help="only these options")
+    _common(p)
+
+
+def _kill_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("name", metavar="NAME", help="watcher name")
+    p.add_argument("pid", metavar="PID", nargs="?", type=int, help="only this process")
+    p.add_argument("signal", metavar="SIG", nargs="?", help="send this signal instead")
+    _common(p)
+
+
 def _events_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--topic", action="append", metavar="T",
                    help="only topics starting with T (repeatable)")
@@ -323,6 +340,7 @@ class Command(NamedTuple):
 
 
 _CONSOLE = "ringleader.cli.console:"
+_CIRCUSCTL = "ringleader.cli.circusctl:"
 TABLE: tuple[Command, ...] = (
     Command("run", "run the controller in the foreground", _run_args,
             "ringleader.cli.run:cmd_run"),
@@ -336,7 +354,8 @@ TABLE: tuple[Command, ...] = (
             _CONSOLE + "cmd_quit", client=True, slow=True),
     Command("status", "watchers and their states; with NAME, its processes", _console("all"),
             _CONSOLE + "cmd_status", client=True),
-    Command("list", "watcher names", _console(), _CONSOLE + "cmd_list", client=True),
+    Command("list", "watcher names (comma-separated off a terminal); with NAME, its process "
+            "slots", _console("all"), _CONSOLE + "cmd_list", client=True),
     Command("start", "start a watcher (default: all)", _console("all"),
             _CONSOLE + "cmd_lifecycle", client=True, slow=True),
     Command("stop", "stop a watcher gracefully (default: all)", _console("all"),
@@ -378,6 +397,22 @@ TABLE: tuple[Command, ...] = (
             _cluster_args, "ringleader.cli.cluster:cmd_cluster"),
     Command("dashboard", "print a one-time link to the web dashboard", _dashboard_args,
             "ringleader.cli.dashboard:cmd_dashboard", client=True),
+    # circusctl's verbs
+    Command("listsockets", "listening sockets (circusctl; as sockets)", _console(),
+            _CONSOLE + "cmd_sockets", client=True),
+    Command("listen", "follow the controller's events (circusctl; as events)", _listen_args,
+            _CIRCUSCTL + "cmd_listen", client=True),
+    Command("dstats", "the controller process's own CPU, memory, fds (circusctl)",
+            _console(), _CIRCUSCTL + "cmd_dstats", client=True),
+    Command("globaloptions", "the controller's options (circusctl)", _keys_args,
+            _CIRCUSCTL + "cmd_globaloptions", client=True),
+    Command("numwatchers", "how many watchers (circusctl)", _console(),
+            _CIRCUSCTL + "cmd_numwatchers", client=True),
+    Command("listpids", "a watcher's pids, comma-separated (circusctl)", _console("one"),
+            _CIRCUSCTL + "cmd_listpids", client=True),
+    Command("kill", "stop a watcher's processes (or PID) gracefully and respawn them; with "
+            "SIG, send it (circusctl)", _kill_args, _CIRCUSCTL + "cmd_kill", client=True,
+            slow=True),
     Command("token", "make or hash an API token for the TCP listener", _token_args,
             "ringleader.cli.token:cmd_token"),
     Command("completion", "print a shell completion script", _completion_args,

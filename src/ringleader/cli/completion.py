@@ -104,7 +104,7 @@ _ringleader() {{
     [[ $npos -gt 0 ]] && return
     case "$cmd" in
         {named or "_none_"})
-            COMPREPLY=($(compgen -W "$(ringleader list 2>/dev/null)" -- "$cur"));;
+            COMPREPLY=($(compgen -W "$(ringleader list 2>/dev/null | tr , "\\n")" -- "$cur"));;
         {files or "_none_"})
             COMPREPLY=($(compgen -f -- "$cur"));;
 {choices}
@@ -167,7 +167,7 @@ def zsh(parser: argparse.ArgumentParser) -> str:
 # (after compinit), or save it as _ringleader in a directory of your $fpath.
 _ringleader_watchers() {{
     local -a watchers
-    watchers=(${{(f)"$(ringleader list 2>/dev/null)"}})
+    watchers=(${{(f)"$(ringleader list 2>/dev/null | tr , "\\n")"}})
     _describe -t watchers 'watcher' watchers
 }}
 _ringleader() {{
@@ -223,7 +223,7 @@ def fish(parser: argparse.ArgumentParser) -> str:
         "# (or save it as ~/.config/fish/completions/ringleader.fish)",
         "complete -c ringleader -f",
         "function __ringleader_watchers",
-        "    command -q ringleader; and ringleader list 2>/dev/null",
+        "    command -q ringleader; and ringleader list 2>/dev/null | string split ,",
         "end",
     ]
     no_command = "__fish_use_subcommand"

@@ -24,6 +24,7 @@ from ringleader.cli.common import (
     resolve_endpoint,
 )
 from ringleader.cli.common import use_color as _use_color
+from ringleader.cli.selectors import is_selector
 
 TYPE_CHECKING = False  # not typing's: importing typing costs ~5 ms of the console's start-up
 if TYPE_CHECKING:
@@ -92,7 +93,11 @@ DEGRADED = ("failed", "flapping")
 def cmd_status(args: argparse.Namespace, client: Client) -> int:
     """Exit 4 (EXIT_DEGRADED) when a watcher shown is failed or flapping."""
     color = use_color(args)
-    if args.name:
+    if args.name and is_selector(args.name):  # web:*, 'work*', web:web_00
+        from ringleader.cli.circusctl import status_targets
+
+        shown = status_targets(args, client, color)
+    elif args.name:
         info = client.call("get_watcher", name=args.name)
         emit(args, info, lambda d: fmt.watcher(d, color=color))
         shown = [info]
@@ -104,7 +109,14 @@ def cmd_status(args: argparse.Namespace, client: Client) -> int:
 
 
 def cmd_list(args: argparse.Namespace, client: Client) -> int:
-    return emit(args, client.call("list"), fmt.names)
+    """Watcher names; with NAME, its process slots (circusctl list NAME)."""
+    from ringleader.cli.circusctl import names_line
+
+    if args.name:
+        info = client.call("get_watcher", name=args.name)
+        return emit(args, {"wids": [p["wid"] for p in info.get("processes", [])]},
+                    names_line)
+    return emit(args, client.call("list"), names_line)
 
 
 def watched(args: argparse.Namespace, client: Client, call: Callable[[], Any], label: str,
@@ -126,6 +138,10 @@ def cmd_lifecycle(args: argparse.Namespace, client: Client) -> int:
     color = use_color(args)
     op = args.command
     name = args.name
+    if name and is_selector(name):
+        from ringleader.cli.circusctl import on_targets
+
+        return on_targets(args, client)
     if name:
         data = watched(args, client, lambda: client.call(op, name=name), f"{op} {name}", name)
         return emit(args, data, lambda d: fmt.watcher_line(d, color=color))
@@ -184,6 +200,10 @@ def cmd_signal(args: argparse.Namespace, client: Client) -> int:
         body["pid"] = args.pid
     if args.wid is not None:
         body["wid"] = args.wid
+    if is_selector(args.name):
+        from ringleader.cli.circusctl import signal_targets
+
+        return signal_targets(args, client, body)
     return emit(args, client.call("signal", name=args.name, body=body), fmt.signalled)
 
 

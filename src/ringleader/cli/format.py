@@ -167,11 +167,19 @@ def watcher(info: Mapping[str, Any], *, color: bool = False) -> str:
     procs = info.get("processes", [])
     if not procs:
         return head
-    rows = [(p["wid"], p.get("pid"), p["state"], duration(p.get("uptime")),
-             p.get("restarts", 0), _exit(p), p.get("status") or p.get("reason") or "")
-            for p in procs]
-    body = table(("WID", "PID", "STATE", "UPTIME", "RESTARTS", "LAST EXIT", "WHY"), rows,
-                 right={0, 1, 3, 4}, paints={2: lambda s: paint_state(s, color)})
+    rows: list[tuple[Any, ...]] = [
+        (p["wid"], p.get("pid"), p["state"], duration(p.get("uptime")), p.get("restarts", 0),
+         _exit(p), p.get("status") or p.get("reason") or "") for p in procs]
+    headers: tuple[str, ...] = ("WID", "PID", "STATE", "UPTIME", "RESTARTS", "LAST EXIT", "WHY")
+    right, state = {0, 1, 3, 4}, 2
+    if any(p.get("name", "") not in ("", f"{info['name']}.{p['wid']}") for p in procs):
+        # process_name (supervisord's names): a NAME column, the name selectors take
+        rows = [(row[0], p.get("name", ""), *row[1:]) for row, p in zip(rows, procs,
+                                                                       strict=True)]
+        headers = (headers[0], "NAME", *headers[1:])
+        right, state = {0, 2, 4, 5}, 3
+    body = table(headers, rows, right=right,
+                 paints={state: lambda s: paint_state(s, color)})
     return head + "\n" + body
 
 
@@ -181,8 +189,11 @@ def watcher_line(info: Mapping[str, Any], *, color: bool = False) -> str:
             f"({info['running']}/{info['numprocesses']} running)")
 
 
-def names(data: Mapping[str, Any]) -> str:
-    return "\n".join(data.get("watchers", []))
+def daemon_stats(d: Mapping[str, Any]) -> str:
+    """`dstats`: the controller process itself."""
+    return (f"controller pid {d['pid']}: cpu {d['cpu']:.1f}%, rss {size(d['rss'])}, "
+            f"vms {size(d['vms'])}, {d['fds']} fds, {d['threads']} threads, "
+            f"{d['children']} children, up {duration(d['uptime'])}")
 
 
 def options(opts: Mapping[str, Any]) -> str:

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
 # What operators of other tools type: the nearest spelling would not find these.
-SYNONYMS = {"ls": "list", "remove": "rm", "delete": "rm", "del": "rm", "kill": "signal",
+SYNONYMS = {"ls": "list", "remove": "rm", "delete": "rm", "del": "rm",
             "log": "logs", "tail": "logs", "ps": "status", "stat": "status",
             "shutdown": "quit", "exit": "quit", "daemon": "up", "serve": "run",
             "scale": "incr", "version": "--version", "config": "check", "validate": "check"}

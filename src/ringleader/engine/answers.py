@@ -193,6 +193,25 @@ class SocketList(Answer, frozen=True, kw_only=True):
     sockets: list[SocketInfo]
 
 
+class ControllerOptions(Answer, frozen=True, kw_only=True):
+    """The controller's own options (circusctl globaloptions); tokens by name only."""
+
+    options: dict[str, Any]
+
+
+class DaemonStats(Answer, frozen=True, kw_only=True):
+    """The controller process itself (circusctl dstats)."""
+
+    pid: int
+    cpu: float  # per cent of one core, over a short sample
+    rss: int  # bytes
+    vms: int
+    fds: int
+    threads: int
+    children: int  # its direct children: workers and the guardian
+    uptime: float
+
+
 # -- shaping ----------------------------------------------------------------------------
 
 def event_message(event: Event) -> EventMessage:

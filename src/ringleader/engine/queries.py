@@ -15,6 +15,8 @@ import msgspec
 
 from ringleader.config import options
 from ringleader.engine.answers import (
+    ControllerOptions,
+    DaemonStats,
     LogLine,
     LogsResponse,
     OptionsResponse,
@@ -32,6 +34,7 @@ from ringleader.lifecycle.events import EventBus, Subscription
 from ringleader.output.logbuffer import Follower, LineFilter, LogBuffer
 
 if TYPE_CHECKING:
+    from ringleader.config.model import ControllerConfig
     from ringleader.features.sockets import SocketSet
 
 
@@ -45,6 +48,7 @@ class Queries:
     sampler: StatsSampler
     sockets: SocketSet | None
     source: str | None
+    controller: ControllerConfig
     started_at: float  # time.monotonic() at start; 0 when not running
     booted: bool  # start() has started (or tried) every watcher it starts
 
@@ -165,11 +169,34 @@ class Queries:
         "watcher.changed"). One that falls 10,000 events behind ends."""
         return self.bus.stream(frozenset(topics) or None)
 
+    def controller_options(self) -> ControllerOptions:
+        """The controller's options (circusctl globaloptions), tokens without their hashes."""
+        shown = msgspec.to_builtins(self.controller)
+        shown["tokens"] = [{"name": t["name"], "role": t["role"]} for t in shown["tokens"]]
+        return ControllerOptions(options=shown)
+
+    async def daemon_stats(self) -> DaemonStats:
+        """The controller process's own CPU, memory, fds (circusctl dstats), sampled in a
+        worker thread."""
+        return await asyncio.to_thread(_own_stats, self.started_at)
+
     def list_sockets(self) -> SocketList:
         """The listening sockets the arbiter passes to its workers (``sockets``)."""
         found = self.sockets.sockets if self.sockets is not None else []
         return SocketList(sockets=[SocketInfo(name=s.name, address=s.address, fd=s.fd)
                                    for s in found])
+
+
+def _own_stats(started_at: float) -> DaemonStats:
+    import psutil
+
+    me = psutil.Process()
+    with me.oneshot():
+        mem = me.memory_info()
+        fds, threads, children = me.num_fds(), me.num_threads(), len(me.children())
+    return DaemonStats(pid=me.pid, cpu=me.cpu_percent(interval=0.05), rss=mem.rss,
+                       vms=mem.vms, fds=fds, threads=threads, children=children,
+                       uptime=round(time.monotonic() - started_at, 3) if started_at else 0.0)
 
 
 async def _follow(follower: Follower, backlog: list[dict[str, Any]],

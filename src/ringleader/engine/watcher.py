@@ -17,7 +17,7 @@ from ringleader.engine import readiness
 from ringleader.engine.features import Features
 from ringleader.engine.process import Process
 from ringleader.engine.services import Services
-from ringleader.errors import ConfigError, HookFailed, NotReady, ReloadFailed
+from ringleader.errors import ConfigError, HookFailed, NotFound, NotReady, ReloadFailed
 from ringleader.lifecycle.events import EventBus, WatcherChanged
 from ringleader.lifecycle.states import ProcessState, WatcherState
 from ringleader.proc.spawn import SpawnSpec, SpawnTemplate, build_template
@@ -128,7 +128,8 @@ class Watcher:
             if self.state is WS.ACTIVE:
                 # An explicit start revives what the respawn policy parked or gave up.
                 parked = [p for p in self.processes.values()
-                          if p.state in (PS.FLAPPING, PS.FAILED, PS.EXITED)]
+                          if p.state in (PS.FLAPPING, PS.FAILED, PS.EXITED, PS.STOPPED)
+                          and self.wants(p.wid)]
                 for proc in parked:
                     proc.start()
                 await self._ready_or_raise(parked)
@@ -212,6 +213,37 @@ class Watcher:
         if self.wants(wid) and not proc.is_alive:
             proc.start()
         return True
+
+    def _process(self, wid: int) -> Process:
+        proc = self.processes.get(wid)
+        if proc is None:
+            raise NotFound(f"watcher {self.name!r} has no process {wid}")
+        return proc
+
+    async def start_process(self, wid: int) -> None:
+        """Start one process (supervisorctl start group:process); a stopped watcher
+        starts whole."""
+        if not self.is_active:
+            await self.start()
+            return
+        async with self.lock:
+            proc = self._process(wid)
+            if not proc.is_alive:
+                proc.start()
+            await self.wait_ready([proc])
+
+    async def stop_process(self, wid: int) -> None:
+        """Stop one process; it stays stopped (not respawned) until started again."""
+        async with self.lock:
+            await self._process(wid).stop("stop requested")
+
+    async def restart_one(self, wid: int) -> None:
+        async with self.lock:
+            proc = self._process(wid)
+            await proc.stop("restart requested")
+            if self.wants(wid):
+                proc.start()
+                await self.wait_ready([proc])
 
     async def reload(self) -> None:
         """Replace the processes one slot at a time, so that the others keep serving; with

@@ -115,7 +115,7 @@ def test_status_list_and_json(ctl: Controller) -> None:
     data = ctl.json("status")
     assert {w["name"] for w in data["watchers"]} == {"sleeper", "printer"}
     assert data["controller"]["pid"] == ctl.proc.pid
-    assert set(ctl("list").stdout.split()) == {"sleeper", "printer"}
+    assert set(ctl("list").stdout.strip().split(",")) == {"sleeper", "printer"}
     assert set(ctl.json("list")["watchers"]) == {"sleeper", "printer"}
 
 
@@ -163,7 +163,7 @@ def test_add_and_rm(ctl: Controller) -> None:
     pids = [p["pid"] for p in ctl.json("status", "extra")["processes"]]
     assert ctl("add", "extra", "sleep 1").returncode == 1  # already exists
     assert ctl("rm", "extra").returncode == 0
-    assert "extra" not in ctl("list").stdout.split()
+    assert "extra" not in ctl("list").stdout.strip().split(",")
     assert not any(pid_exists(pid) for pid in pids)
 
 
@@ -256,7 +256,7 @@ def test_reloadconfig(ctl: Controller) -> None:
     ctl.config.write_text("[watchers.broken]\nnumprocesses = -1\n")
     bad = ctl("reloadconfig")
     assert bad.returncode == 1 and bad.stderr.startswith("error: ")
-    assert "newcomer" in ctl("list").stdout.split()
+    assert "newcomer" in ctl("list").stdout.strip().split(",")
 
 
 def test_exit_codes(ctl: Controller, tmp_path: Path) -> None:

@@ -46,7 +46,7 @@ def test_global_options_before_the_command(ctl: Controller) -> None:
     assert done.stdout.splitlines()[0].split() == ["WATCHER", "STATE", "RUNNING", "PIDS"]
     data = json.loads(cli("--json", "--timeout", "10", "-e", ctl.endpoint, "list").stdout)
     assert set(data["watchers"]) == {"sleeper", "talker"}
-    assert cli("-c", str(ctl.config), "list").stdout.split() == ["sleeper", "talker"]
+    assert cli("-c", str(ctl.config), "list").stdout.strip().split(",") == ["sleeper", "talker"]
     # given on both sides, the one after the command wins
     wrong = f"unix:{ctl.dir}/nothing.sock"
     assert cli("-e", wrong, "list", "-e", ctl.endpoint).returncode == 0
@@ -210,7 +210,7 @@ def test_add_start_says_whether_the_processes_stay_up(ctl: Controller) -> None:
     assert killed.returncode == 1
     assert json.loads(killed.stdout)["error"] == "start_failed"
     assert "killed.1 was killed by signal 9" in killed.stderr
-    assert {"bad", "killed"} <= set(ctl("list").stdout.split())  # added all the same
+    assert {"bad", "killed"} <= set(ctl("list").stdout.strip().split(","))  # added all the same
 
     good = ctl("add", "good", "sleep 600", "--start", "-n", "2")
     assert (good.returncode, good.stdout) == (0, "added good: active (2/2 running)\n")

@@ -35,7 +35,7 @@ def test_names_are_unique_and_parsed_alone() -> None:
 def test_commands_that_wait_for_processes_are_marked_slow() -> None:
     slow = {c.name for c in TABLE if c.slow}
     assert slow == {"start", "stop", "restart", "reload", "reloadconfig", "add", "rm", "incr",
-                    "decr", "set", "quit"}
+                    "decr", "set", "quit", "kill"}
     assert all(c.client for c in TABLE if c.slow)
 
 
