@@ -118,7 +118,8 @@ def status(data: Mapping[str, Any], *, color: bool = False) -> str:
     node), then the node's cluster state."""
     watchers = data.get("watchers", [])
     jobs = any(w.get("job") for w in watchers)
-    rows = [(w["name"], w["state"], f"{w['running']}/{w['numprocesses']}",
+    rows = [(f"{w['group']}:{w['name']}" if w.get("group") else w["name"], w["state"],
+             f"{w['running']}/{w['numprocesses']}",
              ",".join(str(p["pid"]) for p in w.get("processes", []) if p.get("pid")) or "-",
              *([w.get("job") or "-"] if jobs else []))
             for w in watchers]
