@@ -22,8 +22,8 @@ def test_envelope_is_supervisords_header_then_payload() -> None:
     data = envelope(SupervisorEvent("PROCESS_STATE_RUNNING", "processname:é", 7), "pool", 3)
     header, payload = data.split(b"\n", 1)
     assert header == (b"ver:3.0 server:supervisor serial:7 pool:pool poolserial:3 "
-                      b"eventname:PROCESS_STATE_RUNNING len:15")
-    assert len(payload) == 15  # bytes, not characters
+                      b"eventname:PROCESS_STATE_RUNNING len:14")
+    assert len(payload) == 14  # bytes, not characters (é is two)
 
 
 def test_tick_is_the_timeslice() -> None:
