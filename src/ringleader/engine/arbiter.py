@@ -7,7 +7,7 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -108,9 +108,9 @@ class Arbiter(Queries):
         self._start_overrides = dict(start or {})
         self.sockets = None
         self._notify: NotifySocket | None = None
-        self._on_demand: OnDemand | None = None
+        # circus on_demand: started by the first connection to their sockets
+        self._on_demand = OnDemand(self.bus, self.start_watcher)
         self._events: EventHub | None = None
-        self._unsubscribe_on_demand: Callable[[], None] = lambda: None
 
     # -- lifecycle ------------------------------------------------------------------
 
@@ -164,7 +164,7 @@ class Arbiter(Queries):
             self._watchers[cfg.name] = Watcher(cfg, self._services)
         order.assign_groups(self._watchers.values(), self.groups)
         for cfg in self._configs:
-            self._track_on_demand(cfg)
+            self._on_demand.track(cfg, loop, self.sockets)
         log.info("controller started with %d watcher(s)", len(self._watchers))
         order.log_failed(await self._start_in_order([
             w for w in self._watchers.values()
@@ -180,10 +180,7 @@ class Arbiter(Queries):
             return
         self._stopping = True
         try:
-            if self._on_demand is not None:
-                await self._on_demand.close()
-                self._unsubscribe_on_demand()
-                self._on_demand = None
+            await self._on_demand.close()
             await self.stop_watcher(None)
             await asyncio.gather(*(w.close() for w in self._watchers.values()))
             await self._drain_output(self._watchers.values())
@@ -220,31 +217,9 @@ class Arbiter(Queries):
         if self._events is None:
             from ringleader.features.listeners import EventHub
 
-            self._events = EventHub(self._require_services().loop, self.bus, self._names,
-                                    self._exit_codes)
+            self._events = EventHub(self._require_services().loop, self.bus,
+                                    lambda: self._watchers)
         return self._events
-
-    def _names(self, watcher: str, wid: int) -> tuple[str, str] | None:
-        """A process's name and its group's (supervisord's processname, groupname)."""
-        w = self._watchers.get(watcher)
-        proc = w.processes.get(wid) if w is not None else None
-        if w is None or proc is None:
-            return None
-        return proc.name, w.group or w.name
-
-    def _exit_codes(self, watcher: str) -> list[int]:
-        w = self._watchers.get(watcher)
-        return w.config.exit_codes if w is not None else [0]
-
-    def _track_on_demand(self, cfg: WatcherConfig) -> None:
-        """circus on_demand: started by the first connection to its sockets."""
-        if self._on_demand is None:
-            if not cfg.on_demand or self.sockets is None:
-                return
-            self._on_demand = OnDemand(self._require_services().loop, self.sockets,
-                                       self.start_watcher)
-            self._unsubscribe_on_demand = self.bus.subscribe(self._on_demand.on_event)
-        self._on_demand.track(cfg)
 
     async def _start_in_order(self, chosen: Iterable[Watcher], *,
                               raise_refused: bool = False) -> list[order.StartFailed]:
@@ -330,7 +305,7 @@ class Arbiter(Queries):
             raise AlreadyExists(f"a watcher named {cfg.name!r} already exists")
         self._check_capacity(cfg.name, cfg.numprocesses)
         watcher = self._add(cfg, services)
-        self._track_on_demand(cfg)
+        self._on_demand.track(cfg, services.loop, self.sockets)
         if start and not cfg.on_demand:
             await watcher.start()
         return self.status(cfg.name)
@@ -343,8 +318,7 @@ class Arbiter(Queries):
     async def remove_watcher(self, name: str) -> None:
         """Stop a watcher gracefully and forget it (``rm``)."""
         watcher = self.watcher(name)
-        if self._on_demand is not None:
-            self._on_demand.forget(name)
+        self._on_demand.forget(name)
         await watcher.stop()
         await watcher.close()
         await self._drain_output([watcher])
@@ -448,7 +422,7 @@ class Arbiter(Queries):
             self.groups = list(config.groups)
             order.assign_groups(self._watchers.values(), self.groups)
             for cfg in (*plan.added, *plan.changed):
-                self._track_on_demand(cfg)
+                self._on_demand.track(cfg, services.loop, self.sockets)
             order.log_failed(await self._start_in_order(
                 [w for w in added if w.config.autostart and not w.config.on_demand]))
             self.bus.publish(ConfigReloaded(

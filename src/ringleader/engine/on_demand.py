@@ -16,7 +16,7 @@ from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from ringleader.config.model import WatcherConfig
-from ringleader.lifecycle.events import Event, WatcherChanged
+from ringleader.lifecycle.events import Event, EventBus, WatcherChanged
 
 if TYPE_CHECKING:
     from ringleader.features.sockets import SocketSet
@@ -25,20 +25,31 @@ log = logging.getLogger("ringleader.arbiter")
 
 
 class OnDemand:
-    __slots__ = ("_configs", "_fds", "_loop", "_sockets", "_start", "_tasks", "closed")
+    """One per arbiter; idle (no bus listener, no reader) until an on-demand watcher
+    comes."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, sockets: SocketSet,
-                 start: Callable[[str], Coroutine[Any, Any, None]]) -> None:
-        self._loop = loop
-        self._sockets = sockets
+    __slots__ = ("_bus", "_configs", "_fds", "_loop", "_sockets", "_start", "_tasks",
+                 "_unsubscribe", "closed")
+
+    def __init__(self, bus: EventBus, start: Callable[[str], Coroutine[Any, Any, None]]) -> None:
+        self._bus = bus
         self._start = start
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._sockets: SocketSet | None = None
+        self._unsubscribe: Callable[[], None] | None = None
         self._configs: dict[str, WatcherConfig] = {}  # the on-demand watchers, by name
         self._fds: dict[int, set[str]] = {}  # socket fd -> armed watchers waiting on it
         self._tasks: set[asyncio.Task[None]] = set()
         self.closed = False
 
-    def track(self, config: WatcherConfig) -> None:
+    def track(self, config: WatcherConfig, loop: asyncio.AbstractEventLoop,
+              sockets: SocketSet | None) -> None:
         """Follow `config` (a watcher, on demand or no longer): armed now if it is."""
+        if sockets is None or (self._unsubscribe is None and not config.on_demand):
+            return
+        if self._unsubscribe is None:
+            self._loop, self._sockets, self.closed = loop, sockets, False
+            self._unsubscribe = self._bus.subscribe(self.on_event)
         self.disarm(config.name)
         self._configs.pop(config.name, None)
         if config.on_demand:
@@ -51,7 +62,7 @@ class OnDemand:
 
     def arm(self, name: str) -> None:
         config = self._configs.get(name)
-        if config is None or self.closed:
+        if config is None or self.closed or self._loop is None or self._sockets is None:
             return
         for sock in self._sockets.for_watcher(True, config.sockets):
             waiting = self._fds.setdefault(sock.fd, set())
@@ -62,7 +73,7 @@ class OnDemand:
     def disarm(self, name: str) -> None:
         for fd, waiting in list(self._fds.items()):
             waiting.discard(name)
-            if not waiting:
+            if not waiting and self._loop is not None:
                 self._loop.remove_reader(fd)
                 del self._fds[fd]
 
@@ -76,6 +87,7 @@ class OnDemand:
             self.arm(event.watcher)
 
     def _ready(self, fd: int) -> None:
+        assert self._loop is not None
         for name in sorted(self._fds.get(fd, ())):
             self.disarm(name)
             log.info("watcher %s: a connection is waiting on its socket: starting it "
@@ -91,8 +103,12 @@ class OnDemand:
 
     async def close(self) -> None:
         self.closed = True
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
         for name in list(self._configs):
             self.disarm(name)
+        self._configs.clear()
         for task in list(self._tasks):
             task.cancel()
         if self._tasks:

@@ -23,7 +23,7 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Final
 
 from ringleader.features.supervisor_events import (
@@ -41,6 +41,7 @@ from ringleader.lifecycle.events import (
     ProcessStateChanged,
     WatcherChanged,
 )
+from ringleader.lifecycle.views import WatcherView
 
 log = logging.getLogger("ringleader.listeners")
 
@@ -49,8 +50,6 @@ __all__ = ["EventHub", "ListenerPool"]
 _READY: Final = b"READY\n"
 _RESULT: Final = b"RESULT "
 _MAX_RESULT: Final = 1 << 16  # a longer result is a protocol violation
-# (watcher, wid) -> (process name, group name), None for a process no longer there
-Names = Callable[[str, int], tuple[str, str] | None]
 Queued = tuple[SupervisorEvent, int]  # an event and its pool serial
 
 
@@ -251,12 +250,11 @@ class ListenerPool:
 class EventHub:
     """The arbiter's source of supervisord events for its listener pools."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, bus: EventBus, names: Names,
-                 exit_codes: Callable[[str], list[int]]) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, bus: EventBus,
+                 watchers: Callable[[], Mapping[str, WatcherView]]) -> None:
         self._loop = loop
         self._bus = bus
-        self._names = names
-        self._exit_codes = exit_codes  # a watcher's expected exit codes
+        self._watchers = watchers  # the arbiter's, by name
         self._pools: dict[str, ListenerPool] = {}
         self._states = StateNames()
         self._serial = -1
@@ -314,14 +312,15 @@ class EventHub:
 
     def _state_changed(self, event: ProcessStateChanged) -> None:
         key = (event.watcher, event.wid)
-        names = self._names(event.watcher, event.wid)
-        if names is None:
+        watcher = self._watchers().get(event.watcher)
+        proc = watcher.processes.get(event.wid) if watcher is not None else None
+        if watcher is None or proc is None:
             return
         code, sig = self._exits.get(key, (None, None))
-        expected = sig is None and code in self._exit_codes(event.watcher)
-        for name, payload in self._states.change(key, event.old, event.new, process=names[0],
-                                                 group=names[1], pid=event.pid,
-                                                 expected=expected):
+        expected = sig is None and code in watcher.config.exit_codes
+        for name, payload in self._states.change(key, event.old, event.new, process=proc.name,
+                                                 group=watcher.group or watcher.name,
+                                                 pid=event.pid, expected=expected):
             self.publish(name, payload)
         pool = self._pools.get(event.watcher)
         if pool is not None and event.new == "running":
