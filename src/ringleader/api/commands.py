@@ -295,19 +295,19 @@ class Commands:
     async def op_start(self, name: str, *, query: Query) -> WatcherInfo:
         wid = _wid(query)
         if wid is not None:  # one process (supervisorctl start group:process)
-            return await self._on_watcher(name, lambda w: w.start_process(wid))
+            return await self._on_watcher(name, lambda w: w.process_action(wid, "start"))
         return await self._on_watcher(name, lambda w: w.start(), "start")
 
     async def op_stop(self, name: str, *, query: Query) -> WatcherInfo:
         wid = _wid(query)
         if wid is not None:
-            return await self._on_watcher(name, lambda w: w.stop_process(wid))
+            return await self._on_watcher(name, lambda w: w.process_action(wid, "stop"))
         return await self._on_watcher(name, lambda w: w.stop(), "stop")
 
     async def op_restart(self, name: str, *, query: Query) -> WatcherInfo:
         wid = _wid(query)
         if wid is not None:
-            return await self._on_watcher(name, lambda w: w.restart_one(wid))
+            return await self._on_watcher(name, lambda w: w.process_action(wid, "restart"))
         return await self._on_watcher(name, lambda w: w.restart(), "restart")
 
     async def op_reload(self, name: str, *, query: Query) -> WatcherInfo:

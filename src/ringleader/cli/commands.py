@@ -12,7 +12,12 @@ import os
 import sys
 from typing import NamedTuple
 
-from ringleader.cli.common import DEFAULT_CONFIGS, UsageError
+from ringleader.cli.common import (
+    CONFIG_HELP,
+    DEFAULT_CONFIGS,
+    UsageError,
+    add_procfile_arguments,
+)
 
 TYPE_CHECKING = False  # not typing's: importing typing costs ~5 ms of the console's start-up
 if TYPE_CHECKING:
@@ -48,34 +53,6 @@ class _Parser(argparse.ArgumentParser):
 
 # -- subcommand definitions: (help, add arguments) -------------------------------------
 
-CONFIG_HELP = ("config file: TOML, circus INI, a supervisord.conf or a Procfile (by its name, "
-               "or --procfile)")
-
-
-def _port(text: str) -> int:
-    try:
-        port = int(text)
-    except ValueError:
-        port = 0
-    if not 1 <= port <= 65535:
-        raise argparse.ArgumentTypeError(f"expected a port number 1-65535, got {text!r}")
-    return port
-
-
-def _format_args(p: argparse.ArgumentParser) -> None:
-    """What foreman and honcho take for a Procfile."""
-    g = p.add_argument_group("Procfile options (as foreman and honcho)")
-    g.add_argument("--procfile", metavar="FILE", help="read FILE as a Procfile, whatever its "
-                   "name")
-    g.add_argument("-m", "--formation", metavar="FORMATION", help="how many of each process "
-                   "type: web=2,worker=1 (all=N for every type; types not named run 0 times)")
-    g.add_argument("--env-file", metavar="FILE", dest="env_file", help="environment file "
-                   "(default: .env next to the Procfile)")
-    g.add_argument("-p", "--port", type=_port, metavar="PORT", dest="port_base",
-                   help="base of PORT: 5000 + 100 x the type's index + the instance's "
-                   "(default 5000, or PORT in the env file)")
-
-
 def _run_args(p: argparse.ArgumentParser) -> None:
     p.description = ("Run the controller in the foreground. Ctrl-C or SIGTERM stops every "
                      "process gracefully; SIGHUP reloads the config file.")
@@ -96,13 +73,13 @@ def _run_args(p: argparse.ArgumentParser) -> None:
     COLOR.add(p, help="colour the `name.wid |` prefixes of the console output: auto (on a "
               "terminal, unless $NO_COLOR; $FORCE_COLOR forces it), always or never; "
               "overrides the watchers' `color` option")
-    _format_args(p)
+    add_procfile_arguments(p)
 
 
 def _check_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("config", nargs="?", help=CONFIG_HELP)
     p.add_argument("--json", action="store_true", help="print the resolved config as JSON")
-    _format_args(p)
+    add_procfile_arguments(p)
 
 
 def _convert_args(p: argparse.ArgumentParser) -> None:
@@ -110,7 +87,7 @@ def _convert_args(p: argparse.ArgumentParser) -> None:
                      "supervisord.conf or a Procfile, with a comment at each thing dropped "
                      "or changed in meaning. Its output loads and runs the same watchers.")
     p.add_argument("config", nargs="?", help=CONFIG_HELP)
-    _format_args(p)
+    add_procfile_arguments(p)
 
 
 class Option(NamedTuple):
@@ -184,7 +161,7 @@ def _up_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--pidfile", metavar="PATH",
                    help="default: the config's pidfile, or ringleader.pid next to the config")
     _common(p, config_option=False, color=False)
-    _format_args(p)
+    add_procfile_arguments(p)
 
 
 def _quit_args(p: argparse.ArgumentParser) -> None:
@@ -243,14 +220,12 @@ def _logs_args(p: argparse.ArgumentParser) -> None:
     _common(p)
 
 
-def _listen_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("topics", metavar="TOPIC", nargs="*", help="only topics starting so")
-    _common(p)
-
-
-def _keys_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("keys", metavar="KEY", nargs="*", help="only these options")
-    _common(p)
+def _words(dest: str, metavar: str, text: str) -> Callable[[argparse.ArgumentParser], None]:
+    """Any number of words (circusctl's listen TOPIC..., globaloptions KEY...)."""
+    def add(p: argparse.ArgumentParser) -> None:
+        p.add_argument(dest, metavar=metavar, nargs="*", help=text)
+        _common(p)
+    return add
 
 
 def _kill_args(p: argparse.ArgumentParser) -> None:
@@ -400,12 +375,14 @@ TABLE: tuple[Command, ...] = (
     # circusctl's verbs
     Command("listsockets", "listening sockets (circusctl; as sockets)", _console(),
             _CONSOLE + "cmd_sockets", client=True),
-    Command("listen", "follow the controller's events (circusctl; as events)", _listen_args,
-            _CIRCUSCTL + "cmd_listen", client=True),
+    Command("listen", "follow the controller's events (circusctl; as events)",
+            _words("topics", "TOPIC", "only topics starting so"), _CIRCUSCTL + "cmd_listen",
+            client=True),
     Command("dstats", "the controller process's own CPU, memory, fds (circusctl)",
             _console(), _CIRCUSCTL + "cmd_dstats", client=True),
-    Command("globaloptions", "the controller's options (circusctl)", _keys_args,
-            _CIRCUSCTL + "cmd_globaloptions", client=True),
+    Command("globaloptions", "the controller's options (circusctl)",
+            _words("keys", "KEY", "only these options"), _CIRCUSCTL + "cmd_globaloptions",
+            client=True),
     Command("numwatchers", "how many watchers (circusctl)", _console(),
             _CIRCUSCTL + "cmd_numwatchers", client=True),
     Command("listpids", "a watcher's pids, comma-separated (circusctl)", _console("one"),

@@ -104,6 +104,36 @@ def load_config_file(path: str, args: argparse.Namespace | None = None) -> Confi
         raise UsageError(f"cannot read {path}: {exc.strerror}") from None
 
 
+CONFIG_HELP = ("config file: TOML, circus INI, a supervisord.conf or a Procfile (by its name, "
+               "or --procfile)")
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        port = 0
+    if not 1 <= port <= 65535:
+        import argparse  # loaded by the parser already: no start-up cost
+
+        raise argparse.ArgumentTypeError(f"expected a port number 1-65535, got {text!r}")
+    return port
+
+
+def add_procfile_arguments(p: argparse.ArgumentParser) -> None:
+    """What foreman and honcho take for a Procfile."""
+    g = p.add_argument_group("Procfile options (as foreman and honcho)")
+    g.add_argument("--procfile", metavar="FILE", help="read FILE as a Procfile, whatever its "
+                   "name")
+    g.add_argument("-m", "--formation", metavar="FORMATION", help="how many of each process "
+                   "type: web=2,worker=1 (all=N for every type; types not named run 0 times)")
+    g.add_argument("--env-file", metavar="FILE", dest="env_file", help="environment file "
+                   "(default: .env next to the Procfile)")
+    g.add_argument("-p", "--port", type=_port, metavar="PORT", dest="port_base",
+                   help="base of PORT: 5000 + 100 x the type's index + the instance's "
+                   "(default 5000, or PORT in the env file)")
+
+
 def config_path(args: argparse.Namespace, command: str) -> str | None:
     """CONFIG, or --procfile FILE (not both)."""
     procfile = getattr(args, "procfile", None)

@@ -12,9 +12,16 @@ import contextlib
 import os
 from dataclasses import dataclass
 from subprocess import STDOUT
+from typing import TYPE_CHECKING
+
+import msgspec
 
 from ringleader.config.model import StreamConfig, WatcherConfig
+from ringleader.config.substitute import expand
 from ringleader.output.streams import make_pipe
+
+if TYPE_CHECKING:
+    from ringleader.features.listeners import ListenerPool
 
 Pipe = tuple[int, int]  # (read end, write end)
 
@@ -51,6 +58,12 @@ class ChildPipes:
         return (self.stdin[0] if self.stdin else None,
                 self.stdout[1] if self.stdout else None, stderr)
 
+    def hand_to(self, listener: ListenerPool, wid: int, pid: int) -> None:
+        """An event listener's stdout speaks the protocol: to its pool, not to a log."""
+        if self.stdout is not None and self.stdin is not None:
+            listener.attach(wid, pid, self.stdin[1], self.stdout[0])
+            self.stdout = None
+
     def close_child_ends(self) -> None:
         """After the spawn: the child has its own copies."""
         for pipe, child in ((self.stdout, 1), (self.stderr, 1), (self.stdin, 0)):
@@ -71,3 +84,11 @@ class ChildPipes:
             if pipe is not None:
                 with contextlib.suppress(OSError):
                     os.close(pipe[ours])
+
+
+def per_process(scfg: StreamConfig, number: int) -> StreamConfig:
+    """A log file per process when its name holds $(ringleader.wid) (supervisord's
+    %(process_num)d)."""
+    if scfg.filename is None or ("$(" not in scfg.filename and "((" not in scfg.filename):
+        return scfg
+    return msgspec.structs.replace(scfg, filename=expand(scfg.filename, wid=number))

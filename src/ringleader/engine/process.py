@@ -18,12 +18,10 @@ import signal
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Literal, Protocol
 
-import msgspec
-
 from ringleader.config.features import HookName
-from ringleader.config.model import StreamConfig, WatcherConfig
+from ringleader.config.model import WatcherConfig
 from ringleader.config.substitute import expand
-from ringleader.engine.child_io import ChildPipes
+from ringleader.engine.child_io import ChildPipes, per_process
 from ringleader.engine.services import Services
 from ringleader.errors import InvalidTransition, RingleaderError, SpawnError
 from ringleader.lifecycle.events import ProcessExited, ProcessSpawned, ProcessStateChanged
@@ -185,18 +183,16 @@ class Process:
         self.exit_code = self.exit_signal = None
         self._exited = services.loop.create_future()
         self._pumps = []
-        if listener is not None and pipes.stdout and pipes.stdin:
-            # its stdout speaks the event protocol: to the pool, not to a log
-            listener.attach(self.wid, popen.pid, pipes.stdin[1], pipes.stdout[0])
-            pipes.stdout = None
+        if listener is not None:
+            pipes.hand_to(listener, self.wid, popen.pid)
         for pair, stream, scfg in (
             (pipes.stdout, "stdout", cfg.stdout_stream), (pipes.stderr, "stderr",
                                                           cfg.stderr_stream)
         ):
             if pair:
                 pump = services.hub.open_pump(
-                    pair[0], self._stream_for(scfg), watcher=self._owner.name, wid=self.wid,
-                    stream=_stream_name(stream), pid=popen.pid,
+                    pair[0], per_process(scfg, self.number), watcher=self._owner.name,
+                    wid=self.wid, stream=_stream_name(stream), pid=popen.pid,
                 )
                 pump.start()
                 self._pumps.append(pump)
@@ -223,13 +219,6 @@ class Process:
             # A recycle timer replaces the warm-up timer only once that has fired.
             services.loop.call_later(age, self._recycle, popen.pid)
         return True
-
-    def _stream_for(self, scfg: StreamConfig) -> StreamConfig:
-        """A log file per process when its name holds $(ringleader.wid) (supervisord's
-        %(process_num)d)."""
-        if scfg.filename is None or ("$(" not in scfg.filename and "((" not in scfg.filename):
-            return scfg
-        return msgspec.structs.replace(scfg, filename=expand(scfg.filename, wid=self.number))
 
     def _spawn_failure(self) -> Decision:
         if self._owner.config.start_secs > 0:  # supervisord: a spawn error is a failed start

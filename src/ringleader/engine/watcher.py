@@ -17,6 +17,7 @@ from ringleader.engine import readiness
 from ringleader.engine.features import Features
 from ringleader.engine.process import Process
 from ringleader.engine.services import Services
+from ringleader.engine.status import watcher_status
 from ringleader.errors import ConfigError, HookFailed, NotFound, NotReady, ReloadFailed
 from ringleader.lifecycle.events import EventBus, WatcherChanged
 from ringleader.lifecycle.states import ProcessState, WatcherState
@@ -214,34 +215,18 @@ class Watcher:
             proc.start()
         return True
 
-    def _process(self, wid: int) -> Process:
-        proc = self.processes.get(wid)
-        if proc is None:
-            raise NotFound(f"watcher {self.name!r} has no process {wid}")
-        return proc
-
-    async def start_process(self, wid: int) -> None:
-        """Start one process (supervisorctl start group:process); a stopped watcher
-        starts whole."""
-        if not self.is_active:
-            await self.start()
-            return
+    async def process_action(self, wid: int, action: str) -> None:
+        """start, stop or restart one process (supervisorctl's group:process). A process
+        stopped so stays stopped until started; a start of a stopped watcher starts it."""
+        if action == "start" and not self.is_active:
+            return await self.start()
         async with self.lock:
-            proc = self._process(wid)
-            if not proc.is_alive:
-                proc.start()
-            await self.wait_ready([proc])
-
-    async def stop_process(self, wid: int) -> None:
-        """Stop one process; it stays stopped (not respawned) until started again."""
-        async with self.lock:
-            await self._process(wid).stop("stop requested")
-
-    async def restart_one(self, wid: int) -> None:
-        async with self.lock:
-            proc = self._process(wid)
-            await proc.stop("restart requested")
-            if self.wants(wid):
+            proc = self.processes.get(wid)
+            if proc is None:
+                raise NotFound(f"watcher {self.name!r} has no process {wid}")
+            if action != "start":
+                await proc.stop(f"{action} requested")
+            if action != "stop" and self.wants(wid) and not proc.is_alive:
                 proc.start()
                 await self.wait_ready([proc])
 
@@ -410,40 +395,8 @@ class Watcher:
         return [p.pid for p in self.all_processes() if p.is_alive and p.pid is not None]
 
     def status(self) -> dict[str, Any]:
-        """The watcher and its slots (shaped as the API's WatcherInfo). An active watcher
-        with a slot the respawn policy parked shows as flapping, or failed, with why."""
-        procs = sorted(self.processes.values(), key=lambda p: p.wid)
-        state, detail = self.state.value, ""
-        if self.state is WS.STOPPED and self.desired:
-            detail = self.refused
-        if self.is_active:
-            for parked in (PS.FAILED, PS.FLAPPING):
-                hit = next((p for p in procs if p.state is parked), None)
-                if hit is not None:
-                    state = parked.value
-                    detail = (f"{hit.name}: {hit.reason} (last exits: "
-                              f"{', '.join(map(str, hit.exit_history)) or 'none'})")
-                    break
-        return {
-            "name": self.name,
-            "group": self.group,
-            "state": state,
-            "desired": "running" if self.desired else "stopped",
-            "detail": detail,
-            "numprocesses": self.numprocesses,
-            "running": sum(p.state is PS.RUNNING for p in procs),
-            "processes": [
-                {
-                    "wid": p.wid, "name": p.name, "pid": p.pid if p.is_alive else None,
-                    "state": p.state.value,
-                    "reason": p.reason, "status": p.status_text,
-                    "uptime": round(p.uptime(), 3), "restarts": p.restarts,
-                    "exit_code": p.exit_code, "exit_signal": p.exit_signal,
-                    "exit_history": list(p.exit_history),
-                }
-                for p in procs
-            ],
-        }
+        """The watcher and its slots, shaped as answers.WatcherInfo."""
+        return watcher_status(self)
 
     async def wait_output(self) -> None:
         await asyncio.gather(*(p.wait_output() for p in self.processes.values()))

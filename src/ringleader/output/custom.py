@@ -14,6 +14,7 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any, final
 
+from ringleader.config.model import StreamConfig
 from ringleader.output.sinks import Sink
 
 log = logging.getLogger("ringleader.streams")
@@ -58,3 +59,38 @@ class CustomSink(Sink):
                           "dropped", self._pid, self._name, type(exc).__name__, exc)
                 self._failed = True
         return end - start
+
+
+class CustomStreams:
+    """A hub's custom stream objects: one per watcher, stream and class, shared by the
+    watcher's processes (as circus shares its stream objects)."""
+
+    __slots__ = ("_objects",)
+
+    def __init__(self) -> None:
+        self._objects: dict[tuple[str, str, str], StreamObject] = {}
+
+    def get(self, cfg: StreamConfig, watcher: str, stream: str) -> StreamObject | None:
+        """None (the console is used, with an error in the log) when the class cannot be
+        built."""
+        assert cfg.class_path is not None
+        key = (watcher, stream, cfg.class_path)
+        found = self._objects.get(key)
+        if found is None:
+            try:
+                found = self._objects[key] = build_stream(cfg.class_path, cfg.options)
+            except ValueError as exc:
+                log.error("%s %s: %s; its output goes to the console", watcher, stream, exc)
+                return None
+        return found
+
+    def close(self) -> None:
+        for custom in self._objects.values():
+            close = getattr(custom, "close", None)
+            if callable(close):
+                try:
+                    close()
+                except Exception as exc:  # user code
+                    log.error("closing a custom stream failed: %s: %s",
+                              type(exc).__name__, exc)
+        self._objects.clear()

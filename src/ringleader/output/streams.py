@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Final, Literal, final
 
 from ringleader.config.model import StreamConfig
-from ringleader.output.custom import CustomSink, StreamObject, build_stream
+from ringleader.output.custom import CustomSink, CustomStreams
 from ringleader.output.framing import LineFramer
 from ringleader.output.sinks import EMPTY, FAILED, ConsoleSink, FileSink, NullSink, Sink
 
@@ -353,8 +353,7 @@ class StreamHub:
         self._watcher_index: dict[str, int] = {}
         self._stampers: dict[tuple[str, bool], _Stamper] = {}
         self._tty: bool | None = None
-        # custom stream objects, one per watcher, stream and class (circus shares them)
-        self._custom: dict[tuple[str, str, str], StreamObject] = {}
+        self._custom = CustomStreams()  # circus's stream classes, one object per watcher
 
     def open_pump(self, fd: int, cfg: StreamConfig, *, watcher: str, wid: int,
                   stream: Literal["stdout", "stderr"], pid: int = 0) -> Pump:
@@ -369,7 +368,7 @@ class StreamHub:
         if cfg.kind == "null":
             return Pump(fd, self._null, _DISCARD, None, b"", b"", None)
         if cfg.kind == "custom":
-            custom = self._custom_stream(cfg, watcher, stream)
+            custom = self._custom.get(cfg, watcher, stream)
             if custom is not None:  # whole lines, as circus reads them
                 return Pump(fd, CustomSink(custom, pid, stream), _FRAMED, LineFramer(), b"",
                             b"", stamper)
@@ -402,21 +401,6 @@ class StreamHub:
         tap = None if self._logbuffer is None else self._logbuffer.tap(watcher, wid, stream)
         return Pump(fd, self._console, _FRAMED, LineFramer(), before, after, stamper, tap)
 
-    def _custom_stream(self, cfg: StreamConfig, watcher: str,
-                       stream: str) -> StreamObject | None:
-        """The watcher's custom stream object; None (the console is used, with an error in
-        the log) when its class cannot be built."""
-        assert cfg.class_path is not None
-        key = (watcher, stream, cfg.class_path)
-        custom = self._custom.get(key)
-        if custom is None:
-            try:
-                custom = self._custom[key] = build_stream(cfg.class_path, cfg.options)
-            except ValueError as exc:
-                log.error("%s %s: %s; its output goes to the console", watcher, stream, exc)
-                return None
-        return custom
-
     def _file_sink(self, cfg: StreamConfig) -> FileSink:
         assert cfg.filename is not None
         path = os.path.abspath(cfg.filename)
@@ -432,15 +416,7 @@ class StreamHub:
     async def aclose(self) -> None:
         """Close all sinks. Call after the pumps ended: output still queued on a blocked sink
         is dropped (and counted in a log message)."""
-        for custom in self._custom.values():
-            close = getattr(custom, "close", None)
-            if callable(close):
-                try:
-                    close()
-                except Exception as exc:  # user code
-                    log.error("closing a custom stream failed: %s: %s", type(exc).__name__,
-                              exc)
-        self._custom.clear()
+        self._custom.close()
         dropped = self._console.close()
         for sink in list(self._files.values()):
             dropped += sink.close()
