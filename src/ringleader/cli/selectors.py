@@ -8,8 +8,7 @@ targets out), so that the API keeps its one watcher per call. Stdlib only.
 
 from __future__ import annotations
 
-from fnmatch import fnmatchcase
-from typing import NamedTuple
+from collections import namedtuple
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -19,15 +18,20 @@ if TYPE_CHECKING:
 _GLOB = frozenset("*?[")
 
 
-class Target(NamedTuple):
-    watcher: str
-    wid: int | None = None  # None: the whole watcher
-    label: str = ""  # how it is shown (group:process)
+# watcher; wid (None: the whole watcher); label: how it is shown (group:process). A plain
+# namedtuple: typing.NamedTuple would load typing, milliseconds of every console start.
+Target = namedtuple("Target", "watcher wid label", defaults=(None, ""))
 
 
 def is_selector(text: str) -> bool:
     """A plain watcher name goes to the API as it is; anything else is resolved here."""
     return ":" in text or any(c in _GLOB for c in text)
+
+
+def fnmatchcase(name: str, pattern: str) -> bool:
+    from fnmatch import fnmatchcase as match  # only when a selector is used (start-up time)
+
+    return match(name, pattern)
 
 
 def _group_members(watchers: Sequence[Mapping[str, Any]], group: str

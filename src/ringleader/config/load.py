@@ -61,6 +61,8 @@ def load_config(path: str | os.PathLike[str], *, procfile: bool = False,
 
 
 def _is_procfile(path: str) -> bool:
+    if not os.path.basename(path).startswith("Procfile"):
+        return False  # the common case: no import
     from ringleader.config.dialects.procfile import is_procfile
 
     return is_procfile(path)
