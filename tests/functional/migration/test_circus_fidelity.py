@@ -174,7 +174,9 @@ hooks.after_start = circus_streams.record_options
     async def main() -> None:
         async with Arbiter(config.watchers) as arbiter:
             await wait_until(seen.exists)
-            assert arbiter.options("w")["extra"]["team"] == "payments"
+            assert arbiter.options("w").options["extra"]["team"] == "payments"
+            # asked for by its own name, as circus's get does
+            assert arbiter.options("w", "team").options == {"team": "payments"}
 
     run(main())
     assert json.loads(seen.read_text())["team"] == "payments"
