@@ -129,3 +129,8 @@ def test_sock_dgram_and_a_bad_type(write: Write) -> None:
     with pytest.raises(ConfigError) as info:
         load_config(write("v.ini", "[socket:u]\nport = 1\ntype = SOCK_RAW\n"))
     assert "type: expected stream or dgram" in info.value.problems[0]
+
+
+def test_httpd_close_outputs_is_accepted_as_circus_documents_it() -> None:
+    config = config_from_dicts([], {"httpd_close_outputs": "true"})
+    assert any("httpd_close_outputs" in w for w in config.warnings)
