@@ -28,15 +28,9 @@ from ringleader.engine.services import (
     sweep_cgroups,
 )
 from ringleader.engine.watcher import Watcher, spawn_template
-from ringleader.errors import AlreadyExists, BadArgument, LimitExceeded, NotFound, NotRunning
+from ringleader.errors import AlreadyExists, BadArgument, LimitExceeded, NotRunning
 from ringleader.features.stats import StatsSampler
-from ringleader.lifecycle.events import (
-    ConfigReloaded,
-    Event,
-    EventBus,
-    ProcessStateChanged,
-    WatcherChanged,
-)
+from ringleader.lifecycle.events import ConfigReloaded, Event, EventBus, WatcherChanged
 from ringleader.output.logbuffer import LogBuffer
 from ringleader.output.streams import StreamHub
 from ringleader.proc.guardian import Guardian
@@ -247,16 +241,8 @@ class Arbiter(Queries):
             proc.on_notify(fields)
 
     def _on_event_for_requires(self, event: Event) -> None:
-        """`requires`: when a watcher fails or is stopped, those requiring it stop too."""
-        failed = (isinstance(event, ProcessStateChanged) and event.new == "failed")
-        stopped = (isinstance(event, WatcherChanged) and event.action == "stopping")
-        if not (failed or stopped) or self._stopping:
-            return
-        name = event.watcher  # type: ignore[attr-defined]
-        for w in self._watchers.values():
-            if name in w.config.requires and w.is_active:
-                log.warning("stopping watcher %s: it requires %s, which %s", w.name, name,
-                            "failed" if failed else "is stopping")
+        if not self._stopping:
+            for w in order.requiring(event, self._watchers.values()):
                 self._require_services().loop.create_task(w.stop())
 
     def own_pids(self) -> set[int]:
@@ -390,18 +376,8 @@ class Arbiter(Queries):
         the watcher, or to one (`wid`, or `pid`), with its process group if `children`;
         between the before_signal and after_signal hooks. Returns how many got it."""
         number = parse_signal(signum)
-        watcher = self.watcher(name)
-        if pid is not None:
-            matches = [p.wid for p in watcher.processes.values()
-                       if p.is_alive and p.pid == pid]
-            if not matches:
-                raise NotFound(f"pid {pid} is not a process of watcher {name!r}")
-            if wid is not None and wid != matches[0]:
-                raise BadArgument(f"pid {pid} is process {matches[0]}, not {wid}")
-            wid = matches[0]
-        if wid is not None and wid not in watcher.processes:
-            raise NotFound(f"watcher {name!r} has no process {wid}")
-        return await watcher.signal(number, wid=wid, children=children)
+        return await self.watcher(name).signal(number, wid=self.slot_of(name, wid, pid),
+                                               children=children)
 
     async def reload_config(self, config: Config) -> ReloadPlan:
         """Apply a new configuration (``reloadconfig``): add, remove, replace changed

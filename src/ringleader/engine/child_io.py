@@ -1,5 +1,6 @@
-"""The pipes between the controller and one child: its stdout and stderr (to pumps), and
-an event listener's stdin (supervisord events written to it) and stdout (its answers).
+"""The OS side of starting one child: its pipes, the spawn, the guardian and the reaper
+told (``launch``). The pipes: its stdout and stderr (to pumps), and an event listener's
+stdin (supervisord events written to it) and stdout (its answers).
 
 Options decide which exist: a null stream or ``close_child_stdout``/``close_child_stderr``
 give /dev/null; ``redirect_stderr`` puts stderr on the stdout pipe (one pipe, the order
@@ -9,7 +10,10 @@ kept); an event listener's stdout is always a pipe, whatever its stream says.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
+import signal
+from collections.abc import Callable
 from dataclasses import dataclass
 from subprocess import STDOUT
 from typing import TYPE_CHECKING
@@ -18,7 +22,10 @@ import msgspec
 
 from ringleader.config.model import StreamConfig, WatcherConfig
 from ringleader.config.substitute import expand
-from ringleader.output.streams import make_pipe
+from ringleader.engine.services import Services
+from ringleader.errors import SpawnError
+from ringleader.output.streams import Pump, StreamHub, make_pipe
+from ringleader.proc.spawn import SpawnSpec, spawn
 
 if TYPE_CHECKING:
     from ringleader.features.listeners import ListenerPool
@@ -64,6 +71,20 @@ class ChildPipes:
             listener.attach(wid, pid, self.stdin[1], self.stdout[0])
             self.stdout = None
 
+    def open_pumps(self, hub: StreamHub, cfg: WatcherConfig, *, watcher: str, wid: int,
+                   number: int, pid: int) -> list[Pump]:
+        """Pumps from the read ends of stdout and stderr to their sinks (started)."""
+        pumps = []
+        for pair, stream, scfg in ((self.stdout, "stdout", cfg.stdout_stream),
+                                   (self.stderr, "stderr", cfg.stderr_stream)):
+            if pair:
+                pump = hub.open_pump(pair[0], per_process(scfg, number), watcher=watcher,
+                                     wid=wid, pid=pid,
+                                     stream="stdout" if stream == "stdout" else "stderr")
+                pump.start()
+                pumps.append(pump)
+        return pumps
+
     def close_child_ends(self) -> None:
         """After the spawn: the child has its own copies."""
         for pipe, child in ((self.stdout, 1), (self.stderr, 1), (self.stdin, 0)):
@@ -92,3 +113,40 @@ def per_process(scfg: StreamConfig, number: int) -> StreamConfig:
     if scfg.filename is None or ("$(" not in scfg.filename and "((" not in scfg.filename):
         return scfg
     return msgspec.structs.replace(scfg, filename=expand(scfg.filename, wid=number))
+
+
+def launch(spec: SpawnSpec, cfg: WatcherConfig, services: Services,
+           on_exit: Callable[[int], None], *, listener: bool) -> tuple[int, ChildPipes]:
+    """Spawn the child with its pipes: the guardian hears of it first, then its pidfd is
+    watched (`on_exit`). SpawnError (the log's message) leaves no fd open and no child:
+    one that cannot be watched (no fd left for its pidfd) is killed."""
+    try:
+        pipes = ChildPipes.make(cfg, listener=listener)
+    except OSError as exc:  # no fd left for the pipes (EMFILE)
+        raise SpawnError(f"cannot make its output pipes: {exc.strerror or exc}") from None
+    stdin, stdout, stderr = pipes.child_ends(cfg)
+    if stdin is not None:
+        spec = dataclasses.replace(spec, stdin_fd=stdin)
+    try:
+        popen = spawn(spec, stdout, stderr)
+    except SpawnError:
+        pipes.close_all()
+        raise
+    pipes.close_child_ends()
+    pid = popen.pid
+    if services.guardian is not None:
+        # First: from now on a controller killed even by SIGKILL takes it down.
+        services.guardian.add(pid)
+    # The pidfd reaps this child, never Popen: mark it done so that dropping it
+    # neither warns nor queues it for subprocess's own reaping.
+    popen.returncode = 0
+    try:
+        services.reaper.watch(pid, on_exit)
+    except OSError as exc:  # no fd for its pidfd (EMFILE): an unwatched child is lost
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        if services.guardian is not None:
+            services.guardian.remove(pid)
+        pipes.close_parent_ends()
+        raise SpawnError(f"cannot watch pid {pid} (killed): {exc.strerror or exc}") from None
+    return pid, pipes

@@ -55,8 +55,13 @@ class Features:
         self.listener: ListenerPool | None = None
         self.renew_listener(watcher.config)
 
-    def renew_listener(self, config: WatcherConfig) -> None:
-        """An event listener pool when the watcher subscribes to supervisord events."""
+    def renew_listener(self, config: WatcherConfig, *, only_buffer: bool = False) -> None:
+        """An event listener pool when the watcher subscribes to supervisord events
+        (`only_buffer`: the pool stays, with the new buffer_size)."""
+        if only_buffer:
+            if self.listener is not None:
+                self.listener.buffer_size = config.buffer_size
+            return
         hub = self._services.event_hub
         if self.listener is not None and hub is not None:
             hub().remove_pool(self.listener.name)

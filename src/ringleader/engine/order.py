@@ -14,6 +14,7 @@ from ringleader.config.model import GroupConfig
 from ringleader.config.plan import start_order, stop_order
 from ringleader.engine.watcher import Watcher
 from ringleader.errors import HookFailed, NotReady
+from ringleader.lifecycle.events import Event, ProcessStateChanged, WatcherChanged
 
 log = logging.getLogger("ringleader.arbiter")
 
@@ -94,3 +95,18 @@ async def stop_in_order(every: Iterable[Watcher], watchers: Iterable[Watcher], *
     chosen = {w.name: w for w in watchers}
     for level in stop_order([w.config for w in every], _group_priority(groups)):
         await asyncio.gather(*(chosen[n].stop() for n in level if n in chosen))
+
+
+def requiring(event: Event, every: Iterable[Watcher]) -> list[Watcher]:
+    """`requires`: when a watcher fails or is stopped, the active ones requiring it, to
+    stop too."""
+    failed = isinstance(event, ProcessStateChanged) and event.new == "failed"
+    stopped = isinstance(event, WatcherChanged) and event.action == "stopping"
+    if not (failed or stopped):
+        return []
+    name = event.watcher  # type: ignore[attr-defined]
+    hit = [w for w in every if name in w.config.requires and w.is_active]
+    for w in hit:
+        log.warning("stopping watcher %s: it requires %s, which %s", w.name, name,
+                    "failed" if failed else "is stopping")
+    return hit

@@ -10,18 +10,17 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import dataclasses
 import logging
 import os
 import random
 import signal
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from ringleader.config.features import HookName
 from ringleader.config.model import WatcherConfig
 from ringleader.config.substitute import expand
-from ringleader.engine.child_io import ChildPipes, per_process
+from ringleader.engine.child_io import launch
 from ringleader.engine.services import Services
 from ringleader.errors import InvalidTransition, RingleaderError, SpawnError
 from ringleader.lifecycle.events import ProcessExited, ProcessSpawned, ProcessStateChanged
@@ -32,7 +31,7 @@ from ringleader.policy.startup import StartRetries, wants_respawn
 from ringleader.proc.groups import end_group, signal_group
 from ringleader.proc.reaper import decode_status
 from ringleader.proc.signals import signal_name
-from ringleader.proc.spawn import SpawnSpec, spawn
+from ringleader.proc.spawn import SpawnSpec
 
 if TYPE_CHECKING:
     from ringleader.features.listeners import ListenerPool
@@ -142,69 +141,30 @@ class Process:
             self._follow(self._spawn_failure(), str(exc), level=logging.ERROR)
             return False
         listener = self._owner.listener_pool()
+        services = self._services
         try:
-            pipes = ChildPipes.make(cfg, listener=listener is not None)
-        except OSError as exc:  # no fd left for the pipes (EMFILE)
-            self._follow(self._spawn_failure(),
-                         f"cannot make its output pipes: {exc.strerror or exc}",
-                         level=logging.ERROR)
-            return False
-        stdin, stdout, stderr = pipes.child_ends(cfg)
-        if stdin is not None:
-            spec = dataclasses.replace(spec, stdin_fd=stdin)
-        try:
-            popen = spawn(spec, stdout, stderr)
+            pid, pipes = launch(spec, cfg, services, self._on_exit,
+                                listener=listener is not None)
         except SpawnError as exc:
-            pipes.close_all()
             self._follow(self._spawn_failure(), str(exc), level=logging.ERROR)
             return False
-        pipes.close_child_ends()
-        services = self._services
-        if services.guardian is not None:
-            # First: from now on a controller killed even by SIGKILL takes it down.
-            services.guardian.add(popen.pid)
-        # The pidfd reaps this child, never Popen: mark it done so that dropping it
-        # neither warns nor queues it for subprocess's own reaping.
-        popen.returncode = 0
-        try:
-            services.reaper.watch(popen.pid, self._on_exit)
-        except OSError as exc:  # no fd for its pidfd (EMFILE): an unwatched child is lost
-            os.kill(popen.pid, signal.SIGKILL)
-            os.waitpid(popen.pid, 0)
-            if services.guardian is not None:
-                services.guardian.remove(popen.pid)
-            pipes.close_parent_ends()
-            self._follow(self._spawn_failure(),
-                         f"cannot watch pid {popen.pid} (killed): {exc.strerror or exc}",
-                         level=logging.ERROR)
-            return False
-        self.pid = popen.pid
+        self.pid = pid
         self.started_at = services.clock()
         self.exit_code = self.exit_signal = None
         self._exited = services.loop.create_future()
-        self._pumps = []
         if listener is not None:
-            pipes.hand_to(listener, self.wid, popen.pid)
-        for pair, stream, scfg in (
-            (pipes.stdout, "stdout", cfg.stdout_stream), (pipes.stderr, "stderr",
-                                                          cfg.stderr_stream)
-        ):
-            if pair:
-                pump = services.hub.open_pump(
-                    pair[0], per_process(scfg, self.number), watcher=self._owner.name,
-                    wid=self.wid, stream=_stream_name(stream), pid=popen.pid,
-                )
-                pump.start()
-                self._pumps.append(pump)
-        log.info("%s spawned pid %d", self.name, popen.pid)
-        services.bus.publish(ProcessSpawned(watcher=self._owner.name, wid=self.wid, pid=popen.pid))
-        self._owner.hook_in_background("after_spawn", pid=popen.pid, wid=self.wid)
-        self._transition(PS.STARTING, f"pid {popen.pid}")
+            pipes.hand_to(listener, self.wid, pid)
+        self._pumps = pipes.open_pumps(services.hub, cfg, watcher=self._owner.name,
+                                       wid=self.wid, number=self.number, pid=pid)
+        log.info("%s spawned pid %d", self.name, pid)
+        services.bus.publish(ProcessSpawned(watcher=self._owner.name, wid=self.wid, pid=pid))
+        self._owner.hook_in_background("after_spawn", pid=pid, wid=self.wid)
+        self._transition(PS.STARTING, f"pid {pid}")
         if cfg.readiness != "warmup":
             # Ready when it says so (sd_notify) or passes its health check: mark_ready.
             if cfg.ready_timeout > 0:
                 self._timer = services.loop.call_later(cfg.ready_timeout, self._not_ready,
-                                                       popen.pid)
+                                                       pid)
         elif max(cfg.warmup_delay, cfg.start_secs) > 0:
             # running once warm, and (start_secs) once it has stayed up that long
             self._timer = services.loop.call_later(max(cfg.warmup_delay, cfg.start_secs),
@@ -217,7 +177,7 @@ class Process:
         if cfg.max_age > 0:
             age = cfg.max_age + random.uniform(0, cfg.max_age_variance)
             # A recycle timer replaces the warm-up timer only once that has fired.
-            services.loop.call_later(age, self._recycle, popen.pid)
+            services.loop.call_later(age, self._recycle, pid)
         return True
 
     def _spawn_failure(self) -> Decision:
@@ -455,7 +415,3 @@ class Process:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-
-
-def _stream_name(name: str) -> Literal["stdout", "stderr"]:
-    return "stdout" if name == "stdout" else "stderr"

@@ -59,6 +59,22 @@ class Queries:
         except KeyError:
             raise NotFound(f"no watcher named {name!r}") from None
 
+    def slot_of(self, name: str, wid: int | None, pid: int | None) -> int | None:
+        """The slot a client means by `wid` or `pid` (None: every slot); NotFound if
+        the watcher has no such process, BadArgument if the two disagree."""
+        watcher = self.watcher(name)
+        if pid is not None:
+            matches = [p.wid for p in watcher.processes.values()
+                       if p.is_alive and p.pid == pid]
+            if not matches:
+                raise NotFound(f"pid {pid} is not a process of watcher {name!r}")
+            if wid is not None and wid != matches[0]:
+                raise BadArgument(f"pid {pid} is process {matches[0]}, not {wid}")
+            wid = matches[0]
+        if wid is not None and wid not in watcher.processes:
+            raise NotFound(f"watcher {name!r} has no process {wid}")
+        return wid
+
     @property
     def watchers(self) -> list[Watcher]:
         """The live Watcher objects, in the order they were added."""

@@ -309,10 +309,8 @@ class Watcher:
                 self.features.start_drivers()
             if "hooks" in changed:
                 self.features.renew_hooks(new)
-            if "events" in changed:
-                self.features.renew_listener(new)
-            elif "buffer_size" in changed and self.features.listener is not None:
-                self.features.listener.buffer_size = new.buffer_size
+            if changed & {"events", "buffer_size"}:
+                self.features.renew_listener(new, only_buffer="events" not in changed)
             if "health" in changed and self.is_active:
                 await self.features.stop_health()
                 self.features.start_health()
