@@ -180,7 +180,8 @@ def assess(status: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
     """What `up` makes of a status (pure): ("ready", []), ("failed", the watchers that
     failed: `failed`, `flapping`, or refused at start) or ("waiting", those not ready
     yet). Only watchers the controller means to run count (a watcher the state file
-    keeps stopped does not); one is ready when all its processes run."""
+    keeps stopped does not); one is ready when all its processes run, or ended and are
+    not respawned (`exited`: a one-shot job, supervisord's expected exit)."""
     starting = bool(status.get("controller", {}).get("starting", False))
     failed, waiting = [], []
     for w in status.get("watchers", []):
@@ -189,13 +190,19 @@ def assess(status: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
         state = w.get("state")
         if state in ("failed", "flapping") or (state == "stopped" and w.get("detail")):
             failed.append(w)
-        elif state != "active" or w.get("running", 0) < w.get("numprocesses", 0):
+        elif state != "active" or _done(w) < w.get("numprocesses", 0):
             waiting.append(w)
     if failed:
         return "failed", failed
     if waiting or starting:
         return "waiting", waiting
     return "ready", []
+
+
+def _done(w: dict[str, Any]) -> int:
+    """Processes that run, or that ended and are not respawned."""
+    ended = sum(p.get("state") == "exited" for p in w.get("processes", []))
+    return int(w.get("running", 0)) + ended
 
 
 def _report_trouble(trouble: Trouble, client: Client, timeout: float) -> None:

@@ -92,6 +92,12 @@ def test_ready_when_every_watcher_meant_to_run_runs_all_its_processes() -> None:
     assert assess(_status(_w("a"), _w("b", numprocesses=0, running=0))) == ("ready", [])
     # One the controller keeps stopped (state file, autostart = false) is not waited for.
     assert assess(_status(_w("a"), _w("c", "stopped", 0, desired="stopped")))[0] == "ready"
+    # A one-shot job that ended and is not respawned (respawn = false, or "unexpected"
+    # with an expected exit code) is done, not awaited.
+    job = _w("job", running=0, numprocesses=2)
+    job["processes"] = [{"wid": 1, "state": "exited"}, {"wid": 2, "state": "running"}]
+    job["running"] = 1
+    assert assess(_status(_w("a"), job)) == ("ready", [])
 
 
 def test_waiting_while_the_controller_starts_or_processes_are_not_all_running() -> None:
