@@ -187,8 +187,9 @@ def _count_args(p: argparse.ArgumentParser) -> None:
 
 
 def _signal_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("name", metavar="NAME", help="watcher name")
-    p.add_argument("signal", metavar="SIG", help="signal name (TERM, SIGHUP) or number")
+    p.add_argument("name", metavar="NAME", help="watcher name or selector (web:*)")
+    p.add_argument("signal", metavar="SIG", help="signal name (TERM, SIGHUP) or number; "
+                   "supervisorctl's order, SIG NAME, works too")
     p.add_argument("--pid", type=int, help="only this process")
     p.add_argument("--wid", type=int, help="only this slot of the watcher")
     p.add_argument("--children", action="store_true", help="signal the whole process group")

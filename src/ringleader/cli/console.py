@@ -193,7 +193,17 @@ def cmd_numprocesses(args: argparse.Namespace, client: Client) -> int:
     return emit(args, client.call("numprocesses", name=args.name), fmt.numprocesses)
 
 
+def _is_signal(word: str) -> bool:
+    import signal
+
+    name = word.upper()
+    return word.isdigit() or hasattr(signal.Signals, name if name.startswith("SIG")
+                                     else f"SIG{name}")
+
+
 def cmd_signal(args: argparse.Namespace, client: Client) -> int:
+    if _is_signal(args.name) and not _is_signal(args.signal):  # supervisorctl: SIG NAME
+        args.name, args.signal = args.signal, args.name
     sig: str | int = int(args.signal) if args.signal.isdigit() else args.signal
     body: dict[str, Any] = {"signal": sig, "children": args.children}
     if args.pid is not None:

@@ -124,6 +124,9 @@ def test_one_process_by_its_supervisord_name(controller: str) -> None:
 
     signalled = cli(controller, "signal", "web:*", "CONT")
     assert signalled.returncode == 0 and "3" in signalled.stdout
+    # supervisorctl's order: the signal first
+    signalled = cli(controller, "signal", "CONT", "web:front_00")
+    assert signalled.returncode == 0 and "1" in signalled.stdout
 
     assert cli(controller, "stop", "nosuch:*").returncode == 1
     assert "no group 'nosuch'" in cli(controller, "stop", "nosuch:*").stderr
