@@ -201,8 +201,9 @@ def assess(status: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
 
 def _done(w: dict[str, Any]) -> int:
     """Processes that run, or that ended and are not respawned."""
-    ended = sum(p.get("state") == "exited" for p in w.get("processes", []))
-    return int(w.get("running", 0)) + ended
+    ended: int = sum(p.get("state") == "exited" for p in w.get("processes", []))
+    running: int = w.get("running", 0)
+    return running + ended
 
 
 def _report_trouble(trouble: Trouble, client: Client, timeout: float) -> None:

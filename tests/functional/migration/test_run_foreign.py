@@ -176,3 +176,61 @@ def fixture_dir(tmp_path: Path) -> Path:
     for path in [dest, *dest.rglob("*")]:
         path.chmod(0o755 if path.is_dir() else 0o644)
     return dest
+
+
+def test_reloadconfig_reads_a_procfile_again_with_its_options(
+        controllers: list[subprocess.Popen[bytes]], tmp_path: Path) -> None:
+    """The formation, env file and port base given to `run` hold for reloadconfig too."""
+    out = tmp_path / "out"
+    out.mkdir()
+    procfile = tmp_path / "Procfile"
+    procfile.write_text(f"web: exec sleep 60\nworker: echo $GREETING > {out}/a-$PORT; "
+                        "exec sleep 60\n")
+    (tmp_path / "vars.env").write_text("GREETING=hello\n")
+    proc = start(controllers, tmp_path, "run", "Procfile", "-m", "web=2,worker=1", "-p",
+                 "7000", "--env-file", "vars.env", log=tmp_path / "log")
+    endpoint = f"unix:{tmp_path / 'ringleader.sock'}"
+    wait_until_sync(lambda: (out / "a-7100").exists(), timeout=20, what="the worker")
+    procfile.write_text(f"web: exec sleep 61\nworker: echo $GREETING > {out}/b-$PORT; "
+                        "exec sleep 60\n")
+    done = subprocess.run([*RINGLEADER, "-e", endpoint, "reloadconfig"], capture_output=True,
+                          text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    wait_until_sync(lambda: (out / "b-7100").exists(), timeout=20, what="the new worker")
+    assert (out / "b-7100").read_text() == "hello\n"
+    watchers = {w["name"]: w for w in status(endpoint)["watchers"]}  # type: ignore[attr-defined]
+    assert watchers["web"]["numprocesses"] == 2
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(20) == 0
+
+
+def test_reloadconfig_reads_a_supervisord_conf_again(
+        controllers: list[subprocess.Popen[bytes]], tmp_path: Path) -> None:
+    conf = tmp_path / "supervisord.conf"
+    text = textwrap.dedent("""
+        [unix_http_server]
+        file = %(here)s/supervisor.sock
+
+        [program:web]
+        command = sleep 60
+        process_name = %(program_name)s_%(process_num)02d
+        numprocs = 2
+    """)
+    conf.write_text(text)
+    proc = start(controllers, tmp_path, "run", "supervisord.conf", log=tmp_path / "log")
+    endpoint = f"unix:{tmp_path / 'supervisor.sock'}"
+
+    def names() -> list[str]:
+        watchers = status(endpoint).get("watchers", [])
+        return sorted(p["name"] for w in watchers for p in w["processes"]  # type: ignore
+                      if p["state"] == "running")
+
+    wait_until_sync(lambda: names() == ["web_00", "web_01"], timeout=20, what="two webs")
+    conf.write_text(text.replace("numprocs = 2", "numprocs = 3"))
+    done = subprocess.run([*RINGLEADER, "-e", endpoint, "reloadconfig"], capture_output=True,
+                          text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    wait_until_sync(lambda: names() == ["web_00", "web_01", "web_02"], timeout=20,
+                    what="three webs, named as supervisord names them")
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(20) == 0
