@@ -103,7 +103,9 @@ def start_controller(cleanup: Cleanup) -> StartController:
     return start
 
 TAG_VAR = "RL_FAULT_TAG"
-CGROUP_PARENT = "ringleader-test-faults"
+# One parent per test run: runs side by side (several checkouts on one host) do not see
+# each other's cgroups as leftovers. Removed (when empty) at the end of the run.
+CGROUP_PARENT = f"ringleader-test-faults-{os.getpid()}"
 _tags = itertools.count(1)
 
 
@@ -170,6 +172,19 @@ def cgroup_leftovers() -> list[str]:
             found += [os.path.join(base, name) for name in os.listdir(base)
                       if os.path.isdir(os.path.join(base, name))]
     return sorted(found)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _cgroup_parent_removed() -> Iterator[None]:
+    yield
+    if os.geteuid() != 0:
+        return
+    from ringleader.features.cgroups.group import host
+
+    h = host()
+    for mount in {*h.v1.values(), *([h.v2] if h.v2 else [])}:
+        with contextlib.suppress(OSError):
+            os.rmdir(os.path.join(mount, CGROUP_PARENT))
 
 
 def watcher_toml(name: str, cmd: str, tag: str, **options: Any) -> str:
