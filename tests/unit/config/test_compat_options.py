@@ -56,6 +56,8 @@ def test_values_as_a_supervisord_user_writes_them() -> None:
     ({"numprocesses": 2, "process_name": "same"}, "process_name: \"same\" would be the "
                                                   "name of every process"),
     ({"process_name": "a:b"}, "process_name: \"a:b\": no ':'"),
+    ({"numprocesses": 2, "process_name": "w_$(ringleader.wid:zz)"},
+     "process_name: \"w_$(ringleader.wid:zz)\": 'zz' is no format for a number"),
     ({"process_name": "a b"}, "process_name: expected letters, digits"),
     ({"events": ["TICK_5"], "redirect_stderr": True}, "redirect_stderr: true is not "
                                                       "allowed for an event listener"),

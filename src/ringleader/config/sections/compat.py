@@ -121,13 +121,29 @@ def is_close(key: str, candidates: Iterable[str]) -> bool:
     return bool(difflib.get_close_matches(key, list(candidates), n=1, cutoff=0.7))
 
 
+def _bad_spec(text: str) -> str | None:
+    """The first format spec of a $(ringleader.wid:SPEC) in `text` that no number takes
+    (else every process would get the reference as written, all of them alike)."""
+    for m in WID_REF.finditer(text):
+        spec = m.group(0).partition(":")[2].rstrip(")")
+        try:
+            format(1, spec)
+        except ValueError:
+            return spec
+    return None
+
+
 def check_compat(out: dict[str, Any], given: Mapping[str, Any], where: str,
                  report: Report) -> None:
     """Rules between the options above and the others of the same watcher."""
     name = out.get("process_name")
     if isinstance(name, str):
         literal = WID_REF.sub("0", name)
-        if ":" in literal:
+        bad = _bad_spec(name)
+        if bad is not None:
+            report.error(where, "process_name", f"{show(name)}: {bad!r} is no format for a "
+                         "number (02d is one)")
+        elif ":" in literal:
             report.error(where, "process_name", f"{show(name)}: no ':' (it separates a "
                          "group from a process in selectors)")
         elif plain_name_problem(literal) is not None:
