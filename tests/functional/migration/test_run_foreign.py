@@ -105,7 +105,7 @@ def test_procfile_runs_with_its_env_formation_and_ports(
     out = tmp_path / "out"
     out.mkdir()
     (tmp_path / "Procfile").write_text(textwrap.dedent(f"""
-        web: echo "$RACK_ENV" > {out}/web-$PORT; exec sleep 60
+        web: echo "$RACK_ENV $PS $HONCHO_PROCESS_NAME" > {out}/web-$PORT; exec sleep 60
         worker: echo "$RACK_ENV" > {out}/worker-$PORT; exec sleep 60
         clock: echo never > {out}/clock
     """))
@@ -115,7 +115,7 @@ def test_procfile_runs_with_its_env_formation_and_ports(
     wait_until_sync(lambda: len(list(out.iterdir())) == 3, timeout=20,
                     what="three processes")
     assert sorted(p.name for p in out.iterdir()) == ["web-7000", "web-7001", "worker-7100"]
-    assert (out / "web-7001").read_text() == "production\n"
+    assert (out / "web-7001").read_text() == "production web.2 web.2\n"
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(20) == 0
     assert not (out / "clock").exists()  # not in the formation: 0 of it

@@ -12,7 +12,8 @@ As honcho and foreman run it:
 - a formation (foreman's ``-m web=2,worker=1``; ``all=N`` for every type) says how many of
   each run; types it does not name run 0 times (foreman); without one, 1 of each;
 - processes run in the Procfile's directory, are stopped with SIGTERM to their process group,
-  then SIGKILL after 5 seconds (honcho and foreman both wait 5 s).
+  then SIGKILL after 5 seconds (honcho and foreman both wait 5 s);
+- each process is told its name (``web.1``) in ``PS`` (foreman) and ``HONCHO_PROCESS_NAME``.
 """
 
 from __future__ import annotations
@@ -199,6 +200,8 @@ def translate_procfile(path: str | os.PathLike[str], *,
         process_env = dict(env)
         if count == 1:
             process_env["PORT"] = str(port)
+        for key in ("PS", "HONCHO_PROCESS_NAME"):  # foreman's and honcho's: web.1
+            process_env.setdefault(key, f"{name}.$(ringleader.wid)")
         if process_env:
             w["env"] = process_env
         watchers[name] = w

@@ -22,6 +22,11 @@ Load = Callable[[dict[str, Any]], Config]
 Copy = Callable[[str], Path]
 
 
+def _names(kind: str) -> dict[str, str]:
+    """foreman's PS and honcho's HONCHO_PROCESS_NAME: web.1, web.2 ..."""
+    return dict.fromkeys(("PS", "HONCHO_PROCESS_NAME"), f"{kind}.$(ringleader.wid)")
+
+
 def test_honchos_documented_procfile_and_env(fixture_copy: Copy, native_load: Load) -> None:
     root = fixture_copy("procfile/honcho")
     t = translate_procfile(root / "Procfile")
@@ -30,10 +35,12 @@ def test_honchos_documented_procfile_and_env(fixture_copy: Copy, native_load: Lo
     common = {"shell": True, "working_dir": str(root), "copy_env": True,
               "stop_children": True, "graceful_timeout": 5.0}
     assert t.document == {"watchers": {
-        "web": {"cmd": "python serve.py --port $PORT", **common, "env": {**env, "PORT": "5000"}},
-        "redis": {"cmd": "redis-server", **common, "env": {**env, "PORT": "5100"}},
+        "web": {"cmd": "python serve.py --port $PORT", **common,
+                "env": {**env, "PORT": "5000", **_names("web")}},
+        "redis": {"cmd": "redis-server", **common,
+                  "env": {**env, "PORT": "5100", **_names("redis")}},
         "myprogram": {"cmd": "PYTHONUNBUFFERED=true python myprogram.py", **common,
-                      "env": {**env, "PORT": "5200"}},
+                      "env": {**env, "PORT": "5200", **_names("myprogram")}},
     }}
     assert t.sources == [str(root / "Procfile"), str(root / ".env")]
     assert any("a process that exits is respawned" in str(n) for n in t.notes)
@@ -58,7 +65,8 @@ def test_formation_ports_and_awkward_lines(fixture_copy: Copy, native_load: Load
     assert w["web"]["env"] == {
         "DATABASE_URL": "postgres://app:secret@localhost:5432/app_dev",
         "REDIS_URL": "redis://localhost:6379/0", "RAILS_LOG_TO_STDOUT": "true",
-        "SECRET_KEY_BASE": "abc#123", "GREETING": 'hello "world"\tand\nmore', "PORT": "3000"}
+        "SECRET_KEY_BASE": "abc#123", "GREETING": 'hello "world"\tand\nmore', "PORT": "3000",
+        **_names("web")}
     notes = [str(n) for n in t.notes]
     assert f"{procfile}:8: ignored: expected NAME: COMMAND (NAME of letters, digits, '_' " \
         "and '-'), got 'indented: this line is not a process type'" in notes
@@ -149,7 +157,8 @@ def test_env_port_is_the_base_and_env_file_option(write_procfile: Callable[..., 
     other.write_text("MODE=prod\nPROCFILE=Procfile.prod\n")
     t = translate_procfile(path, env_file=other)
     assert t.document["watchers"]["web"]["env"] == {"MODE": "prod",
-                                                   "PROCFILE": "Procfile.prod", "PORT": "5000"}
+                                                   "PROCFILE": "Procfile.prod", "PORT": "5000",
+                                                   **_names("web")}
     assert t.sources == [str(path), str(other)]
     assert f"{other}: PROCFILE: honcho would read Procfile.prod; this translation is of " \
         f"{path}" in [str(n) for n in t.notes]
