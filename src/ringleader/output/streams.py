@@ -67,31 +67,6 @@ def make_pipe(size: int = PIPE_SIZE) -> tuple[int, int]:
     return r, w
 
 
-Pipes = list[tuple[int, int] | None]
-
-
-def make_pipes(streams: tuple[StreamConfig | None, ...]) -> Pipes:
-    """A pipe per captured stream (None for a "null" or no one). OSError (EMFILE: no fd
-    left) leaves none open."""
-    fds: Pipes = []
-    try:
-        for scfg in streams:
-            fds.append(None if scfg is None or scfg.kind == "null" else make_pipe())
-    except OSError:
-        close_pipes(fds)
-        raise
-    return fds
-
-
-def close_pipes(fds: Pipes) -> None:
-    for pair in fds:
-        for fd in pair or ():
-            try:
-                os.close(fd)
-            except OSError:
-                pass
-
-
 @final
 class _Stamper:
     """strftime of the injected clock, formatted at most once per second."""
