@@ -246,6 +246,21 @@ def test_unreachable_is_exit_3(tmp_path: Path, capsys: pytest.CaptureFixture[str
                    "no such socket (is it running?)\n")
 
 
+def test_unreachable_by_default_names_the_config_file_here(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """A supervisord.conf's socket is where its [unix_http_server] says: the default
+    endpoint misses it; the error says how to reach it (no config is read for that)."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("RINGLEADER_ENDPOINT", raising=False)
+    (tmp_path / "supervisord.conf").write_text("[unix_http_server]\nfile = /tmp/s.sock\n")
+    code, _, err = run(capsys, "status")
+    assert code == 3
+    assert err == ("error: cannot reach the controller at unix:ringleader.sock: no such "
+                   "socket (is it running?); for the controller of supervisord.conf here: "
+                   "ringleader -c supervisord.conf status\n")
+
+
 @pytest.mark.parametrize("argv", [["rm"], ["status", "-e", "http://h:1"], ["nosuch"],
                                   ["logs", "-n", "x"], ["completion", "tcsh"], [],
                                   ["-e", "unix:/x", "run"], ["stauts"]])
