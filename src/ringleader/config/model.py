@@ -109,7 +109,8 @@ class WatcherConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_
                                      'unexpected; supervisord autorestart)')] = True
     exit_codes: Annotated[list[ExitCode], Meta(
         description='the expected exit codes (respawn = "unexpected"; supervisord '
-        'exitcodes)')] = msgspec.field(default_factory=lambda: [0])
+        'exitcodes); an exit with one is logged as info, others as warnings',
+    )] = msgspec.field(default_factory=lambda: [0])
     start_secs: Annotated[NonNegFloat, Meta(description="a process is running once up this "
                                             "long; an exit before is a failed start, retried "
                                             "after 1, 2, 3... s up to start_retries times, "

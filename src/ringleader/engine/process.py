@@ -286,7 +286,9 @@ class Process:
         uptime = services.clock() - self.started_at
         expected = self.state is PS.STOPPING
         how = f"exit code {code}" if sig is None else f"signal {signal_name(sig)}"
-        log.log(logging.INFO if expected or code == 0 else logging.WARNING,
+        # exit_codes: the codes that are no trouble (supervisord's exitcodes; [0])
+        usual = expected or (sig is None and code in self._owner.config.exit_codes)
+        log.log(logging.INFO if usual else logging.WARNING,
                 "%s pid %d exited with %s after %.3fs", self.name, pid, how, uptime)
         services.bus.publish(ProcessExited(
             watcher=self._owner.name, wid=self.wid, pid=pid, exit_code=code, signal=sig,
