@@ -20,6 +20,7 @@ import pytest
 from ringleader.config.features import CgroupConfig
 from ringleader.features.cgroups.fs import needed_controllers
 from ringleader.features.cgroups.group import Cgroup, CgroupUnavailable, detect, host, new_instance
+from ringleader.testing import wait_until_sync
 
 pytestmark = pytest.mark.timeout(60)
 PARENT = "ringleader-test"
@@ -134,7 +135,9 @@ def test_double_forked_daemon_is_contained_and_killed(
     assert len([line for line in own if line.endswith(f":{rel}")]) == len(cg.procs_files()), own
     grandchild = int(_line(p))
     assert os.getsid(grandchild) not in (os.getsid(p.pid), os.getsid(0))  # own session
-    assert set(cg.pids()) == {p.pid, grandchild}
+    # The middle process exits after the fork: it may still be on its way out.
+    wait_until_sync(lambda: set(cg.pids()) == {p.pid, grandchild}, timeout=10,
+                    what="the program and its double-forked grandchild only")
 
     asyncio.run(cg.kill_all(5))
     assert cg.pids() == []
