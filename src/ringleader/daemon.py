@@ -1,8 +1,11 @@
 """The controller as a program: an Arbiter driven by signals and by the control API.
 
-SIGTERM/SIGINT: graceful stop of everything, then exit 0; a second SIGINT/SIGTERM kills
-what is still stopping. SIGHUP (or `reloadconfig`): reload the config file (a bad file
-changes nothing).
+SIGTERM/SIGINT/SIGQUIT: graceful stop of everything, then exit 0; a second one kills what
+is still stopping. SIGHUP (or `reloadconfig`): reload the config file (a bad file changes
+nothing) and reopen the controller's log and audit log. SIGUSR1/SIGUSR2: reopen the
+controller's log and every watcher's log file (logrotate's convention, as nginx and
+supervisord). SIGWINCH and SIGPIPE: ignored. Under systemd, sd_notify tells it READY,
+STATUS, RELOADING, STOPPING and pings its watchdog (proc.sdnotify).
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ from ringleader.config.plan import ReloadPlan
 from ringleader.config.runnable import check_runnable
 from ringleader.engine.arbiter import Arbiter
 from ringleader.errors import ConfigError, RingleaderError
+from ringleader.logs import reopen_logs
+from ringleader.proc.sdnotify import SdNotifier, summary
 from ringleader.proc.signals import SignalQueue
 from ringleader.state.file import StateWriter, load_state
 from ringleader.state.merge import Restored, resolve
@@ -37,7 +42,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("ringleader.daemon")
 
-HANDLED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT)
+# Every signal an operator or a tool commonly sends: none of them may kill the controller
+# (SIGPIPE is ignored by Python already; a child gets it back at exec).
+HANDLED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1,
+           signal.SIGUSR2, signal.SIGWINCH)
 SOCKET_NAME = "ringleader.sock"
 AUDIT_NAME = "ringleader-audit.log"
 STATE_NAME = "ringleader.state"
@@ -113,6 +121,7 @@ class Daemon:
         self._stop_signal: int | None = None
         self._forced = False
         self.signals = SignalQueue()
+        self.notifier = SdNotifier.from_environ()
         self._reload = reload
         if reload is None and config.source:
             source = config.source
@@ -142,7 +151,10 @@ class Daemon:
 
         self.signals.install(HANDLED)
         orphans = None
+        unsubscribe = None
         try:
+            if self.notifier is not None:
+                self.notifier.start_watchdog()
             if self._init:
                 from ringleader.proc.pid1 import enable_init
 
@@ -162,6 +174,11 @@ class Daemon:
                 return exit_code_for(start_failed=True)
             if self.cluster is not None:
                 await self.cluster.start()  # at once, etcd or not: local work runs anyway
+            if self.notifier is not None:
+                notifier = self.notifier
+                notifier.ready(self.status_line())
+                unsubscribe = self.arbiter.bus.subscribe(
+                    lambda _event: notifier.status(self.status_line))
             while not self._done.is_set():
                 get = asyncio.ensure_future(self.signals.get())
                 done = asyncio.ensure_future(self._done.wait())
@@ -173,6 +190,10 @@ class Daemon:
                 else:
                     get.cancel()
         finally:
+            if unsubscribe is not None:
+                unsubscribe()
+            if self.notifier is not None:
+                self.notifier.stopping()
             if self._stop_task is not None:
                 await self._stop_task
             if self.cluster is not None:
@@ -186,8 +207,14 @@ class Daemon:
             if orphans is not None:
                 await orphans.terminate_orphans()
                 orphans.close()
+            if self.notifier is not None:
+                self.notifier.close()
             self.signals.restore()
         return exit_code_for(stop_signal=self._stop_signal, forced=self._forced)
+
+    def status_line(self) -> str:
+        """The one-line summary sd_notify's STATUS= carries."""
+        return summary(w.status() for w in self.arbiter.watchers)
 
     def record(self, op: str, name: str | None, value: object = None) -> None:
         """An operator changed something at runtime: keep it in the state file."""
@@ -217,13 +244,24 @@ class Daemon:
     def quit(self) -> None:
         if self._stop_task is None:
             log.info("quit requested: stopping all watchers")
+            if self.notifier is not None:
+                self.notifier.stopping()
             self._stop_task = asyncio.create_task(self._stop())
 
     async def reload_config(self) -> ReloadPlan:
         """Re-read the config file and apply it; ConfigError leaves everything as it is."""
         if self._reload is None:
             raise ConfigError(["the controller was started without a config file"])
-        config = self._reload()
+        if self.notifier is None:
+            return await self._reload_config(self._reload)
+        self.notifier.reloading()
+        try:
+            return await self._reload_config(self._reload)
+        finally:  # READY=1 ends the reload, whether it was applied or refused
+            self.notifier.ready(self.status_line())
+
+    async def _reload_config(self, reload: Callable[[], Config]) -> ReloadPlan:
+        config = reload()
         problems = check_runnable(config)  # as `check` and `run`: max_processes, TLS files
         if problems:
             raise ConfigError(problems)
@@ -244,6 +282,8 @@ class Daemon:
     async def handle_term(self, signum: int = signal.SIGTERM) -> None:
         if self._stop_task is None:
             self._stop_signal = signum
+            if self.notifier is not None:
+                self.notifier.stopping()
             log.info("stopping all watchers (send the signal again to kill them at once)")
             self._stop_task = asyncio.create_task(self._stop())
         else:
@@ -264,10 +304,30 @@ class Daemon:
         await self.arbiter.stop()
         self._done.set()
 
+    async def handle_usr1(self) -> None:
+        """Reopen the logs (logrotate's postrotate sends it, as to nginx or supervisord)."""
+        await self._reopen_own_logs()
+        self.arbiter.reopen_logs()
+        log.info("log files reopened")
+
+    async def handle_usr2(self) -> None:
+        await self.handle_usr1()
+
+    async def handle_winch(self) -> None:
+        """A terminal resized (or a tool that sends it): nothing to do."""
+
+    async def _reopen_own_logs(self) -> None:
+        """The controller's log and the audit log; the open is done off the loop (an open
+        may block, on NFS)."""
+        self.audit.reopen()  # logrotate renamed it: the next record goes to a new file
+        problems = await asyncio.get_running_loop().run_in_executor(None, reopen_logs)
+        for problem in problems:
+            log.error("%s", problem)
+
     async def handle_hup(self) -> None:
         if self._stop_task is not None:
             return
-        self.audit.reopen()  # logrotate renamed it: the next record goes to a new file
+        await self._reopen_own_logs()
         if self._reload is None:
             log.warning("SIGHUP: no config file to reload")
             return

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from typing import Any
 
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+LOG_FORMATS = ("auto", "text", "json", "journal")
 ROLES = ("read", "operate", "admin")
 STREAMS = ("stdout", "stderr")
 TOP_SORTS = ("name", "cpu", "mem")
@@ -65,6 +66,12 @@ def _run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--shell", action="store_true", help="with --cmd: run it through /bin/sh")
     p.add_argument("--log-level", choices=LOG_LEVELS, help="default: the config's, or info")
     p.add_argument("--log-output", metavar="PATH", help="'-' for stderr (default) or a file")
+    p.add_argument("--log-format", choices=LOG_FORMATS, help="text, json (one object per "
+                   "line) or journal (<N> priorities, no timestamp); default: the config's "
+                   "log_format, auto: journal when stderr is the journal's stream, else text")
+    p.add_argument("--no-worker-output", action="store_true", help="do not write the "
+                   "console streams of the workers to stdout (`ringleader logs` still has "
+                   "them); `up` runs the controller so unless --worker-output")
     p.add_argument("--pidfile", metavar="PATH", help="write the controller's pid there while "
                    "it runs (default: the config's pidfile, or none)")
     p.add_argument("--init", action="store_true", help="act as init: reap orphaned "
@@ -158,6 +165,10 @@ def _up_args(p: argparse.ArgumentParser) -> None:
                    + ", ".join(DEFAULT_CONFIGS) + " in the current directory")
     p.add_argument("--log-output", metavar="PATH",
                    help="the daemon's output (default: ringleader.log next to the config)")
+    p.add_argument("--log-format", choices=LOG_FORMATS, help="as `run --log-format`")
+    p.add_argument("--worker-output", action="store_true", help="also write the workers' "
+                   "console streams to the log, as `run` does to its terminal (default: "
+                   "only `ringleader logs` shows them)")
     p.add_argument("--pidfile", metavar="PATH",
                    help="default: the config's pidfile, or ringleader.pid next to the config")
     _common(p, config_option=False, color=False)

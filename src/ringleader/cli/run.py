@@ -109,8 +109,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     level = args.log_level or config.controller.loglevel
     output = args.log_output or config.controller.logoutput
+    ctl = config.controller
     try:
-        setup_logging(level, output)
+        setup_logging(level, output, fmt=args.log_format or ctl.log_format,
+                      max_bytes=ctl.log_max_bytes, backups=ctl.log_backups)
     except (OSError, UntrustedFile) as exc:
         why = (exc.strerror or exc) if isinstance(exc, OSError) else exc
         print(f"error: cannot open the log output {output}: {why}", file=sys.stderr)
@@ -140,7 +142,10 @@ def cmd_run(args: argparse.Namespace) -> int:
             from ringleader.config.load import load_config
 
             reload = partial(load_config, config.source, **format_options(args))
-        return run(config, init=args.init, console_color=color, reload=reload)
+        # -1: no console, the workers' console streams go to the log buffer only
+        console_fd = -1 if args.no_worker_output else 1
+        return run(config, init=args.init, console_color=color, reload=reload,
+                   console_fd=console_fd)
     except RingleaderError as exc:  # e.g. more processes than max_processes
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -138,11 +138,20 @@ def cmd_up(args: argparse.Namespace) -> int:
         own = config.controller.logoutput
         if own not in ("", "-") and os.path.abspath(own) != log:
             logs[os.path.abspath(own)] = _size(own)
+        argv = [sys.executable, "-m", "ringleader", "run",
+                *(["--procfile", source] if args.procfile else [source]),
+                "--pidfile", pidfile, *format_argv(args)]
+        if own in ("", "-"):
+            # The controller opens its log itself, so that it can reopen it (SIGUSR1) and
+            # rotate it; its stdout and stderr (this same file) follow.
+            argv += ["--log-output", log]
+        if args.log_format:
+            argv += ["--log-format", args.log_format]
+        if not args.worker_output:
+            argv.append("--no-worker-output")
         with out:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "ringleader", "run",
-                 *(["--procfile", source] if args.procfile else [source]),
-                 "--pidfile", pidfile, *format_argv(args)],
+                argv,
                 stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True)
         status = _wait_ready(proc, client, deadline)
         if isinstance(status, Trouble):

@@ -288,6 +288,15 @@ class ControllerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, 
     pidfile: str | None = None
     loglevel: Literal["debug", "info", "warning", "error", "critical"] = "info"
     logoutput: Annotated[str, Meta(description="'-' for stderr, or a file path")] = "-"
+    log_format: Annotated[Literal["auto", "text", "json", "journal"], Meta(
+        description="the controller's log: text, json (one object per line) or journal "
+                    "(<N> priority prefixes, no timestamp); auto: journal when stderr is "
+                    "the journal's stream, else text")] = "auto"
+    log_max_bytes: Annotated[NonNegInt, Meta(description="rotate the controller's log file "
+                                             "when it would exceed this size; 0 disables "
+                                             "size rotation")] = 0
+    log_backups: Annotated[NonNegInt, Meta(description="rotated files of the controller's "
+                                           "log kept")] = 5
     warmup_delay: Annotated[NonNegFloat, Meta(description="seconds between the starts of "
                                               "two watchers (circus)")] = 0.0
     umask: Annotated[Annotated[int, Meta(ge=0, le=0o777)] | None, Meta(

@@ -166,6 +166,11 @@ class Arbiter(Queries):
             raise_refused=not skip_refused))
         self.booted = True
 
+    def reopen_logs(self) -> None:
+        """Reopen every watcher's log file at its next write (logrotate moved them)."""
+        if self._services is not None:
+            self._services.hub.reopen_files()
+
     async def stop(self) -> None:
         """Stop every watcher (by priority, lowest first), drain output, release all.
         Idempotent; the arbiter may be started again."""

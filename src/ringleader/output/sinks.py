@@ -326,6 +326,11 @@ class FileSink(Sink):
         self._close_fd()
         self._start_open()
 
+    def reopen(self) -> None:
+        """Open the path again at the next write (SIGUSR1: logrotate moved the file)."""
+        if self._fd >= 0 and not self._closed:
+            self._close_fd()
+
     def _close_fd(self) -> None:
         if self._fd >= 0:
             fd, self._fd = self._fd, -1

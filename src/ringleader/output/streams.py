@@ -322,7 +322,8 @@ class StreamHub:
         self._color = color
         self._logbuffer = logbuffer
         self._console_fd = console_fd
-        self._console = ConsoleSink(console_fd)
+        # console_fd < 0: no console (`up`): the lines go to the log buffer only
+        self._console: Sink = ConsoleSink(console_fd) if console_fd >= 0 else NullSink()
         self._null = NullSink()
         self._files: dict[str, FileSink] = {}
         self._watcher_index: dict[str, int] = {}
@@ -363,7 +364,8 @@ class StreamHub:
         color = self._color if self._color is not None else cfg.color
         if color is None:
             if self._tty is None:
-                self._tty = console_color(self._console_fd, os.environ)
+                self._tty = self._console_fd >= 0 and console_color(self._console_fd,
+                                                                     os.environ)
             color = self._tty
         if color:
             index = self._watcher_index.setdefault(watcher, len(self._watcher_index))
@@ -387,6 +389,11 @@ class StreamHub:
     def _forget(self, sink: FileSink) -> None:
         if self._files.get(sink.path) is sink:
             del self._files[sink.path]
+
+    def reopen_files(self) -> None:
+        """Reopen every log file at its next write (logrotate moved them)."""
+        for sink in self._files.values():
+            sink.reopen()
 
     async def aclose(self) -> None:
         """Close all sinks. Call after the pumps ended: output still queued on a blocked sink

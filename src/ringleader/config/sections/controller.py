@@ -54,6 +54,8 @@ CONTROLLER_FIELDS: dict[str, Normaliser] = {
     "max_processes": lambda v: to_int(v, minimum=1, maximum=1_000_000),
     "user": _user, "minfds": lambda v: to_int(v, minimum=1),
     "minprocs": lambda v: to_int(v, minimum=1),
+    "log_max_bytes": lambda v: to_int(v, minimum=0),
+    "log_backups": lambda v: to_int(v, minimum=0, maximum=1000),
     **API_FIELDS,
 }
 # circus [circus] options without an equivalent yet (circus/config.py get_config).
@@ -64,6 +66,7 @@ CONTROLLER_LATER: frozenset[str] = frozenset({
     "httpd_close_outputs",
 })
 _LOGLEVELS = ("debug", "info", "warning", "error", "critical")
+_LOG_FORMATS = ("auto", "text", "json", "journal")
 
 
 def build_controller(options: Mapping[str, Any], endpoint: str | None, where: str,
@@ -86,6 +89,11 @@ def build_controller(options: Mapping[str, Any], endpoint: str | None, where: st
                 if level not in _LOGLEVELS:
                     raise BadValue("one of " + ", ".join(_LOGLEVELS))
                 out[key] = level
+            elif key == "log_format":
+                fmt = to_str(value).strip().lower()
+                if fmt not in _LOG_FORMATS:
+                    raise BadValue("one of " + ", ".join(_LOG_FORMATS))
+                out[key] = fmt
             elif key == "tcp":
                 out[key] = api_table(value, TCP_FIELDS, where, "tcp", report)
             elif key == "dashboard":
@@ -97,8 +105,8 @@ def build_controller(options: Mapping[str, Any], endpoint: str | None, where: st
             elif key in CONTROLLER_LATER:
                 later.append(key)
             else:
-                report.unknown(where, key, [*CONTROLLER_FIELDS, "loglevel", "endpoint",
-                                            "include", "include_dir", "tcp", "tokens",
+                report.unknown(where, key, [*CONTROLLER_FIELDS, "loglevel", "log_format",
+                                            "endpoint", "include", "include_dir", "tcp", "tokens",
                                             "client_certs", "dashboard", *CONTROLLER_LATER])
         except BadValue as exc:
             report.bad(where, key, value, exc)
