@@ -175,6 +175,18 @@ def _up_args(p: argparse.ArgumentParser) -> None:
     add_procfile_arguments(p)
 
 
+def _startup_args(p: argparse.ArgumentParser) -> None:
+    p.description = ("Print a systemd unit (Type=notify, KillMode=mixed, Delegate=yes, a "
+                     "watchdog) that runs `ringleader run CONFIG` with this Python, as "
+                     "`pm2 startup` does; save it under /etc/systemd/system (or "
+                     "~/.config/systemd/user with --user) and enable it.")
+    p.add_argument("init", choices=("systemd",), help="the service manager")
+    CONFIG.add(p, help="the config file (default: " + ", ".join(DEFAULT_CONFIGS)
+               + " in the current directory)")
+    p.add_argument("--user", action="store_true", help="a unit for the user's service "
+                   "manager (systemctl --user)")
+
+
 def _quit_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-wait", action="store_true",
                    help="return at once instead of when the controller has stopped")
@@ -337,6 +349,8 @@ TABLE: tuple[Command, ...] = (
             "ringleader.cli.up:cmd_up"),
     Command("convert", "print a circus, supervisord or Procfile config as native TOML",
             _convert_args, "ringleader.cli.convert:cmd_convert"),
+    Command("startup", "print a systemd unit that runs the controller on this config at "
+            "boot", _startup_args, "ringleader.cli.startup:cmd_startup"),
     Command("quit", "stop every watcher and the controller", _quit_args,
             _CONSOLE + "cmd_quit", client=True, slow=True),
     Command("status", "watchers and their states; with NAME, its processes", _console("all"),
