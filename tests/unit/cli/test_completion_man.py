@@ -48,7 +48,7 @@ def test_fish_completes_commands_options_and_watchers(
     subprocess.run([FISH, "--no-execute", "-c", script("fish", build_parser())],
                    check=True, timeout=20)
     words = [x.split("\t")[0] for x in _fish(tmp_path, "complete -C 'ringleader sta'")]
-    assert sorted(words) == ["start", "stats", "status"]
+    assert sorted(words) == ["start", "startup", "stats", "status"]
     words = [x.split("\t")[0] for x in _fish(tmp_path, "complete -C 'ringleader logs --st'")]
     assert words == ["--stream"]
     words = [x.split("\t")[0] for x in _fish(tmp_path,

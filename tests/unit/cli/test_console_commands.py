@@ -338,7 +338,7 @@ def test_bash_completion_completes(capsys: pytest.CaptureFixture[str]) -> None:
     done = subprocess.run(["bash", "-c", script], capture_output=True, text=True, check=True,
                           timeout=10)
     first, second = done.stdout.splitlines()
-    assert sorted(first.split()) == ["start", "stats", "status"]
+    assert sorted(first.split()) == ["start", "startup", "stats", "status"]
     assert second == "--follow"
 
 
