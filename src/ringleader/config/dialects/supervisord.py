@@ -29,6 +29,7 @@ from ringleader.config.dialects.supervisord_program import (
 from ringleader.config.dialects.supervisord_values import (
     Invalid,
     expand,
+    to_byte_size,
     to_env_pairs,
     to_int,
     to_names,
@@ -54,8 +55,6 @@ _LOGLEVELS = {"critical": "critical", "error": "error", "warn": "warning",
               "warning": "warning", "info": "info", "debug": "debug", "trace": "debug",
               "blather": "debug"}
 _DROPPED = {
-    "logfile_maxbytes": "the controller's own log is not rotated by Ringleader",
-    "logfile_backups": "the controller's own log is not rotated by Ringleader",
     "nodaemon": "`ringleader run` stays in the foreground, `ringleader up` daemonizes",
     "silent": "the controller logs where logoutput says",
     "identifier": "there is no XML-RPC interface to identify",
@@ -200,6 +199,13 @@ def _controller(s: Section, environ: Mapping[str, str], findings: Findings
     umask = parsed("umask", to_octal)
     if umask is not None:
         out["umask"] = f"{umask:03o}"
+    # the controller's log rotates as supervisord's (0 bytes or 0 backups: never)
+    for option, native, parse in (("logfile_maxbytes", "log_max_bytes", to_byte_size),
+                                  ("logfile_backups", "log_backups",
+                                   lambda t: to_int(t, minimum=0))):
+        value = parsed(option, parse)
+        if value is not None:
+            out[native] = value
     for option in ("minfds", "minprocs"):
         value = parsed(option, lambda t: to_int(t, minimum=1))
         if value is not None:

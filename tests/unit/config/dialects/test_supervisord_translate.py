@@ -42,6 +42,7 @@ def test_django_celery_nginx_stack(fixture_copy: Copy, native_load: Load) -> Non
     assert doc["ringleader"] == {
         "logoutput": f"{root}/log/supervisord.log", "pidfile": f"{root}/run/supervisord.pid",
         "loglevel": "info", "umask": "022", "minfds": 4096, "minprocs": 200,
+        "log_max_bytes": 50 << 20, "log_backups": 10,
         "endpoint": f"unix:{root}/run/supervisor.sock", "allowed_groups": ["www-data"]}
     assert doc["groups"] == {"django": {"watchers": ["gunicorn", "celery_worker",
                                                      "celery_beat"], "priority": 499}}
@@ -131,9 +132,10 @@ def test_supervisords_own_sample(tmp_path: Path, native_load: Load) -> None:
     assert t.document == {"ringleader": {
         "logoutput": "/tmp/supervisord.log", "pidfile": "/tmp/supervisord.pid",
         "loglevel": "info", "minfds": 1024, "minprocs": 200,
+        "log_max_bytes": 50 << 20, "log_backups": 10,
         "endpoint": "unix:/tmp/supervisor.sock"}}
     assert {n.where.rsplit(" ", 1)[-1] for n in t.notes} == {
-        "logfile_maxbytes", "logfile_backups", "nodaemon", "silent", "[supervisorctl]"}
+        "nodaemon", "silent", "[supervisorctl]"}
     assert native_load(t.document).controller.pidfile == "/tmp/supervisord.pid"
 
 
