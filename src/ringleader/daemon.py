@@ -166,6 +166,8 @@ class Daemon:
                 log.error("cannot open the control API: %s", exc)
                 return exit_code_for(start_failed=True)
             log.info("control API listening on %s", ", ".join(self.server.addresses))
+            if self.notifier is not None:
+                self.notifier.send("STATUS=starting the watchers")
             try:
                 # A watcher whose before_start hook refuses is skipped (circus does).
                 await self.arbiter.start(skip_refused=True)
