@@ -112,3 +112,16 @@ def test_no_receiver_is_harmless(controllers: Callable[..., Controller],
     ctl.stop()
     assert ctl.proc.returncode == 0
     assert "Traceback" not in ctl.log.read_text()
+
+
+def test_the_workers_never_see_the_controllers_notify_socket(
+        controllers: Callable[..., Controller], receiver: Receiver, tmp_path: Path) -> None:
+    seen = tmp_path / "seen"
+    controllers(f"""
+[watchers.env]
+cmd = "sh -c 'echo \\"[$NOTIFY_SOCKET][$WATCHDOG_USEC]\\" > {seen}; exec sleep 600'"
+""", env=_env(NOTIFY_SOCKET=str(tmp_path / "notify.sock"), WATCHDOG_USEC="5000000"))
+    receiver.wait_for(lambda m: receiver.index("READY=1") >= 0, "READY=1")
+    wait_until_sync(seen.exists, timeout=20, what="the worker's environment")
+    wait_until_sync(lambda: seen.read_text().endswith("\n"), timeout=20, what="its line")
+    assert seen.read_text() == "[][]\n"
