@@ -121,7 +121,7 @@ class Daemon:
         self._stop_signal: int | None = None
         self._forced = False
         self.signals = SignalQueue()
-        self.notifier = SdNotifier.from_environ()
+        self.notifier: SdNotifier | None = None  # under a service manager: set by run()
         self._reload = reload
         if reload is None and config.source:
             source = config.source
@@ -153,6 +153,7 @@ class Daemon:
         orphans = None
         unsubscribe = None
         try:
+            self.notifier = SdNotifier.from_environ()
             if self.notifier is not None:
                 self.notifier.start_watchdog()
             if self._init:

@@ -67,8 +67,8 @@ def summary(watchers: Iterable[Mapping[str, Any]]) -> str:
 class SdNotifier:
     """Sends sd_notify messages to `address` (see ``from_environ``)."""
 
-    __slots__ = ("_address", "_last_status", "_pending", "_sent_at", "_sock", "_timer",
-                 "_watchdog", "_watchdog_every")
+    __slots__ = ("_address", "_last_status", "_pending", "_sent_at", "_sock", "_stopping",
+                 "_timer", "_watchdog", "_watchdog_every")
 
     def __init__(self, address: str, *, watchdog_every: float | None = None) -> None:
         self._address = address
@@ -80,6 +80,7 @@ class SdNotifier:
         self._pending: Callable[[], str] | None = None
         self._last_status = ""
         self._sent_at = -STATUS_INTERVAL
+        self._stopping = False
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> SdNotifier | None:
@@ -109,6 +110,8 @@ class SdNotifier:
         return True
 
     def ready(self, status: str) -> None:
+        if self._stopping:  # a reload ended by a stop: the stop is what is true
+            return
         self._last_status = status
         self._sent_at = time.monotonic()
         self.send(f"READY=1\nSTATUS={status}")
@@ -118,7 +121,10 @@ class SdNotifier:
         self.send(f"RELOADING=1\nMONOTONIC_USEC={usec}\nSTATUS=reloading the config")
 
     def stopping(self) -> None:
-        # The watchdog keeps pinging: stopping slow workers may take longer than it.
+        """Once; the watchdog keeps pinging: stopping slow workers may take longer than it."""
+        if self._stopping:
+            return
+        self._stopping = True
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -129,7 +135,7 @@ class SdNotifier:
         last update is older than STATUS_INTERVAL, else once at the end of that interval
         (so a burst of changes costs one `describe`); an unchanged text is not sent again."""
         self._pending = describe
-        if self._timer is not None:
+        if self._timer is not None or self._stopping:
             return
         wait = self._sent_at + STATUS_INTERVAL - time.monotonic()
         if wait <= 0:
