@@ -108,7 +108,8 @@ def test_no_receiver_is_harmless(controllers: Callable[..., Controller],
                                          WATCHDOG_USEC="100000"))
     assert ctl("incr", "sleeper").returncode == 0
     os.kill(ctl.proc.pid, signal.SIGHUP)
-    wait_until_sync(lambda: "reload" in ctl.log.read_text(), timeout=20, what="the reload")
+    wait_until_sync(lambda: "config reloaded" in ctl.log.read_text(), timeout=20,
+                    what="the reload")
     ctl.stop()
     assert ctl.proc.returncode == 0
     assert "Traceback" not in ctl.log.read_text()

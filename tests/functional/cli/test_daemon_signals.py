@@ -66,7 +66,8 @@ def test_no_common_signal_kills_the_controller(
         wait_until_sync(lambda b=before: _count(log, marker) > b or ctl.proc.poll() is not None,
                         timeout=20, what=f"the controller to handle {sig.name}")
         assert ctl.proc.poll() is None, f"{sig.name} killed it:\n{log.read_text()}"
-    wait_until_sync(lambda: "reload" in log.read_text(), timeout=20, what="the HUP reload")
+    wait_until_sync(lambda: "config reloaded" in log.read_text(), timeout=20,
+                    what="the HUP reload")
     assert ctl.proc.poll() is None
     assert _worker_pids(ctl) == workers  # none of them touched the workers
     assert "Traceback" not in log.read_text()
@@ -101,7 +102,7 @@ def test_hup_reloads_and_reopens_the_controller_log(
     ctl = controllers(TWO_SLEEPERS, args=("--log-output", str(log)))
     os.rename(log, tmp_path / "ctl.log.1")
     os.kill(ctl.proc.pid, signal.SIGHUP)
-    wait_until_sync(lambda: "reload" in log.read_text() if log.exists() else False,
+    wait_until_sync(lambda: "config reloaded" in log.read_text() if log.exists() else False,
                     timeout=20, what="the reload's line in a fresh ctl.log")
     assert ctl.proc.poll() is None
 
