@@ -148,12 +148,11 @@ class SdNotifier:
         describe, self._pending = self._pending, None
         if describe is None:
             return
+        self._sent_at = time.monotonic()  # also limits the describe() calls
         text = describe()
-        if text == self._last_status:
-            return
-        self._last_status = text
-        self._sent_at = time.monotonic()
-        self.send(f"STATUS={text}")
+        if text != self._last_status:
+            self._last_status = text
+            self.send(f"STATUS={text}")
 
     def start_watchdog(self) -> None:
         """Ping WATCHDOG=1 every half ``$WATCHDOG_USEC`` from the loop: a loop that hangs
