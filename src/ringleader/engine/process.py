@@ -112,6 +112,11 @@ class Process:
         return self._owner.config.wid_start + self.wid - 1
 
     @property
+    def log_fields(self) -> dict[str, object]:
+        """The controller's log lines about this process carry these (`--log-format json`)."""
+        return {"watcher": self._owner.name, "wid": self.wid}
+
+    @property
     def is_alive(self) -> bool:
         return self.state in ALIVE
 
@@ -156,7 +161,7 @@ class Process:
             pipes.hand_to(listener, self.wid, pid)
         self._pumps = pipes.open_pumps(services.hub, cfg, watcher=self._owner.name,
                                        wid=self.wid, number=self.number, pid=pid)
-        log.info("%s spawned pid %d", self.name, pid)
+        log.info("%s spawned pid %d", self.name, pid, extra=self.log_fields)
         services.bus.publish(ProcessSpawned(watcher=self._owner.name, wid=self.wid, pid=pid))
         self._owner.hook_in_background("after_spawn", pid=pid, wid=self.wid)
         self._transition(PS.STARTING, f"pid {pid}")
@@ -289,7 +294,8 @@ class Process:
         # exit_codes: the codes that are no trouble (supervisord's exitcodes; [0])
         usual = expected or (sig is None and code in self._owner.config.exit_codes)
         log.log(logging.INFO if usual else logging.WARNING,
-                "%s pid %d exited with %s after %.3fs", self.name, pid, how, uptime)
+                "%s pid %d exited with %s after %.3fs", self.name, pid, how, uptime,
+                extra=self.log_fields)
         services.bus.publish(ProcessExited(
             watcher=self._owner.name, wid=self.wid, pid=pid, exit_code=code, signal=sig,
             uptime=uptime, expected=expected,
@@ -330,10 +336,11 @@ class Process:
         loop = self._services.loop
         if decision.action == "give_up":
             self._transition(PS.FAILED, reason)
-            log.error("%s: %s: given up (start it to try again)", self.name, reason)
+            log.error("%s: %s: given up (start it to try again)", self.name, reason,
+                      extra=self.log_fields)
         elif decision.action == "flapping":
             self._transition(PS.FLAPPING, reason)
-            log.warning("%s: flapping: %s", self.name, reason)
+            log.warning("%s: flapping: %s", self.name, reason, extra=self.log_fields)
             self._timer = loop.call_later(decision.delay, self._respawn)
         else:  # the policy's reason says when ("respawn in 0.4s"): not said twice
             self._transition(PS.BACKOFF, reason)

@@ -53,6 +53,10 @@ def test_log_format_json_is_one_object_per_line(
         assert re.fullmatch(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z", record["ts"])
     assert any(r["msg"].startswith("controller started") and r["level"] == "info"
                for r in records)
+    spawned = next(r for r in records if " spawned pid " in r["msg"])
+    assert (spawned["watcher"], spawned["wid"]) == ("sleeper", 1)
+    exited = next(r for r in records if " exited with " in r["msg"])
+    assert (exited["watcher"], exited["wid"]) == ("sleeper", 1)
 
 
 def test_log_format_from_the_config_and_a_bad_one(
