@@ -7,6 +7,7 @@ import json
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -104,6 +105,12 @@ def test_example_dockerfile_runs_the_example_config_as_pid_1() -> None:
     argv = json.loads(cmd[0].removeprefix("CMD "))  # exec form: ringleader is PID 1
     assert argv == ["ringleader", "run", "/etc/ringleader/ringleader.toml"]
     assert "COPY ringleader.toml /etc/ringleader/ringleader.toml" in dockerfile
+    # the HEALTHCHECK asks the config's endpoint
+    health = [line.strip().removeprefix("CMD ") for line in dockerfile
+              if line.strip().startswith('CMD ["ringleader", "-e"')]
+    config = tomllib.loads((EXAMPLES / "docker" / "ringleader.toml").read_text())
+    assert [json.loads(h) for h in health] == [
+        ["ringleader", "-e", config["ringleader"]["endpoint"], "status"]]
     assert cmd[0] in (ROOT / "README.md").read_text()  # what the docs say
     done = cli("check", str(EXAMPLES / "docker" / "ringleader.toml"))
     assert done.returncode == 0, done.stderr
