@@ -13,6 +13,8 @@ from dashboard_harness import PHONE, Dashboard
 from playwright.sync_api import expect
 from real_controller import RealController
 
+from ringleader.testing import wait_until_sync
+
 ROW = "main tbody tr"
 WORKER = 'tr[data-name="worker"]'
 
@@ -88,6 +90,9 @@ def test_admin_adds_a_watcher(board: Dashboard, controller: RealController) -> N
     sleepers = [p for p in psutil.Process(controller.proc.pid).children()
                 if p.cmdline() == ["sleep", "3600"]]
     assert sorted(p.pid for p in sleepers) == sorted(controller.pids("batch"))
+    # the table shows 2/2 from the event feed; the audit record follows the add's answer
+    wait_until_sync(lambda: any(e["op"] == "add" for e in controller.audit()), timeout=20,
+                    what="the add's audit record")
     [added] = [e for e in controller.audit() if e["op"] == "add"]
     assert added["args"] == {"name": "batch", "cmd": "sleep 3600", "numprocesses": 2,
                              "start": True}
