@@ -47,11 +47,38 @@ class Scenario:
     fast_respawn: bool = False
     http_workers: int = 0  # workers of ``httpworker.py`` behind one shared socket, "web"
     http_port: int = 0
+    # The sleepers run ``stamp.sh STAMP_FILE``: each appends its own start time to the file,
+    # then execs ``sleep 3600`` (the self-timed bring-up).
+    stamp_file: Path | None = None
+    # Ringleader reads the circus.ini written for circus (a circus user's switch), not TOML.
+    circus_style: bool = False
 
 
 def sleep_argv() -> list[str]:
     """The worker command, with an absolute path so no tool pays for a PATH search."""
     return [shutil.which("sleep") or "/bin/sleep", "3600"]
+
+
+STAMP_SOURCE = BENCH_DIR / "stamp.c"
+STAMP = BENCH_DIR / ".work" / "bin" / "stamp"
+
+
+def build_stamp() -> None:
+    """Compile stamp.c (a worker that notes its own start, then sleeps) with the system's cc."""
+    if STAMP.exists() and STAMP.stat().st_mtime >= STAMP_SOURCE.stat().st_mtime:
+        return
+    STAMP.parent.mkdir(parents=True, exist_ok=True)
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if cc is None:
+        raise SystemExit("the self-timed bring-up needs a C compiler (cc) for bench/stamp.c")
+    subprocess.run([cc, "-O2", "-o", str(STAMP), str(STAMP_SOURCE)], check=True)
+
+
+def sleeper_argv(scenario: Scenario) -> list[str]:
+    """The sleepers' command: ``sleep 3600``, or ``stamp FILE`` when they time themselves."""
+    if scenario.stamp_file is not None:
+        return [str(STAMP), str(scenario.stamp_file)]
+    return sleep_argv()
 
 
 def producer_argv(scenario: Scenario) -> list[str]:
@@ -113,7 +140,10 @@ class Floor(Tool):
         if scenario.capture_file is not None:
             producer = " ".join(producer_argv(scenario))
             return ["/bin/sh", "-c", f"{producer} | cat > {scenario.capture_file}"]
-        return [sys.executable, str(BENCH_DIR / "floor.py"), str(scenario.sleepers), *sleep_argv()]
+        return [
+            sys.executable, str(BENCH_DIR / "floor.py"), str(scenario.sleepers),
+            *sleeper_argv(scenario),
+        ]
 
     def settings(self) -> str:
         return (
@@ -148,11 +178,17 @@ class Ringleader(Tool):
         )
 
     def command(self, workdir: Path, scenario: Scenario) -> list[str]:
-        config = workdir / "ringleader.toml"
-        config.write_text(self._config(scenario))
+        if scenario.circus_style:
+            config = workdir / "circus.ini"
+            config.write_text(Circus().config_text(workdir, scenario))
+        else:
+            config = workdir / "ringleader.toml"
+            config.write_text(self._config(scenario))
         return [str(self._exe()), "run", str(config)]
 
     def api_endpoint(self, workdir: Path) -> str | None:
+        if (workdir / "circus.ini").exists():  # its ipc:// endpoint is Ringleader's socket
+            return f"unix:{workdir / 'circus.sock'}"
         return f"unix:{workdir / 'ringleader.sock'}"
 
     def cli_status(self, workdir: Path) -> list[str]:
@@ -176,7 +212,7 @@ class Ringleader(Tool):
         if scenario.sleepers:
             lines += [
                 "[watchers.sleepers]",
-                f"cmd = {_toml_str(' '.join(sleep_argv()))}",
+                f"cmd = {_toml_str(' '.join(sleeper_argv(scenario)))}",
                 f"numprocesses = {scenario.sleepers}",
                 "warmup_delay = 0",
                 "graceful_timeout = 5",
@@ -309,7 +345,7 @@ serverurl=unix://{workdir}/supervisor.sock
         if scenario.sleepers:
             text += f"""
 [program:sleepers]
-command={" ".join(sleep_argv())}
+command={" ".join(sleeper_argv(scenario))}
 numprocs={scenario.sleepers}
 process_name=%(program_name)s_%(process_num)d
 startsecs=0
@@ -340,7 +376,7 @@ class Circus(_VenvTool):
 
     def command(self, workdir: Path, scenario: Scenario) -> list[str]:
         config = workdir / "circus.ini"
-        config.write_text(self._config(workdir, scenario))
+        config.write_text(self.config_text(workdir, scenario))
         return [str(self.venv / "bin" / "circusd"), str(config)]
 
     def settings(self) -> str:
@@ -375,7 +411,8 @@ class Circus(_VenvTool):
             name,
         ]
 
-    def _config(self, workdir: Path, scenario: Scenario) -> str:
+    def config_text(self, workdir: Path, scenario: Scenario) -> str:
+        """circus.ini for ``scenario`` (Ringleader reads it too when ``circus_style``)."""
         delay = CIRCUS_RESPAWN_CHECK_DELAY if scenario.fast_respawn else CIRCUS_DEFAULT_CHECK_DELAY
         text = f"""[circus]
 check_delay = {delay}
@@ -386,7 +423,7 @@ loglevel = warning
 logoutput = {workdir}/circusd.log
 """
         if scenario.sleepers:
-            sleep_cmd, *sleep_args = sleep_argv()
+            sleep_cmd, *sleep_args = sleeper_argv(scenario)
             text += f"""
 [watcher:sleepers]
 cmd = {sleep_cmd}

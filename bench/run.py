@@ -16,6 +16,7 @@ import shutil
 import signal
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,8 +36,18 @@ from measure import (
     popen_spawn_times,
     reap_orphans,
     respawn_latencies,
+    self_timed_bring_up,
 )
-from peers import ALL_TOOLS, BENCH_DIR, Floor, Ringleader, Scenario, Tool, tools_named
+from peers import (
+    ALL_TOOLS,
+    BENCH_DIR,
+    Floor,
+    Ringleader,
+    Scenario,
+    Tool,
+    build_stamp,
+    tools_named,
+)
 from reloading import reload_under_load
 from report import Results, figures, machine_header, render
 
@@ -94,9 +105,15 @@ class Bench:
         self.samples: dict[str, dict[str, list[float]]] = {tool.name: {} for tool in tools}
         self.captures: dict[str, list[Capture]] = {tool.name: [] for tool in tools}
 
-    def run_all(self) -> None:
-        """Every phase, each tool in turn within a phase; repeated phases alternate tools."""
+    def run_all(self, phases: set[str] | None = None) -> None:
+        """Every phase (or those named), each tool in turn within a phase; repeated phases
+        alternate tools."""
         plan = self.plan
+        if phases is not None:
+            self._only_phases(phases)
+            self._finish()
+            return
+        self._self_timed_rounds()
         for _ in range(UP_ROUNDS - 1):
             self._phase("bring-up", lambda t: self._bring_up_only(t, plan.small))
         self._phase("idle", lambda t: self._up_and_idle(t, plan.small, plan.idle_small_s, "small"))
@@ -109,6 +126,34 @@ class Bench:
         self._phase("reload", self._reload)
         self._phase("idle-big", lambda t: self._up_and_idle(t, plan.big, plan.idle_big_s, "big"))
         self._finish()
+
+    def _only_phases(self, phases: set[str]) -> None:
+        plan = self.plan
+        named: dict[str, Callable[[], None]] = {
+            "selftimed": self._self_timed_rounds,
+            "bringup": lambda: self._rounds(
+                "bring-up", lambda t: self._bring_up_only(t, plan.small), UP_ROUNDS
+            ),
+            "respawn": lambda: self._phase("respawn", self._respawn),
+            "control": self._control,
+            "big": lambda: self._phase(
+                "idle-big", lambda t: self._up_and_idle(t, plan.big, plan.idle_big_s, "big")
+            ),
+        }
+        unknown = phases - named.keys()
+        if unknown:
+            raise SystemExit(f"unknown phase(s): {', '.join(sorted(unknown))}")
+        for name, body in named.items():
+            if name in phases:
+                body()
+
+    def _self_timed_rounds(self) -> None:
+        small = self.plan.small
+        self._rounds("self-timed bring-up", lambda t: self._self_timed(t, small), UP_ROUNDS)
+
+    def _rounds(self, name: str, body: Callable[[Tool], None], rounds: int) -> None:
+        for _ in range(rounds):
+            self._phase(name, body)
 
     def _phase(self, name: str, body: Callable[[Tool], None]) -> None:
         for tool in self.tools:
@@ -159,6 +204,17 @@ class Bench:
         self._note_stop(tool, running, f"{count} workers (respawn)")
         if isinstance(tool, Floor):
             figs["popen_p50"] = statistics.median(popen_spawn_times(kills)) * 1000
+
+    def _self_timed(self, tool: Tool, count: int) -> None:
+        """Bring-up as the workers see it: a circus-style config (Ringleader reads circus's
+        circus.ini), each worker noting its own start (stamp.c)."""
+        stamps = Path(tempfile.mkdtemp(prefix="stamps-", dir=self.workroot)) / "stamps"
+        scenario = Scenario(sleepers=count, stamp_file=stamps, circus_style=True)
+        with launched(tool, scenario, self.workroot) as running:
+            result = self_timed_bring_up(running, count, stamps, timeout=max(60.0, count * 0.1))
+        self._sample(tool, "self_last_small", result.last_s)
+        self._sample(tool, "self_first_small", result.first_s)
+        _log(f"  first worker at {result.first_s:.3f} s, all {count} at {result.last_s:.3f} s")
 
     def _bring_up_only(self, tool: Tool, count: int) -> None:
         with launched(tool, Scenario(sleepers=count), self.workroot) as running:
@@ -334,6 +390,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="comma-separated tools to run: " + ", ".join(t.name for t in ALL_TOOLS),
     )
     parser.add_argument("--out", type=Path, default=BENCH_DIR / "RESULTS.md")
+    parser.add_argument(
+        "--phases",
+        help="comma-separated phases to run alone (selftimed, bringup, respawn, control, big, "
+        "scale); default: the whole run",
+    )
     return parser.parse_args(argv)
 
 
@@ -359,6 +420,7 @@ def main(argv: list[str]) -> int:
     prepare_process()
     for tool in tools:
         tool.ensure_installed()
+    build_stamp()
     versions = {tool.name: tool.versions() for tool in tools}
     workroot = BENCH_DIR / ".work" / "latest"
     shutil.rmtree(workroot, ignore_errors=True)
@@ -367,7 +429,7 @@ def main(argv: list[str]) -> int:
     load_before = _loadavg()
     started = time.perf_counter()
     try:
-        bench.run_all()
+        bench.run_all(set(args.phases.split(",")) if args.phases else None)
     except KeyboardInterrupt:
         _log("interrupted: every controller started has been stopped")
         return 130
