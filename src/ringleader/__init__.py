@@ -16,13 +16,15 @@ package first) does not pay for the engine.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+TYPE_CHECKING = False  # not typing's: importing typing costs the console ~4 ms
 
 __version__ = "0.1.0"
 __all__ = ["Arbiter", "BackgroundArbiter", "ControllerConfig", "Feed", "WatcherConfig",
            "__version__", "get_arbiter"]
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from ringleader.config.model import ControllerConfig, WatcherConfig
     from ringleader.engine.arbiter import Arbiter
     from ringleader.library import BackgroundArbiter, Feed, get_arbiter

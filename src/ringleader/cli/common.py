@@ -2,7 +2,8 @@
 finding the controller's endpoint and a client for it.
 
 On the console's fast path: stdlib and the API client only. The config package is imported
-only when a config file is actually loaded (``run``, ``up``, ``check``, or ``-c CONFIG``).
+only when a config file is actually loaded (``run``, ``up``, ``check``); ``-c CONFIG`` reads
+just the endpoint (``config.endpoint``: stdlib only, no msgspec).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import os
 import sys
 
-from ringleader.api.client import DEFAULT_ENDPOINT, DEFAULT_SOCKET_NAME, Client, EndpointError
+from ringleader.api.client import DEFAULT_ENDPOINT, Client, EndpointError
 
 TYPE_CHECKING = False  # not typing's: importing typing costs ~5 ms of the console's start-up
 if TYPE_CHECKING:
@@ -168,22 +169,24 @@ def format_argv(args: argparse.Namespace) -> list[str]:
 def config_endpoint(endpoint: str | None, source: str) -> str:
     """The loader resolves a configured endpoint against the config's directory; without one,
     the controller listens on ringleader.sock next to the config file."""
-    if endpoint:
-        return endpoint
-    directory = os.path.dirname(os.path.abspath(source))
-    return "unix:" + os.path.join(directory, DEFAULT_SOCKET_NAME)
+    from ringleader.config.endpoint import default_endpoint
+
+    return endpoint or default_endpoint(source)
 
 
 def endpoint_from_config(path: str) -> str:
-    """The endpoint a controller run with this config listens on (-c is explicit: the one
-    console path that loads a config)."""
-    from ringleader.errors import ConfigError
+    """The endpoint a controller run with this config listens on. -c reads only that (with
+    the loader's rules, ``config.endpoint``), not the whole config."""
+    from ringleader.config.endpoint import EndpointError, find_endpoint
 
     try:
-        config = load_config_file(path)
-    except ConfigError as exc:
-        raise UsageError("; ".join(exc.problems)) from None
-    return config_endpoint(config.controller.endpoint, config.source or path)
+        return find_endpoint(path)
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except EndpointError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def resolve_endpoint(args: argparse.Namespace) -> str:

@@ -7,12 +7,12 @@ Both dialects feed one ``Collector``: circus merges every included file into one
 
 from __future__ import annotations
 
-import glob
 import os
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import Any
 
+from ringleader.config.endpoint import include_files, resolve
 from ringleader.config.features import FlappingConfig, SocketConfig
 from ringleader.config.model import Config, ControllerConfig, WatcherConfig
 from ringleader.config.references import check_references
@@ -109,8 +109,7 @@ def include_paths(patterns: list[str], base_dir: str, where: str, report: Report
     matching nothing is only worth a warning."""
     found: list[str] = []
     for pattern in patterns:
-        full = pattern if os.path.isabs(pattern) else os.path.join(base_dir, pattern)
-        matches = sorted(p for p in glob.glob(full) if os.path.isfile(p))
+        matches = include_files(pattern, base_dir)
         if not matches:
             report.warnings.append(f"{where} include {show(pattern)} matches no file")
         found.extend(matches)
@@ -131,42 +130,14 @@ def take_env(options: dict[str, Any]) -> dict[str, str]:
     return env
 
 
-def split_patterns(value: Any) -> list[str]:
-    if isinstance(value, str):
-        return value.split()
-    if isinstance(value, list):
-        return [str(v) for v in value]
-    return []
-
-
 def resolve_endpoint(setting: Setting, report: Report) -> str | None:
-    """unix:PATH / ipc://PATH relative to the config file -> unix:/abs/path. circus's ZeroMQ
-    TCP endpoints are never opened as unauthenticated TCP: ignored in INI, refused in TOML."""
-    value = setting.value
-    if not isinstance(value, str) or not value.strip():
-        report.error(setting.where, "endpoint", f"expected unix:PATH, got {show(value)}")
-        return None
-    text = value.strip()
-    if text.startswith("tcp://"):
-        if setting.dialect == "ini":
-            report.warnings.append(f"{setting.where} endpoint: circus ZeroMQ TCP endpoint "
-                                   f"{text} ignored; the default unix socket is used")
-            return None
-        report.error(setting.where, "endpoint", f"a TCP endpoint ({text}) needs TLS and a "
-                     "token: configure it in [ringleader.tcp] (expected unix:PATH)")
-        return None
-    for scheme in ("unix://", "unix:", "ipc://"):
-        if text.startswith(scheme):
-            path = text[len(scheme):]
-            break
-    else:
-        report.error(setting.where, "endpoint", f"expected unix:PATH, got {show(value)}")
-        return None
-    if not path:
-        report.error(setting.where, "endpoint", f"expected unix:PATH, got {show(value)}")
-        return None
-    path = os.path.expanduser(path)
-    return "unix:" + os.path.normpath(os.path.join(setting.base_dir, path))
+    """The endpoint setting by the rules the console shares (``config.endpoint``)."""
+    resolved = resolve(setting.value, setting.dialect == "ini", setting.base_dir)
+    if resolved.warning is not None:
+        report.warnings.append(f"{setting.where} endpoint: {resolved.warning}")
+    if resolved.error is not None:
+        report.error(setting.where, "endpoint", resolved.error)
+    return resolved.endpoint
 
 
 _TLS_FILES = ("tls_cert", "tls_key", "client_ca")

@@ -21,6 +21,7 @@ from ringleader.config.collect import (
     take_env,
 )
 from ringleader.config.dialects.files import UntrustedFile, read_config_text
+from ringleader.config.endpoint import has_circus_section, is_toml
 from ringleader.config.features import SocketConfig
 from ringleader.config.model import Config, WatcherConfig
 from ringleader.config.values import show
@@ -29,8 +30,6 @@ from ringleader.errors import ConfigError
 __all__ = ["as_watcher_config", "as_watcher_configs", "config_from_dicts", "load_config",
            "watcher_from_dict"]
 
-_INI_HINT = re.compile(r"^\s*\[(circus|env|watcher:|socket:|plugin:|env:)", re.M)
-_INI_EXTS = (".ini", ".cfg", ".conf")
 _INTERPRETER = re.compile(r"^(python[\d.]*|pypy[\d.]*|sh|bash|dash|zsh|node|nodejs)$")
 _NAME_BAD = re.compile(r"[^A-Za-z0-9_.\-]+")
 
@@ -92,24 +91,9 @@ def _display(path: str) -> str:
     return path if rel.startswith("..") else rel
 
 
-def _is_toml(path: str, text: str) -> bool:
-    ext = os.path.splitext(path)[1].lower()
-    if ext == ".toml":
-        return True
-    if ext in _INI_EXTS or _INI_HINT.search(text):
-        return False
-    import tomllib
-
-    try:  # no extension we know, no circus section: TOML if it parses as TOML
-        tomllib.loads(text)
-    except tomllib.TOMLDecodeError:
-        return False
-    return True
-
-
 def is_native(path: str, text: str) -> bool:
     """TOML, or circus INI (no foreign format is looked for then)."""
-    return _is_toml(path, text) or bool(_INI_HINT.search(text))
+    return is_toml(path, text) or has_circus_section(text)
 
 
 def _read_into(c: Collector, path: str, display: str, *, top: bool = False) -> None:
@@ -137,7 +121,7 @@ def _read_into(c: Collector, path: str, display: str, *, top: bool = False) -> N
         if looks_like_supervisord(text):
             _read_translation(c, path, display, translate_supervisord(display))
             return
-    if _is_toml(path, text):
+    if is_toml(path, text):
         import tomllib
 
         from ringleader.config.dialects.toml import read_toml, syntax_problem

@@ -286,9 +286,17 @@ def test_endpoint_precedence(serve: Serve, tmp_path: Path, monkeypatch: pytest.M
     config.write_text("[watchers.a]\ncmd = 'sleep 1'\n")  # default: ringleader.sock beside it
     code, _, err = run(capsys, "list", "-c", str(config))
     assert code == 3 and f"unix:{tmp_path}/ringleader.sock" in err
+    # -c reads only the endpoint: a mistake elsewhere is the loader's business (`check`)...
     config.write_text("[watchers.a]\nbogus = 1\n")
-    code, _, err = run(capsys, "list", "-c", str(config))
-    assert code == 2 and err.startswith("error: ") and len(err.splitlines()) == 1
+    assert run(capsys, "list", "-c", str(config))[0] == 3
+    # ...a wrong endpoint, or a file that cannot say it, is a usage error on one line
+    for text in ('[ringleader]\nendpoint = "tcp://127.0.0.1:1"\n', '[ringleader]\nendpoint = "x\n'):
+        config.write_text(text)
+        code, _, err = run(capsys, "list", "-c", str(config))
+        assert code == 2 and err.startswith("error: ") and len(err.splitlines()) == 1
+    code, _, err = run(capsys, "list", "-c", str(tmp_path / "missing.toml"))
+    assert code == 2 and err == f"error: cannot read {tmp_path}/missing.toml: No such file or " \
+        "directory\n"
 
 
 def test_token_from_the_environment(ctl: FakeServer, monkeypatch: pytest.MonkeyPatch,

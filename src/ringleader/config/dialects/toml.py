@@ -17,9 +17,9 @@ from ringleader.config.collect import (
     PendingWatcher,
     Setting,
     include_paths,
-    split_patterns,
     take_env,
 )
+from ringleader.config.endpoint import include_patterns
 from ringleader.config.values import show
 
 _LINE = re.compile(r"at line (\d+)")
@@ -47,11 +47,9 @@ def read_toml(c: Collector, path: str, display: str, data: dict[str, Any]) -> li
     where = f"{display}: [ringleader]"
     if isinstance(ctrl, dict):
         for key, value in ctrl.items():
-            if key == "include":
-                includes += include_paths(split_patterns(value), base_dir, where, c.report)
-            elif key == "include_dir":
-                includes += include_paths([os.path.join(d, "*.toml") for d in
-                                           split_patterns(value)], base_dir, where, c.report)
+            if key in ("include", "include_dir"):
+                includes += include_paths(include_patterns(key, value, toml=True), base_dir,
+                                          where, c.report)
             else:
                 c.set_controller(key, value, where, base_dir, "toml")
     watchers = data.get("watchers", {})
