@@ -6,23 +6,29 @@ nothing) and reopen the controller's log and audit log. SIGUSR1/SIGUSR2: reopen 
 controller's log and every watcher's log file (logrotate's convention, as nginx and
 supervisord). SIGWINCH and SIGPIPE: ignored. Under systemd, sd_notify tells it READY,
 STATUS, RELOADING, STOPPING and pings its watchdog (proc.sdnotify).
+
+Start-up order: the control socket is bound first (``api.listen``: another controller on
+it, or a directory that cannot hold it, stops us before any worker is spawned); then the
+workers start; the HTTP server, whose imports the workers do not need, is loaded when the
+first client connects or once the start is done, whichever comes first, and serves that
+socket (clients that came earlier wait in its backlog). With a TLS TCP listener the whole
+API opens before any spawn, so that a port in use or a bad certificate spawns nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import logging
 import os
 import signal
+import socket
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from ringleader.api.app import ControlApp
 from ringleader.api.audit import AuditLog
-from ringleader.api.commands import Commands
-from ringleader.api.dashboard import Dashboard
-from ringleader.api.runner import ApiServer, build_server
+from ringleader.api.listen import bind_control_socket
 from ringleader.config.load import load_config
 from ringleader.config.model import Config
 from ringleader.config.plan import ReloadPlan
@@ -38,6 +44,8 @@ from ringleader.state.recorder import StateRecorder
 from ringleader.trusted_files import UntrustedFile, default_location, make_private_dirs
 
 if TYPE_CHECKING:
+    from ringleader.api.dashboard import Dashboard
+    from ringleader.api.runner import ApiServer
     from ringleader.cluster_node import ClusterNode
 
 log = logging.getLogger("ringleader.daemon")
@@ -137,13 +145,56 @@ class Daemon:
             from ringleader.cluster_node import ClusterNode
 
             self.cluster = ClusterNode(self.arbiter, config.cluster)
+        self.server: ApiServer | None = None  # opened by _open_api
+        self.dashboard: Dashboard | None = None  # made with the server
+        self._api_task: asyncio.Task[None] | None = None
+        self._unix_sock: socket.socket | None = None  # bound, not yet served
+        self._unix_inode: tuple[int, int] | None = None
+
+    async def _open_api(self) -> None:
+        """Load the HTTP server and serve the control socket (bound already, unless there
+        is a TCP listener)."""
+        from ringleader.api.app import ControlApp
+        from ringleader.api.commands import Commands
+        from ringleader.api.dashboard import Dashboard
+        from ringleader.api.runner import build_server
+
+        sock, self._unix_sock = self._unix_sock, None
         commands = Commands(self.arbiter, self, self.cluster)
         # the web dashboard's sessions, pages and live stream, made at their first use
-        self.dashboard = Dashboard(commands, config.controller.dashboard, audit=self.audit)
-        self.app = ControlApp(commands, self.audit, dashboard=self.dashboard)
-        self.server: ApiServer = build_server(self.app, config.controller,
-                                              default_unix_path=self.socket_path,
-                                              dashboard=self.dashboard)
+        self.dashboard = Dashboard(commands, self.config.controller.dashboard,
+                                   audit=self.audit)
+        app = ControlApp(commands, self.audit, dashboard=self.dashboard)
+        self.server = build_server(app, self.config.controller,
+                                   default_unix_path=self.socket_path, unix_sock=sock,
+                                   dashboard=self.dashboard)
+        await self.server.start()
+        log.info("control API listening on %s", ", ".join(self.server.addresses))
+
+    def _serve_api_soon(self) -> asyncio.Task[None]:
+        """Open the API now (in a task) unless it is opening or open."""
+        if self._unix_sock is not None:
+            with contextlib.suppress(ValueError, OSError):
+                asyncio.get_running_loop().remove_reader(self._unix_sock)
+        if self._api_task is None:
+            self._api_task = asyncio.create_task(self._open_api())
+        return self._api_task
+
+    async def _close_api(self) -> None:
+        if self._api_task is not None:
+            with contextlib.suppress(Exception):
+                await self._api_task
+        if self.server is not None:
+            await self.server.stop()
+        if self._unix_sock is not None:  # bound, never served
+            with contextlib.suppress(ValueError, OSError):
+                asyncio.get_running_loop().remove_reader(self._unix_sock)
+            self._unix_sock.close()
+            self._unix_sock = None
+            with contextlib.suppress(OSError):
+                st = os.lstat(self.socket_path)
+                if (st.st_dev, st.st_ino) == self._unix_inode:  # still ours
+                    os.unlink(self.socket_path)
 
     async def run(self) -> int:
         """Run until told to stop; returns the exit code (proc/pid1.exit_code_for)."""
@@ -162,11 +213,18 @@ class Daemon:
                 # As PID 1 (or --init): adopted orphans are reaped, never our children.
                 orphans = enable_init(asyncio.get_running_loop(), self.arbiter.own_pids)
             try:
-                await self.server.start()
+                if self.config.controller.tcp is None:
+                    self._unix_sock = bind_control_socket(self.socket_path,
+                                                          self.config.controller)
+                    st = os.stat(self.socket_path)
+                    self._unix_inode = (st.st_dev, st.st_ino)
+                else:
+                    await self._serve_api_soon()
             except (OSError, RingleaderError) as exc:
                 log.error("cannot open the control API: %s", exc)
                 return exit_code_for(start_failed=True)
-            log.info("control API listening on %s", ", ".join(self.server.addresses))
+            if self._unix_sock is not None:  # the first client opens the API
+                asyncio.get_running_loop().add_reader(self._unix_sock, self._serve_api_soon)
             if self.notifier is not None:
                 self.notifier.send("STATUS=starting the watchers")
             try:
@@ -174,6 +232,11 @@ class Daemon:
                 await self.arbiter.start(skip_refused=True)
             except RingleaderError as exc:  # e.g. a socket's port already in use
                 log.error("cannot start: %s", exc)
+                return exit_code_for(start_failed=True)
+            try:
+                await self._serve_api_soon()
+            except (OSError, RingleaderError) as exc:
+                log.error("cannot open the control API: %s", exc)
                 return exit_code_for(start_failed=True)
             if self.cluster is not None:
                 await self.cluster.start()  # at once, etcd or not: local work runs anyway
@@ -204,7 +267,7 @@ class Daemon:
             await self.arbiter.stop()
             if self.cluster is not None:  # ours are gone: the work may move now
                 await self.cluster.stop()
-            await self.server.stop()
+            await self._close_api()
             await self.writer.flush()
             self.audit.close()
             if orphans is not None:

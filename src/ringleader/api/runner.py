@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import socket
 from typing import TYPE_CHECKING, Literal, final
 
 import h11
@@ -49,15 +50,18 @@ _DEFAULT_LIMITS = Limits()
 
 def build_server(app: App, config: ControllerConfig, *,
                  default_unix_path: str | None = None,
-                 dashboard: Dashboard | None = None) -> ApiServer:
+                 dashboard: Dashboard | None = None,
+                 unix_sock: socket.socket | None = None) -> ApiServer:
     """The API server a `ControllerConfig` describes: the unix socket of `endpoint` (else
-    *default_unix_path*), the `[ringleader.tcp]` listener, tokens, certificates and limits."""
+    *default_unix_path*; *unix_sock* if already bound there), the `[ringleader.tcp]`
+    listener, tokens, certificates and limits."""
     endpoint = config.endpoint
     unix_path = endpoint.removeprefix("unix:") if endpoint else default_unix_path
     limits = Limits(max_body_bytes=config.max_body_bytes,
                     max_connections=config.max_connections)
     return ApiServer(app, unix_path=unix_path, authenticator=Authenticator(config),
-                     tcp=config.tcp, limits=limits, dashboard=dashboard)
+                     tcp=config.tcp, limits=limits, dashboard=dashboard,
+                     unix_sock=unix_sock)
 
 
 @final
@@ -66,11 +70,13 @@ class ApiServer:
 
     def __init__(self, app: App, *, unix_path: str | None, authenticator: Authenticator,
                  tcp: TcpConfig | None = None, limits: Limits = _DEFAULT_LIMITS,
-                 dashboard: Dashboard | None = None) -> None:
+                 dashboard: Dashboard | None = None,
+                 unix_sock: socket.socket | None = None) -> None:
         if unix_path is None and tcp is None:
             raise ValueError("ApiServer needs a unix_path or a tcp listener")
         self._app = app
         self._unix_path = os.path.abspath(unix_path) if unix_path else None
+        self._unix_sock = unix_sock  # bound already at _unix_path (api.listen)
         self._auth = authenticator
         self._owners = authenticator.owner_uids
         self._tcp = tcp
@@ -123,8 +129,10 @@ class ApiServer:
         self._started = True
         try:
             if self._unix_path is not None:
+                sock, self._unix_sock = self._unix_sock, None
                 self._add(await open_unix_site(
-                    self._unix_path, shared=self._auth.unix_socket_shared, serve=self._serve))
+                    self._unix_path, shared=self._auth.unix_socket_shared, serve=self._serve,
+                    sock=sock))
             if self._tcp is not None:
                 site = await open_tcp_site(self._tcp, serve=self._serve)
                 self._add(site)

@@ -4,7 +4,7 @@ started by ``ApiServer`` (``api.runner``) with the connection handler it serves:
 - a unix socket: mode 0600 (0666 when other users are allowed, the peer check deciding),
   never in a world-writable directory without the sticky bit, peers identified by
   SO_PEERCRED (and SO_PEERGROUPS); a stale socket left by a dead controller is replaced, a
-  live one never;
+  live one never (``api.listen``, which the controller calls before it spawns anything);
 - a TCP socket, always TLS (a client certificate gives the peer's name). It accepts plain
   TCP and hands the server the TLS context: the server counts the connection against its
   peer's budget *before* spending a TLS handshake on it;
@@ -16,11 +16,9 @@ started by ``ApiServer`` (``api.runner``) with the connection handler it serves:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import platform
 import socket
-import stat
 import struct
 import sys
 from collections.abc import Awaitable, Callable
@@ -28,10 +26,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final, Literal
 
 from ringleader.api.http import Peer
+from ringleader.api.listen import ListenerError, bind_unix, prepare_unix_path
 from ringleader.config import runnable
 from ringleader.config.model import TcpConfig, parse_listen
-from ringleader.errors import ConfigError, RingleaderError
-from ringleader.trusted_files import UntrustedFile, make_private_dirs
+from ringleader.errors import ConfigError
 
 if TYPE_CHECKING:
     import ssl
@@ -69,10 +67,6 @@ class Accepted:
 Serve = Callable[[asyncio.StreamReader, asyncio.StreamWriter, Accepted], Awaitable[None]]
 
 
-class ListenerError(RingleaderError):
-    """A listener cannot be opened: the message says which and why."""
-
-
 @dataclass(frozen=True, slots=True)
 class Site:
     """One listening socket of the API."""
@@ -83,9 +77,13 @@ class Site:
     port: int | None = None  # a TCP site's (the first socket's) port
 
 
-async def open_unix_site(path: str, *, shared: bool, serve: Serve) -> Site:
-    _prepare_unix_path(path, shared)
-    sock = _bind_unix(path, 0o666 if shared else 0o600)
+async def open_unix_site(path: str, *, shared: bool, serve: Serve,
+                         sock: socket.socket | None = None) -> Site:
+    """Serve the unix socket at `path`: `sock` if the controller bound it already
+    (``api.listen``), else bound now."""
+    if sock is None:
+        prepare_unix_path(path, shared)
+        sock = bind_unix(path, 0o666 if shared else 0o600)
     st = os.stat(path)
     address = "unix:" + path
 
@@ -150,63 +148,6 @@ def tls_context(tcp: TcpConfig) -> ssl.SSLContext:
         return runnable.tls_context(tcp)
     except ConfigError as exc:
         raise ListenerError("; ".join(exc.problems)) from None
-
-
-def _prepare_unix_path(path: str, shared: bool) -> None:
-    directory = os.path.dirname(path) or "."
-    if not os.path.lexists(directory):
-        if shared:  # the allowed users need a way in: the operator decides its mode
-            raise ListenerError(f"cannot create the control socket in {directory}: no such "
-                                "folder (make it, with the mode the allowed users need)")
-        try:
-            make_private_dirs(directory)  # 0700, and logged
-        except UntrustedFile as exc:
-            raise ListenerError(f"cannot create the control socket in {directory}: "
-                                f"{exc.path}: {exc}") from None
-    try:
-        mode = os.stat(directory).st_mode
-    except OSError as exc:
-        raise ListenerError(f"cannot create the control socket in {directory}: "
-                            f"{exc.strerror}") from None
-    if mode & stat.S_IWOTH and not mode & stat.S_ISVTX:
-        raise ListenerError(f"refusing to create the control socket in {directory}: the "
-                            "directory is world-writable without the sticky bit, so anyone "
-                            "could replace the socket")
-    try:
-        existing = os.lstat(path).st_mode
-    except FileNotFoundError:
-        return
-    if not stat.S_ISSOCK(existing):
-        raise ListenerError(f"{path} exists and is not a socket")
-    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    probe.settimeout(1.0)
-    try:
-        probe.connect(path)
-    except (ConnectionRefusedError, FileNotFoundError):
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(path)  # stale: left by a controller that died
-        return
-    except OSError:
-        pass  # a timeout: something listens but is too busy to accept
-    finally:
-        probe.close()
-    raise ListenerError(f"another controller is running on {path}")
-
-
-def _bind_unix(path: str, mode: int) -> socket.socket:
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    old = os.umask(0o177)  # never, even for an instant, looser than 0600
-    try:
-        sock.bind(path)
-        os.chmod(path, mode)
-        sock.listen(128)
-    except OSError as exc:
-        sock.close()
-        raise ListenerError(f"cannot listen on unix:{path}: {exc.strerror or exc}") from None
-    finally:
-        os.umask(old)
-    sock.setblocking(False)
-    return sock
 
 
 def _unix_peer(writer: asyncio.StreamWriter, address: str) -> Peer:
