@@ -8,9 +8,10 @@ Both dialects feed one ``Collector``: circus merges every included file into one
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import Any
+
+import msgspec
 
 from ringleader.config.endpoint import include_files, resolve
 from ringleader.config.features import FlappingConfig, SocketConfig
@@ -31,17 +32,15 @@ from ringleader.config.substitute import (
 from ringleader.config.values import BadValue, show, to_env
 
 
-@dataclass
-class PendingWatcher:
+class PendingWatcher(msgspec.Struct):
     name: str
     where: str  # "FILE: [watcher:NAME]"
     options: dict[str, Any]
     dialect: Dialect
-    env: dict[str, str] = field(default_factory=dict)  # the watcher's own env (TOML table)
+    env: dict[str, str] = msgspec.field(default_factory=dict)  # its own env (TOML table)
 
 
-@dataclass
-class PendingSection:
+class PendingSection(msgspec.Struct):
     """A [socket:NAME] / [sockets.NAME] / [plugin:NAME] section, built in ``finish``."""
 
     name: str
@@ -51,24 +50,23 @@ class PendingSection:
     base_dir: str | None  # relative paths are relative to it (None: as given)
 
 
-@dataclass
-class Setting:
+class Setting(msgspec.Struct):
     value: Any
     where: str
     base_dir: str
     dialect: Dialect
 
 
-@dataclass
-class Collector:
-    report: Report = field(default_factory=Report)
-    controller: dict[str, Setting] = field(default_factory=dict)  # first file wins, as circus
-    global_env: dict[str, str] = field(default_factory=dict)  # circus [env]
-    env_sections: list[tuple[list[str], dict[str, str]]] = field(default_factory=list)
-    watchers: list[PendingWatcher] = field(default_factory=list)
-    visited: set[str] = field(default_factory=set)  # real paths, so include cycles end
+class Collector(msgspec.Struct):
+    report: Report = msgspec.field(default_factory=Report)
+    # first file wins, as circus
+    controller: dict[str, Setting] = msgspec.field(default_factory=dict)
+    global_env: dict[str, str] = msgspec.field(default_factory=dict)  # circus [env]
+    env_sections: list[tuple[list[str], dict[str, str]]] = msgspec.field(default_factory=list)
+    watchers: list[PendingWatcher] = msgspec.field(default_factory=list)
+    visited: set[str] = msgspec.field(default_factory=set)  # real paths, so include cycles end
     ctrl_where: str | None = None
-    sockets: list[PendingSection] = field(default_factory=list)
+    sockets: list[PendingSection] = msgspec.field(default_factory=list)
     flapping_plugin: PendingSection | None = None  # circus [plugin:...] of the Flapping class
     groups: list[PendingSection] = field(default_factory=list)  # [groups.NAME]
     display: str | None = None  # the main file as shown in messages

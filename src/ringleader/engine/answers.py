@@ -8,7 +8,6 @@ and the API and the library call the Arbiter.
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any, Literal
 
 import msgspec
@@ -215,7 +214,7 @@ class DaemonStats(Answer, frozen=True, kw_only=True):
 # -- shaping ----------------------------------------------------------------------------
 
 def event_message(event: Event) -> EventMessage:
-    data = {f.name: getattr(event, f.name) for f in dataclasses.fields(event) if f.name != "at"}
+    data = {f: getattr(event, f) for f in event.__struct_fields__ if f != "at"}
     return EventMessage(topic=event.topic, at=event.at, data=data)
 
 

@@ -29,7 +29,6 @@ from ringleader.engine.services import (
 )
 from ringleader.engine.watcher import Watcher, spawn_template
 from ringleader.errors import AlreadyExists, BadArgument, LimitExceeded, NotRunning
-from ringleader.features.stats import StatsSampler
 from ringleader.lifecycle.events import ConfigReloaded, Event, EventBus, WatcherChanged
 from ringleader.output.logbuffer import LogBuffer
 from ringleader.output.streams import StreamHub
@@ -40,6 +39,7 @@ from ringleader.proc.signals import parse_signal
 if TYPE_CHECKING:
     from ringleader.features.listeners import EventHub
     from ringleader.features.notify import NotifySocket
+    from ringleader.features.stats import StatsSampler
 
 log = logging.getLogger("ringleader.arbiter")
 
@@ -83,7 +83,7 @@ class Arbiter(Queries):
         self.source = source
         self.bus = EventBus()
         self.logbuffer = LogBuffer()
-        self.sampler = StatsSampler()
+        self._sampler: StatsSampler | None = None
         self._configs = configs
         self._console_fd = console_fd
         self._console_color = console_color  # None: each stream's option, else the tty
@@ -105,6 +105,20 @@ class Arbiter(Queries):
         # circus on_demand: started by the first connection to their sockets
         self._on_demand = OnDemand(self.bus, self.start_watcher)
         self._events: EventHub | None = None
+
+    @property
+    def sampler(self) -> StatsSampler:
+        """The stats sampler (CPU, memory, fds of the processes), made on first use: the
+        `stats` command, auto-scaling and resource limits need it, a start does not."""
+        if self._sampler is None:
+            from ringleader.features.stats import StatsSampler
+
+            self._sampler = StatsSampler()
+        return self._sampler
+
+    @sampler.setter
+    def sampler(self, sampler: StatsSampler) -> None:
+        self._sampler = sampler
 
     # -- lifecycle ------------------------------------------------------------------
 
@@ -147,7 +161,8 @@ class Arbiter(Queries):
                                   guardian=guardian, hub=StreamHub(console_fd=self._console_fd,
                                                                    logbuffer=self.logbuffer,
                                                                    color=self._console_color),
-                                  capacity=self._check_capacity, sampler=self.sampler,
+                                  capacity=self._check_capacity,
+                                  sampler=lambda: self.sampler,
                                   sockets=self.sockets, notify=self._notify_socket(loop),
                                   cgroup_instance=cgroup_instance(self._configs),
                                   config_dir=os.path.dirname(os.path.abspath(self.source))

@@ -6,9 +6,10 @@ limits). The watcher holds one ``Features``; the features see the watcher only t
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 from typing import TYPE_CHECKING, Any, Protocol
+
+import msgspec
 
 from ringleader.config.features import CgroupConfig, HookName
 from ringleader.config.model import WatcherConfig
@@ -135,7 +136,8 @@ class Features:
                                          group=spec.gid, extra_groups=spec.extra_groups)
             executable = "/bin/sh"
             changes.update(uid=None, gid=None, extra_groups=None)
-        return dataclasses.replace(spec, argv=tuple(argv), executable=executable, **changes)
+        return msgspec.structs.replace(spec, argv=tuple(argv), executable=executable,
+                                       **changes)
 
     # -- hooks ----------------------------------------------------------------------
 
@@ -206,9 +208,12 @@ class Features:
             await health.stop()
 
     def start_drivers(self) -> None:
-        sampler, cfg = self._services.sampler, self._watcher.config
-        if self._drivers or sampler is None:
+        get_sampler, cfg = self._services.sampler, self._watcher.config
+        if self._drivers or get_sampler is None:
             return
+        if cfg.autoscale is None and cfg.watchdog is None:
+            return
+        sampler = get_sampler()
         if cfg.autoscale is not None:
             from ringleader.features.drivers.autoscale import AutoscaleDriver
 

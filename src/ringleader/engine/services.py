@@ -8,8 +8,9 @@ import logging
 import resource
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+import msgspec
 
 from ringleader.config.model import WatcherConfig
 from ringleader.config.runnable import process_total
@@ -27,8 +28,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("ringleader.arbiter")
 
-@dataclass(frozen=True, slots=True)
-class Services:
+class Services(msgspec.Struct, frozen=True):
     """What every process of an arbiter shares (built once by the Arbiter)."""
 
     loop: asyncio.AbstractEventLoop
@@ -39,7 +39,7 @@ class Services:
     clock: Callable[[], float] = time.monotonic
     # Raises LimitExceeded when watcher `name` may not grow to `count` processes.
     capacity: Callable[[str, int], None] = lambda name, count: None
-    sampler: StatsSampler | None = None
+    sampler: Callable[[], StatsSampler] | None = None  # made on first use
     sockets: SocketSet | None = None
     notify: NotifySocket | None = None
     cgroup_instance: str = ""

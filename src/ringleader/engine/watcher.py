@@ -21,6 +21,7 @@ from ringleader.engine.status import watcher_status
 from ringleader.errors import ConfigError, HookFailed, NotFound, NotReady, ReloadFailed
 from ringleader.lifecycle.events import EventBus, WatcherChanged
 from ringleader.lifecycle.states import ProcessState, WatcherState
+from ringleader.proc.guardian import Guardian
 from ringleader.proc.spawn import SpawnSpec, SpawnTemplate, build_template
 
 if TYPE_CHECKING:
@@ -108,19 +109,32 @@ class Watcher:
 
     async def _start_slots(self, wids: range) -> None:
         delay = self.config.warmup_delay
-        for i, wid in enumerate(wids):
-            if not self.is_active:
-                return  # stopped meanwhile
-            if i and delay > 0:
-                await asyncio.sleep(delay)  # warmup_delay: spacing between spawns
-            elif i % _SPAWN_BATCH == _SPAWN_BATCH - 1:
-                # Let the loop breathe during a large start: signals, API calls and a stop
-                # request are served between batches.
-                await asyncio.sleep(0)
-            if not await self.features.run_hook("before_spawn", wid=wid):
-                log.error("%s.%d: before_spawn hook failed: not started", self.name, wid)
-                continue
-            self._slot(wid).start()
+        hooked = "before_spawn" in self.config.hooks
+        # The guardian hears of the spawns between two awaits in one write (proc.guardian).
+        guardian = self._services.guardian
+        try:
+            for i, wid in enumerate(wids):
+                if not self.is_active:
+                    return  # stopped meanwhile
+                if i and delay > 0:
+                    _flush(guardian)
+                    await asyncio.sleep(delay)  # warmup_delay: spacing between spawns
+                elif i % _SPAWN_BATCH == _SPAWN_BATCH - 1:
+                    # Let the loop breathe during a large start: signals, API calls and a
+                    # stop request are served between batches.
+                    _flush(guardian)
+                    await asyncio.sleep(0)
+                if hooked:
+                    _flush(guardian)
+                    if not await self.features.run_hook("before_spawn", wid=wid):
+                        log.error("%s.%d: before_spawn hook failed: not started", self.name,
+                                  wid)
+                        continue
+                if guardian is not None:
+                    guardian.hold()
+                self._slot(wid).start()
+        finally:
+            _flush(guardian)
 
     async def start(self) -> None:
         """Start every slot; returns once the processes are ready (or `ready_timeout`)."""
@@ -417,6 +431,11 @@ def spawn_template(config: WatcherConfig) -> SpawnTemplate:
     except Exception as exc:
         raise ConfigError([f"watcher {config.name}: cannot build its command line: "
                            f"{exc}"]) from None
+
+
+def _flush(guardian: Guardian | None) -> None:
+    if guardian is not None:
+        guardian.flush()
 
 
 def _clamp(config: WatcherConfig, count: int) -> int:

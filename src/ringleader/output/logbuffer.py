@@ -22,8 +22,9 @@ import time
 import weakref
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import Any, BinaryIO, Final, Literal, final
+
+import msgspec
 
 from ringleader.trusted_files import UntrustedFile, open_trusted
 
@@ -39,8 +40,7 @@ MAX_LINE: Final = 4096
 FOLLOW_QUEUE: Final = 1000
 
 
-@dataclass(slots=True)
-class _Dropped:
+class _Dropped(msgspec.Struct):
     """Stands in a follower's queue for the lines it had no room for."""
 
     count: int
@@ -91,8 +91,7 @@ class _Ring:
         return out
 
 
-@dataclass(frozen=True, slots=True)
-class LineFilter:
+class LineFilter(msgspec.Struct, frozen=True):
     """Which lines `logs` asks for: one stream, one slot, from a wall time on (None: any)."""
 
     stream: Stream | None = None

@@ -12,11 +12,10 @@ respawn protocol (decisions with reasons, and giving up after `max_retries`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import msgspec
 
 
-@dataclass(slots=True)
-class RespawnBackoff:
+class RespawnBackoff(msgspec.Struct):
     min_uptime: float = 1.0
     free_retries: int = 3
     initial: float = 0.1

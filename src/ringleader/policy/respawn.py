@@ -13,8 +13,9 @@ asyncio, no I/O. Either way a crash loop costs a bounded number of spawns per ho
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, Protocol, final
+
+import msgspec
 
 from ringleader.policy.backoff import RespawnBackoff
 from ringleader.policy.flapping import FlapDetector
@@ -27,8 +28,7 @@ __all__ = ["BackoffPolicy", "Decision", "FlappingPolicy", "RespawnPolicy", "make
 Action = Literal["respawn", "flapping", "give_up"]
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
+class Decision(msgspec.Struct, frozen=True):
     action: Action
     delay: float  # seconds before the respawn (respawn), or before the retry (flapping)
     reason: str  # for humans: "exited 3 times within 1.0s: retry in 7.0s (round 2 of 5)"

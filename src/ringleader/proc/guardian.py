@@ -21,6 +21,13 @@ without clearing their environment.
 The guardian is itself a child like the workers: the Reaper watches its pidfd, so its
 death (someone killed it) is noticed at once; a new one is started and told every live
 process group and cgroup, so the protection never lapses for more than that moment.
+
+Each write wakes the guardian, and on a busy machine a wake-up per spawn costs the
+controller a context switch. So a burst of spawns is told in one write (``hold``, then
+``flush`` before the spawning task lets anything else run), and a reaped pid is told with
+the next spawn or at the end of the loop's turn (a respawn: one write). A spawned pid is
+never left untold while the controller serves anything else (and a controller killed
+mid-burst leaves workers that carry its token).
 """
 
 from __future__ import annotations
@@ -132,8 +139,9 @@ class Guardian:
     block the loop: lines that do not fit in the pipe wait in a buffer flushed when the
     pipe is writable."""
 
-    __slots__ = ("_buffer", "_cgroups", "_closed", "_fd", "_groups", "_loop", "_proc",
-                 "_reaper", "_retry", "_started_at", "_ticks", "_writing", "token")
+    __slots__ = ("_buffer", "_cgroups", "_closed", "_fd", "_flush_soon", "_groups", "_held",
+                 "_loop", "_proc", "_reaper", "_retry", "_started_at", "_ticks", "_writing",
+                 "token")
 
     def __init__(self, loop: asyncio.AbstractEventLoop, reaper: Reaper,
                  grace_seconds: float = 5.0) -> None:
@@ -148,6 +156,8 @@ class Guardian:
         self._cgroups: dict[str, None] = {}
         self._buffer = bytearray()
         self._writing = False
+        self._held = False  # a burst of spawns in progress: write at its flush()
+        self._flush_soon: asyncio.Handle | None = None
         self._fd = -1
         self._proc: subprocess.Popen[bytes] | None = None
         self._closed: asyncio.Future[None] | None = None
@@ -163,13 +173,34 @@ class Guardian:
     # -- what it must know ----------------------------------------------------------
 
     def add(self, pgid: int) -> None:
+        """A worker's process group, told at once (or at the flush of a held burst)."""
         self._groups[pgid] = None
-        self._send(b"+ %d\n" % pgid)
+        if self._fd < 0:
+            return  # none running: the next one is briefed from the lists
+        self._buffer += b"+ %d\n" % pgid
+        if not self._held and not self._writing:
+            self._flush()
 
     def remove(self, pgid: int) -> None:
-        if pgid in self._groups:
-            del self._groups[pgid]
-            self._send(b"- %d\n" % pgid)
+        """A reaped worker: told with the next write, at the latest at the end of the turn."""
+        if pgid not in self._groups:
+            return
+        del self._groups[pgid]
+        if self._fd < 0:
+            return
+        self._buffer += b"- %d\n" % pgid
+        if self._flush_soon is None and not self._held and not self._writing:
+            self._flush_soon = self._loop.call_soon(self._flush)
+
+    def hold(self) -> None:
+        """A burst of spawns begins: buffer until `flush`."""
+        self._held = True
+
+    def flush(self) -> None:
+        """Write what is buffered (the end of a burst, or before the burst's task awaits)."""
+        self._held = False
+        if self._fd >= 0 and self._buffer and not self._writing:
+            self._flush()
 
     def add_cgroup(self, folders: Iterable[str]) -> None:
         """A cgroup's folders (the one whose processes are frozen and killed first)."""
@@ -248,6 +279,7 @@ class Guardian:
             log.info("new guardian pid %d started", self.pid)
 
     def _drop_pipe(self, proc: subprocess.Popen[bytes] | None) -> None:
+        self._cancel_flush_soon()
         if self._writing:
             self._loop.remove_writer(self._fd)
             self._writing = False
@@ -266,7 +298,13 @@ class Guardian:
         if not self._writing:
             self._flush()
 
+    def _cancel_flush_soon(self) -> None:
+        if self._flush_soon is not None:
+            self._flush_soon.cancel()
+            self._flush_soon = None
+
     def _flush(self) -> None:
+        self._cancel_flush_soon()
         try:
             while self._buffer:
                 n = os.write(self._fd, self._buffer)
@@ -297,6 +335,7 @@ class Guardian:
         proc = self._proc
         if proc is None:
             return
+        self._cancel_flush_soon()
         if self._writing:
             self._loop.remove_writer(self._fd)
             self._writing = False
