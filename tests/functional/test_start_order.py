@@ -78,7 +78,8 @@ def test_a_second_controller_on_the_same_socket_spawns_nothing(
     second = _run(procs, config, tmp_path / "second.log")
     assert second.wait(30) == 1
     log = (tmp_path / "second.log").read_text().strip().splitlines()
-    assert len(log) == 1 and log[0].endswith(
+    errors = [line for line in log if " ERROR " in line]
+    assert len(errors) == 1 and errors[0].endswith(
         f"cannot open the control API: another controller is running on "
         f"{tmp_path}/ringleader.sock"), log
     assert _started(tmp_path) == 2  # the second spawned no worker
