@@ -209,18 +209,66 @@ def self_timed_bring_up(running: Running, count: int, stamps: Path, timeout: flo
     """
     deadline = time.perf_counter() + timeout
     while True:
-        try:
-            lines = stamps.read_text().split()
-        except FileNotFoundError:
-            lines = []
-        if len(lines) >= count:
+        stamped = read_stamps(stamps)
+        if len(stamped) >= count:
             break
         running.check_alive()
         if time.perf_counter() > deadline:
-            raise BenchError(f"only {len(lines)} of {count} workers started in {timeout:.0f} s")
+            raise BenchError(f"only {len(stamped)} of {count} workers started in {timeout:.0f} s")
         time.sleep(STAMP_POLL_S)
-    started = sorted(float(line) for line in lines)
+    started = sorted(stamped.values())
     return SelfTimed(started[0] - running.launched_wall, started[count - 1] - running.launched_wall)
+
+
+def read_stamps(path: Path) -> dict[int, float]:
+    """pid -> wall-clock start of every worker that stamped itself (stamp.c)."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return {}
+    out: dict[int, float] = {}
+    for line in text.splitlines():
+        at, _, pid = line.partition(" ")
+        if pid:
+            out[int(pid)] = float(at)
+    return out
+
+
+STAMP_RESPAWN_POLL_S = 0.001
+
+
+def respawn_self_timed(running: Running, count: int, kills: int, stamps: Path,
+                       seed: int = 1) -> list[float]:
+    """Seconds from SIGKILL of a worker until its replacement's own start stamp, ``kills``
+    times: the oldest worker each time, after a random 0-200 ms pause (as
+    ``respawn_latencies``). The bench only reads the stamp file (every 1 ms) while it waits:
+    no /proc scan, and the time is the worker's, not the moment the bench noticed it."""
+    rng = random.Random(seed)
+    seen = read_stamps(stamps)
+    if len(seen) < count:
+        raise BenchError(f"only {len(seen)} of {count} workers stamped")
+    oldest_first = sorted(seen, key=seen.__getitem__)
+    samples: list[float] = []
+    for _ in range(kills):
+        time.sleep(rng.uniform(0, RESPAWN_JITTER_S))
+        victim = oldest_first.pop(0)
+        os.kill(victim, signal.SIGKILL)
+        killed_at = time.time()
+        deadline = time.perf_counter() + KILL_TIMEOUT_S
+        while True:
+            now = read_stamps(stamps)
+            new = set(now) - set(seen)
+            if new:
+                break
+            if time.perf_counter() > deadline:
+                running.check_alive()
+                raise BenchError(f"no replacement worker {KILL_TIMEOUT_S:.0f} s after a SIGKILL")
+            time.sleep(STAMP_RESPAWN_POLL_S)
+        pid = new.pop()
+        samples.append(now[pid] - killed_at)
+        seen = now
+        oldest_first.append(pid)
+    return samples
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,7 @@ from measure import (
     popen_spawn_times,
     reap_orphans,
     respawn_latencies,
+    respawn_self_timed,
     self_timed_bring_up,
 )
 from peers import (
@@ -118,6 +119,7 @@ class Bench:
             self._phase("bring-up", lambda t: self._bring_up_only(t, plan.small))
         self._phase("idle", lambda t: self._up_and_idle(t, plan.small, plan.idle_small_s, "small"))
         self._phase("respawn", self._respawn)
+        self._phase("self-timed respawn", self._respawn_self_timed)
         for _ in range(CAPTURE_RUNS):
             self._phase("capture", self._capture_once)
         self._phase("binary capture", self._binary_capture)
@@ -135,6 +137,7 @@ class Bench:
                 "bring-up", lambda t: self._bring_up_only(t, plan.small), UP_ROUNDS
             ),
             "respawn": lambda: self._phase("respawn", self._respawn),
+            "respawnself": lambda: self._phase("self-timed respawn", self._respawn_self_timed),
             "control": self._control,
             "big": lambda: self._phase(
                 "idle-big", lambda t: self._up_and_idle(t, plan.big, plan.idle_big_s, "big")
@@ -215,6 +218,21 @@ class Bench:
         self._sample(tool, "self_last_small", result.last_s)
         self._sample(tool, "self_first_small", result.first_s)
         _log(f"  first worker at {result.first_s:.3f} s, all {count} at {result.last_s:.3f} s")
+
+    def _respawn_self_timed(self, tool: Tool) -> None:
+        """Respawn as the workers see it: SIGKILL to the replacement's own start stamp."""
+        figs = self.results[tool.name]
+        count, kills = self.plan.respawn_workers, self.plan.kills
+        stamps = Path(tempfile.mkdtemp(prefix="stamps-", dir=self.workroot)) / "stamps"
+        scenario = Scenario(sleepers=count, fast_respawn=True, stamp_file=stamps,
+                            circus_style=True)
+        with launched(tool, scenario, self.workroot) as running:
+            self_timed_bring_up(running, count, stamps, timeout=max(60.0, count * 0.1))
+            time.sleep(1.0)  # older than every tool's "died young" threshold
+            samples = respawn_self_timed(running, count, kills, stamps)
+        figs["respawn_self_p50"] = statistics.median(samples) * 1000
+        figs["respawn_self_p95"] = _p95(samples) * 1000
+        _log(f"  p50 {figs['respawn_self_p50']:.2f} ms")
 
     def _bring_up_only(self, tool: Tool, count: int) -> None:
         with launched(tool, Scenario(sleepers=count), self.workroot) as running:
@@ -331,6 +349,11 @@ class Bench:
             ours = self.results[tool.name].get("respawn_p50")
             if isinstance(floor, float) and isinstance(ours, float) and tool.name != "floor":
                 self.results[tool.name]["respawn_net_p50"] = ours - floor
+        floor = self.results.get("floor", {}).get("respawn_self_p50")
+        for tool in self.tools:
+            ours = self.results[tool.name].get("respawn_self_p50")
+            if isinstance(floor, float) and isinstance(ours, float) and tool.name != "floor":
+                self.results[tool.name]["respawn_self_net_p50"] = ours - floor
 
     def _finish_capture(self, tool: Tool, runs: list[Capture]) -> None:
         figs = self.results[tool.name]

@@ -1,6 +1,7 @@
 /* A stand-in for `sleep 3600` that notes its own start: it appends its wall-clock start
- * time (seconds.nanoseconds, one short O_APPEND write, so lines never mix) to the file
- * argv[1], names itself "sleep" (the bench counts workers by that name) and sleeps.
+ * time (seconds.nanoseconds) and its pid, one short O_APPEND write so that lines never mix,
+ * to the file argv[1], names itself "sleep" (the bench counts workers by that name) and
+ * sleeps.
  * SIGTERM and SIGKILL end it as they end sleep. Built by the bench (bench/peers.py). */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -15,7 +16,8 @@ int main(int argc, char **argv) {
     if (argc < 2)
         return 2;
     char line[64];
-    int n = snprintf(line, sizeof line, "%lld.%09ld\n", (long long)now.tv_sec, now.tv_nsec);
+    int n = snprintf(line, sizeof line, "%lld.%09ld %d\n", (long long)now.tv_sec, now.tv_nsec,
+                     (int)getpid());
     int fd = open(argv[1], O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
     if (fd < 0 || write(fd, line, (size_t)n) != n)
         return 1;
