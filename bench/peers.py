@@ -123,6 +123,11 @@ class Tool:
         """The tool's own console command that prints the status of every watcher."""
         raise NotImplementedError
 
+    def cli_status_config(self, workdir: Path) -> list[str] | None:
+        """The console's `status`, finding the controller from its config file; None: the
+        console has no such option."""
+        return None
+
     def cli_reload(self, workdir: Path, name: str) -> list[str] | None:
         """The console command of a graceful reload of watcher ``name``; None: none."""
         return None
@@ -193,6 +198,9 @@ class Ringleader(Tool):
 
     def cli_status(self, workdir: Path) -> list[str]:
         return [str(self._exe()), "status", "-e", f"unix:{workdir / 'ringleader.sock'}"]
+
+    def cli_status_config(self, workdir: Path) -> list[str] | None:
+        return [str(self._exe()), "status", "-c", str(workdir / "ringleader.toml")]
 
     def cli_reload(self, workdir: Path, name: str) -> list[str] | None:
         return [str(self._exe()), "reload", name, "-e", f"unix:{workdir / 'ringleader.sock'}"]
@@ -319,6 +327,9 @@ class Supervisord(_VenvTool):
             str(workdir / "supervisord.conf"),
             "status",
         ]
+
+    def cli_status_config(self, workdir: Path) -> list[str] | None:
+        return self.cli_status(workdir)  # supervisorctl -c supervisord.conf: its usual way
 
     def _config(self, workdir: Path, scenario: Scenario) -> str:
         text = f"""[supervisord]

@@ -68,6 +68,16 @@ def figures(plan: Plan) -> list[Figure]:
             "rss_big", f"RSS controller+helpers, {big} workers", "MB", "lower", "below both peers"
         ),
         Figure("rss_ctl_big", f"RSS controller alone, {big} workers", "MB", "lower"),
+        Figure("api_big_p50", f"API `status`, {big} workers, p50 of {plan.big_api_calls}", "ms",
+               "lower"),
+        Figure("up_huge", f"bring-up, {plan.huge} workers (Ringleader, floor)", "s", ""),
+        Figure("stop_huge", f"graceful stop, {plan.huge} workers", "s", ""),
+        Figure("cpu_huge", f"idle CPU, {plan.huge} workers, {plan.idle_huge_s:g} s", "CPU-s",
+               "", "≈ 0"),
+        Figure("rss_huge", f"RSS controller+helpers, {plan.huge} workers", "MB", ""),
+        Figure("rss_ctl_huge", f"RSS controller alone, {plan.huge} workers", "MB", ""),
+        Figure("api_huge_p50", f"API `status`, {plan.huge} workers, p50 of "
+               f"{plan.big_api_calls}", "ms", ""),
         Figure("respawn_p50", f"respawn after SIGKILL, p50 of {kills} (raw)", "ms", "lower"),
         Figure(
             "respawn_net_p50",
@@ -118,7 +128,14 @@ def figures(plan: Plan) -> list[Figure]:
             f"console `status` (floor: `python -c pass`), median of {plan.cli_runs}",
             "ms",
             "lower",
-            "< 40 ms",
+            "≤ 40 ms, ≤ 2x floor",
+        ),
+        Figure(
+            "cli_c_p50",
+            f"console `status -c CONFIG`, median of {plan.cli_runs}",
+            "ms",
+            "lower",
+            "≤ 40 ms, ≤ 2x floor",
         ),
         Figure(
             "reload_served",

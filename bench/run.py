@@ -66,8 +66,11 @@ class Plan:
 
     small: int = 200
     big: int = 2000
+    huge: int = 10_000  # Ringleader (and the floor) only: one controller's scale
     idle_small_s: float = 30.0
-    idle_big_s: float = 20.0
+    idle_big_s: float = 30.0
+    idle_huge_s: float = 30.0
+    big_api_calls: int = 50  # `status` at 2,000 and 10,000 workers (big answers)
     floor_idle_s: float = 3.0
     respawn_workers: int = 200
     kills: int = 50
@@ -86,6 +89,9 @@ class Plan:
             big=500,
             idle_small_s=5.0,
             idle_big_s=5.0,
+            huge=1000,
+            idle_huge_s=5.0,
+            big_api_calls=10,
             floor_idle_s=2.0,
             kills=20,
             capture_blocks=3200,  # 200 MiB
@@ -127,6 +133,7 @@ class Bench:
         self._control()
         self._phase("reload", self._reload)
         self._phase("idle-big", lambda t: self._up_and_idle(t, plan.big, plan.idle_big_s, "big"))
+        self._scale()
         self._finish()
 
     def _only_phases(self, phases: set[str]) -> None:
@@ -142,6 +149,7 @@ class Bench:
             "big": lambda: self._phase(
                 "idle-big", lambda t: self._up_and_idle(t, plan.big, plan.idle_big_s, "big")
             ),
+            "scale": self._scale,
         }
         unknown = phases - named.keys()
         if unknown:
@@ -160,14 +168,17 @@ class Bench:
 
     def _phase(self, name: str, body: Callable[[Tool], None]) -> None:
         for tool in self.tools:
-            _log(f"{name}: {tool.name}")
-            started = time.perf_counter()
-            try:
-                body(tool)
-            except Exception as exc:  # one tool failing must not stop the others
-                self.notes[tool.name].append(f"{name} failed: {type(exc).__name__}: {exc}")
-                _log(f"  FAILED: {exc}")
-            _log(f"  done in {time.perf_counter() - started:.1f} s")
+            self._phase_one(name, tool, body)
+
+    def _phase_one(self, name: str, tool: Tool, body: Callable[[Tool], None]) -> None:
+        _log(f"{name}: {tool.name}")
+        started = time.perf_counter()
+        try:
+            body(tool)
+        except Exception as exc:  # one tool failing must not stop the others
+            self.notes[tool.name].append(f"{name} failed: {type(exc).__name__}: {exc}")
+            _log(f"  FAILED: {exc}")
+        _log(f"  done in {time.perf_counter() - started:.1f} s")
 
     def _up_and_idle(self, tool: Tool, count: int, window: float, size: str) -> None:
         figs = self.results[tool.name]
@@ -182,6 +193,15 @@ class Bench:
             self._sample(tool, f"up_{size}", up)
             _log(f"  {count} up in {up:.3f} s; idle {window:g} s")
             result = idle(running, window)
+            endpoint = tool.api_endpoint(running.workdir)
+            if size != "small" and endpoint:  # `status` with every process in the answer
+                try:
+                    api = api_latency(tool, endpoint, 3, self.plan.big_api_calls)
+                    figs[f"api_{size}_p50"] = api.p50 * 1000
+                    self.notes[tool.name].append(
+                        f"API `status` at {count} workers: {api.answer_chars} characters")
+                except Exception as exc:
+                    self.notes[tool.name].append(f"API status at {count} workers failed: {exc}")
         figs[f"cpu_{size}"] = result.cpu_s
         figs[f"rss_{size}"] = result.rss_total_mb
         figs[f"rss_ctl_{size}"] = result.rss_controller_mb
@@ -192,6 +212,16 @@ class Bench:
             self.notes[tool.name].append(
                 f"{result.workers_after} workers (not {count}) at the end of the idle window"
             )
+
+    def _scale(self) -> None:
+        """One controller at `huge` workers (Ringleader; the floor for reference): its peers
+        are measured at `big` in the idle-big phase of the same run."""
+        plan = self.plan
+        for tool in self.tools:
+            if isinstance(tool, (Ringleader, Floor)):
+                self._phase_one(
+                    f"scale {plan.huge}", tool,
+                    lambda t: self._up_and_idle(t, plan.huge, plan.idle_huge_s, "huge"))
 
     def _respawn(self, tool: Tool) -> None:
         figs = self.results[tool.name]
@@ -283,19 +313,27 @@ class Bench:
                     f"API `status` answer: {api.answer_chars} characters as JSON"
                 )
             _log(f"  console status: {plan.cli_runs} rounds")
-            times: dict[str, list[float]] = {tool.name: [] for tool, _ in up}
+            # "cli": as each tool's console is usually run; "cli_c": found from the config
+            # file (`status -c CONFIG`), where the tool has such an option
+            times: dict[tuple[str, str], list[float]] = {}
             failures: dict[str, str] = {}
             for round_no in range(plan.cli_runs + 1):
                 for tool, running in up:
                     workdir = running.workdir if running else self.workroot
-                    seconds, status, err = cli_once(tool.cli_status(workdir))
-                    if status != 0:
-                        failures[tool.name] = f"exit status {status}: {err}"
-                    elif round_no > 0:  # the first round warms the page cache
-                        times[tool.name].append(seconds)
+                    commands = {"cli": tool.cli_status(workdir),
+                                "cli_c": tool.cli_status_config(workdir)}
+                    for key, argv in commands.items():
+                        if argv is None:
+                            continue
+                        seconds, status, err = cli_once(argv)
+                        if status != 0:
+                            failures[tool.name] = (f"{' '.join(argv[1:])}: exit status "
+                                                   f"{status}: {err}")
+                        elif round_no > 0:  # the first round warms the page cache
+                            times.setdefault((tool.name, key), []).append(seconds)
+            for (name, key), samples in times.items():
+                self.results[name][f"{key}_p50"] = statistics.median(samples) * 1000
             for tool, _ in up:
-                if times[tool.name]:
-                    self.results[tool.name]["cli_p50"] = statistics.median(times[tool.name]) * 1000
                 if tool.name in failures:
                     self.notes[tool.name].append(f"console status failed: {failures[tool.name]}")
 
