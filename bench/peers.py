@@ -210,8 +210,8 @@ class Ringleader(Tool):
 
     def settings(self) -> str:
         return (
-            'TOML: sleepers `graceful_timeout = 5`, `stdout_stream.kind = "null"` (defaults '
-            'otherwise, respawn on); writer `respawn = false`, `stdout_stream.kind = "file"`, '
+            'TOML: sleepers `graceful_timeout = 5`, `stdout_stream.kind = "null"`, '
+            '`stderr_stream.kind = "null"` (defaults otherwise, respawn on); writer `respawn = false`, `stdout_stream.kind = "file"`, '
             "`max_bytes = 0`"
         )
 
@@ -225,6 +225,8 @@ class Ringleader(Tool):
                 "warmup_delay = 0",
                 "graceful_timeout = 5",
                 "[watchers.sleepers.stdout_stream]",
+                'kind = "null"',
+                "[watchers.sleepers.stderr_stream]",
                 'kind = "null"',
             ]
         if scenario.http_workers:
