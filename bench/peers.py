@@ -211,8 +211,9 @@ class Ringleader(Tool):
     def settings(self) -> str:
         return (
             'TOML: sleepers `graceful_timeout = 5`, `stdout_stream.kind = "null"`, '
-            '`stderr_stream.kind = "null"` (defaults otherwise, respawn on); writer `respawn = false`, `stdout_stream.kind = "file"`, '
-            "`max_bytes = 0`"
+            '`stderr_stream.kind = "null"` (defaults otherwise, respawn on); writer '
+            '`respawn = false`, `stdout_stream.kind = "file"`, `max_bytes = 0`; the self-timed '
+            "figures: the circus.ini written for circus"
         )
 
     def _config(self, scenario: Scenario) -> str:
