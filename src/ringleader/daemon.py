@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import gc
 import logging
 import os
 import signal
@@ -170,6 +171,9 @@ class Daemon:
                                    dashboard=self.dashboard)
         await self.server.start()
         log.info("control API listening on %s", ", ".join(self.server.addresses))
+        if not gc.isenabled():  # `run` turned it off for the start-up (cli.run)
+            gc.freeze()  # what start-up made stays: no later pass walks it
+            gc.enable()
 
     def _serve_api_soon(self) -> asyncio.Task[None]:
         """Open the API now (in a task) unless it is opening or open."""

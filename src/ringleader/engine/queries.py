@@ -29,13 +29,13 @@ from ringleader.engine.answers import (
 )
 from ringleader.engine.watcher import Watcher
 from ringleader.errors import BadArgument, NotFound
-from ringleader.features.stats import StatsSampler
 from ringleader.lifecycle.events import EventBus, Subscription
 from ringleader.output.logbuffer import Follower, LineFilter, LogBuffer
 
 if TYPE_CHECKING:
     from ringleader.config.model import ControllerConfig
     from ringleader.features.sockets import SocketSet
+    from ringleader.features.stats import StatsSampler  # made on first use (Arbiter.sampler)
 
 
 class Queries:
