@@ -121,3 +121,14 @@ def test_the_api_answers_while_the_workers_still_start(
     assert proc.wait(45) == 0
     assert not (tmp_path / "ringleader.sock").exists()
     assert os.listdir(tmp_path)  # the log and the marker
+
+
+def test_a_controller_without_api_tokens_never_maps_libcrypto(
+        procs: list[subprocess.Popen[bytes]], tmp_path: Path) -> None:
+    # hashlib maps libcrypto (about 5 MB of every controller): only token checks need it.
+    config = _config(tmp_path, 2)
+    proc = _run(procs, config, tmp_path / "log")
+    wait_until_sync(lambda: _started(tmp_path) == 2, what="the workers")
+    assert _status(config)["watchers"]  # the API is loaded and has served a client
+    maps = Path(f"/proc/{proc.pid}/maps").read_text()
+    assert "libcrypto" not in maps

@@ -36,7 +36,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import secrets
 import subprocess
 from collections.abc import Iterable
 
@@ -157,7 +156,8 @@ class Guardian:
         self._ticks = max(1, int(grace_seconds * 10))
         # Marks this controller's workers (GUARD_ENV), so that a worker whose pid the
         # guardian has not heard of yet is found all the same.
-        self.token = secrets.token_hex(8)
+        # os.urandom, not `secrets`: that imports hashlib, which maps libcrypto (~5 MB).
+        self.token = os.urandom(8).hex()
         # What the guardian must stop if we die; kept here to brief a replacement.
         self._groups: dict[int, None] = {}
         self._cgroups: dict[str, None] = {}
