@@ -68,7 +68,7 @@ class Collector(msgspec.Struct):
     ctrl_where: str | None = None
     sockets: list[PendingSection] = msgspec.field(default_factory=list)
     flapping_plugin: PendingSection | None = None  # circus [plugin:...] of the Flapping class
-    groups: list[PendingSection] = field(default_factory=list)  # [groups.NAME]
+    groups: list[PendingSection] = msgspec.field(default_factory=list)  # [groups.NAME]
     display: str | None = None  # the main file as shown in messages
     cluster: Setting | None = None  # the [cluster] table of a node (native TOML only)
 

@@ -10,7 +10,6 @@ kept); an event listener's stdout is always a pipe, whatever its stream says.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import os
 import signal
 from collections.abc import Callable
@@ -126,7 +125,7 @@ def launch(spec: SpawnSpec, cfg: WatcherConfig, services: Services,
         raise SpawnError(f"cannot make its output pipes: {exc.strerror or exc}") from None
     stdin, stdout, stderr = pipes.child_ends(cfg)
     if stdin is not None:
-        spec = dataclasses.replace(spec, stdin_fd=stdin)
+        spec = msgspec.structs.replace(spec, stdin_fd=stdin)
     try:
         popen = spawn(spec, stdout, stderr)
     except SpawnError:

@@ -107,7 +107,7 @@ class Features:
         spec = watcher.template.for_wid(wid, {s.name: s.fd for s in listen} or None)
         if cfg.stdin_socket is not None and services.sockets is not None:
             # circus stdin_socket, supervisord fcgi-program: accept() on fd 0
-            spec = dataclasses.replace(spec, stdin_fd=services.sockets[cfg.stdin_socket].fd)
+            spec = msgspec.structs.replace(spec, stdin_fd=services.sockets[cfg.stdin_socket].fd)
         env, argv, executable = spec.env, list(spec.argv), spec.executable
         if services.guardian is not None:
             env[GUARD_ENV] = services.guardian.token
