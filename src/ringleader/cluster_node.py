@@ -10,17 +10,30 @@ and the definition the agent asked for, so that
 - the API shows the job in ``status`` and refuses local ``rm``/``set``/``incr``/``decr``
   of a cluster watcher (``ClusterOwned``, pointing to ``ringleader cluster``);
 - the daemon keeps cluster watchers out of the state file and out of ``reloadconfig``'s
-  diff (the file does not define them, and must not remove them).
+  diff (the file does not define them, and must not remove them);
+- the dashboard's Cluster page (``api.dashboard.ClusterSource``) reads the overview from
+  etcd over the node's own client, and drains or undrains a node through the console's
+  library (``Cluster``), so that the page and ``ringleader cluster drain`` do the same.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import msgspec
 
-from ringleader.cluster import Agent, OwnedWatcher
+from ringleader.api.app import ApiError
+from ringleader.api.schema import ErrorCode
+from ringleader.api.schema_dashboard import (
+    ClusterCell,
+    ClusterJobView,
+    ClusterNodeView,
+    ClusterOverview,
+)
+from ringleader.cluster import Agent, Cluster, EtcdError, OwnedWatcher
+from ringleader.cluster.overview import Overview, overview
 from ringleader.config.cluster import ClusterSettings
 from ringleader.config.model import Config, WatcherConfig
 from ringleader.engine.arbiter import Arbiter
@@ -37,6 +50,9 @@ class ClusterNode:
         self._owned: dict[str, tuple[str, WatcherConfig]] = {}  # name -> (job, as asked)
         self._closing = False
         self.agent = Agent(settings, self)
+        # The console's library over this node's own etcd client (no second connection).
+        self.cluster = Cluster(settings.etcd, prefix=settings.key_prefix,
+                               client=self.agent.client)
 
     async def start(self) -> None:
         await self.agent.start()  # returns at once: etcd may be away, local work runs
@@ -120,6 +136,44 @@ class ClusterNode:
                 "jobs": {job: {"assigned": j.assigned, "problem": j.problem,
                                "cut_off": j.cut_off} for job, j in s.jobs.items()}}
 
+    # -- ClusterSource: the dashboard's Cluster page -------------------------------------
+
+    async def overview(self) -> ClusterOverview:
+        """Nodes, jobs x nodes and what is pending, as etcd has them; running counts for
+        this node's own watchers (the others' are theirs to tell: None)."""
+        try:
+            snapshot = await self.cluster.snapshot()
+        except EtcdError as exc:
+            raise ApiError(ErrorCode.UNAVAILABLE,
+                           f"etcd does not answer node {self.agent.node}: {exc}") from None
+        watchers = []
+        for name, (job, _) in list(self._owned.items()):
+            try:
+                watchers.append({**self._arbiter.watcher(name).status(), "job": job})
+            except NotFound:  # removed while we looked
+                continue
+        here = {"watchers": watchers, "cluster": self.status()}
+        view = overview(snapshot, self.cluster.keys.prefix, {self.agent.node: here}, {},
+                        time.time())
+        return _dashboard_view(view, self.agent.node, self.agent.session.connected)
+
+    async def drain(self, node: str) -> None:
+        """As ``ringleader cluster drain``: NotFound for a node that is not live."""
+        try:
+            await self.cluster.drain(node, f"from the dashboard of node {self.agent.node}")
+        except EtcdError as exc:
+            raise ApiError(ErrorCode.UNAVAILABLE, f"etcd does not answer node "
+                           f"{self.agent.node}: {exc}: node {node} is not drained") from None
+
+    async def undrain(self, node: str) -> None:
+        """As ``ringleader cluster undrain``: NotFound for a node that is not drained."""
+        try:
+            await self.cluster.undrain(node)
+        except EtcdError as exc:
+            raise ApiError(ErrorCode.UNAVAILABLE, f"etcd does not answer node "
+                           f"{self.agent.node}: {exc}: node {node} is still drained") \
+                from None
+
     # -- for the daemon -----------------------------------------------------------------
 
     def is_owned(self, name: str) -> bool:
@@ -136,3 +190,19 @@ class ClusterNode:
                                for name in clashes])
         kept = [self._arbiter.watcher(name).config for name in self._owned]
         return msgspec.structs.replace(config, watchers=[*config.watchers, *kept])
+
+
+def _dashboard_view(view: Overview, node: str, connected: bool) -> ClusterOverview:
+    """The console's overview in the dashboard's shape (PROTOCOL.md)."""
+    return ClusterOverview(
+        enabled=True, node=node, scheduler=view.scheduler, problems=view.problems,
+        nodes=[ClusterNodeView(name=n.name, health=n.health,  # type: ignore[arg-type]
+                               labels=n.labels, detail=n.detail, scheduler=n.scheduler,
+                               connected=connected if n.name == node else True)
+               for n in view.nodes],
+        jobs=[ClusterJobView(name=j.name, placement=j.placement, desired=j.desired,
+                             assigned=j.assigned, pending=j.pending,
+                             nodes={name: ClusterCell(running=c.running, desired=c.desired,
+                                                      state=c.state, problem=c.problem)
+                                    for name, c in j.nodes.items()})
+               for j in view.jobs])

@@ -164,7 +164,7 @@ class Daemon:
         commands = Commands(self.arbiter, self, self.cluster)
         # the web dashboard's sessions, pages and live stream, made at their first use
         self.dashboard = Dashboard(commands, self.config.controller.dashboard,
-                                   audit=self.audit)
+                                   audit=self.audit, cluster=self.cluster)
         app = ControlApp(commands, self.audit, dashboard=self.dashboard)
         self.server = build_server(app, self.config.controller,
                                    default_unix_path=self.socket_path, unix_sock=sock,

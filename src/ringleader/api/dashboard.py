@@ -12,8 +12,9 @@ Operations (``op_<name>``, bound by ``ControlApp``; they get the request too):
   URL to open: over the unix socket, on the loopback listener (opened on demand); over
   TLS, on the TLS listener, by the name the caller reached it with;
 - ``stream``: the multiplexed live stream (``api.stream_hub``);
-- ``cluster_overview``, ``cluster_drain``: gathered by this node (`ClusterSource`), never
-  by the page from several origins.
+- ``cluster_overview``, ``cluster_drain``, ``cluster_undrain``: done by this node
+  (`ClusterSource`, the daemon's ``ClusterNode`` with a [cluster] table), never by the page
+  from several origins.
 """
 
 from __future__ import annotations
@@ -47,6 +48,8 @@ class ClusterSource(Protocol):
     async def overview(self) -> ClusterOverview: ...
 
     async def drain(self, node: str) -> None: ...
+
+    async def undrain(self, node: str) -> None: ...
 
 
 @final
@@ -141,6 +144,13 @@ class Dashboard:
             raise NotFound("this controller is not a cluster node: there is no node to drain")
         await self.cluster.drain(name)
         return Ok(detail=f"node {name!r} drained: its cluster work moves to other nodes")
+
+    async def op_cluster_undrain(self, name: str, *, query: Query, request: Request) -> Ok:
+        if self.cluster is None:
+            raise NotFound("this controller is not a cluster node: there is no node to "
+                           "undrain")
+        await self.cluster.undrain(name)
+        return Ok(detail=f"node {name!r} undrained: it may get cluster work again")
 
 
 def _base(gate: Gate, host: str | None) -> str:

@@ -195,6 +195,14 @@ ROUTES: tuple[Route, ...] = (
         "Drain a node of the cluster: its cluster work moves elsewhere",
         audited=True,
     ),
+    Route(
+        "cluster_undrain",
+        "POST",
+        API_PREFIX + "/cluster/nodes/{name}/undrain",
+        "admin",
+        "Undrain a node of the cluster: it may get cluster work again",
+        audited=True,
+    ),
     Route("metrics", "GET", "/metrics", "read", "Prometheus metrics"),
 )
 

@@ -177,6 +177,7 @@ TYPES: dict[str, OpTypes] = {
     "stream": OpTypes(),  # several kinds of events: ringleader/dashboard/PROTOCOL.md
     "cluster_overview": OpTypes(response=ClusterOverview),
     "cluster_drain": OpTypes(response=Ok),
+    "cluster_undrain": OpTypes(response=Ok),
 }
 TYPES["set_post"] = TYPES["set"]
 TYPES["rm_post"] = TYPES["rm"]

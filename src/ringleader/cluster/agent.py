@@ -158,6 +158,11 @@ class Agent:
         await asyncio.gather(*tasks, return_exceptions=True)
 
     # -- what the controller shows -----------------------------------------------------
+    @property
+    def client(self) -> EtcdClient:
+        """The node's etcd client (its session's), for reads and writes on its behalf."""
+        return self._client
+
     def status(self) -> AgentStatus:
         assigned: dict[str, int] = {}
         for kv in self.assignments.items.values():

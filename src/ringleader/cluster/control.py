@@ -85,9 +85,13 @@ class Cluster:
 
     def __init__(self, etcd: EtcdSettings, *, prefix: str | None = None,
                  cluster: str = "default",
-                 credentials: NodeCredentials | None = None) -> None:
+                 credentials: NodeCredentials | None = None,
+                 client: EtcdClient | None = None) -> None:
+        """``client``: an etcd client to share (a node's own, for its dashboard); it is
+        left open by ``close``, its owner closes it."""
         self.keys = Keys(prefix if prefix is not None else f"/ringleader/{cluster}")
-        self.client = EtcdClient(etcd)
+        self._own_client = client is None
+        self.client = client if client is not None else EtcdClient(etcd)
         self.store = ClusterStore(self.client, self.keys)
         self.nodes_api = NodeApi(credentials or NodeCredentials())
 
@@ -99,7 +103,8 @@ class Cluster:
 
     async def close(self) -> None:
         self.nodes_api.close()
-        await self.client.close()
+        if self._own_client:
+            await self.client.close()
 
     # -- desired state (etcd) -----------------------------------------------------------
 

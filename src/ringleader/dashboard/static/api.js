@@ -79,4 +79,5 @@ export class Api {
   // -- cluster (served by the controller, gathered server-side) ------------------------
   cluster() { return this.get("/v1/cluster/overview"); }
   drain(node) { return this.post(`/v1/cluster/nodes/${encodeURIComponent(node)}/drain`); }
+  undrain(node) { return this.post(`/v1/cluster/nodes/${encodeURIComponent(node)}/undrain`); }
 }

@@ -1,6 +1,6 @@
 // Cluster: when this controller is a cluster node, its nodes (health, labels), jobs ×
-// nodes, and drain for admins. The controller gathers it server-side from the other
-// nodes (GET /v1/cluster/overview): the page never loads anything from another origin.
+// nodes, and drain/undrain for admins. The controller reads it server-side from etcd
+// (GET /v1/cluster/overview): the page never loads anything from another origin.
 
 import { button, h, replace } from "./dom.js";
 import { badge, can, heading, perform, table } from "./ui.js";
@@ -24,27 +24,42 @@ export function clusterView(ctx) {
       h("td", { class: "labels", text: Object.entries(n.labels || {})
         .map(([k, v]) => `${k}=${v}`).join(" ") }),
       h("td", { text: n.detail || "" }),
-      can(ctx.role, "admin") ? h("td", {}, drainButton(n.name)) : null));
+      can(ctx.role, "admin") ? h("td", {}, n.health === "draining"
+        ? undrainButton(n.name) : drainButton(n.name)) : null));
     const nodeHeaders = ["Node", "Health", "Labels", "Detail"];
     if (can(ctx.role, "admin")) nodeHeaders.push("Actions");
-    const jobRows = overview.jobs.map((job) => h("tr", {},
+    // running is known by each node for itself (null: "?"); desired comes from etcd
+    const jobRows = overview.jobs.map((job) => h("tr", { "data-job": job.name },
       h("th", { scope: "row", text: job.name }),
       h("td", { text: job.placement || "" }),
+      h("td", { class: "pending", text: job.pending || "" }),
       names.map((name) => {
         const cell = (job.nodes || {})[name];
-        return h("td", { class: "num", title: cell ? cell.state : "not placed here",
-          text: cell ? `${cell.running}/${cell.desired}` : "·" });
+        const running = cell && cell.running !== null && cell.running !== undefined
+          ? cell.running : "?";
+        return h("td", { class: "num", "data-node": name,
+          title: cell ? (cell.problem || cell.state || "known by that node") : "not placed here",
+          text: cell ? `${running}/${cell.desired}` : "·" });
       })));
     replace(body,
       h("h2", { text: "Nodes" }),
       table(nodeHeaders, h("tbody", {}, nodeRows), "Nodes"),
       h("h2", { text: "Jobs × nodes (running/desired)" }),
-      table(["Job", "Placement", ...names], h("tbody", {}, jobRows), "Jobs by node"));
+      table(["Job", "Placement", "Pending", ...names], h("tbody", {}, jobRows),
+        "Jobs by node"),
+      (overview.problems || []).length ? h("p", { class: "empty",
+        text: `Unreadable keys: ${overview.problems.join("; ")}` }) : null);
   }
 
   function drainButton(name) {
     const b = button("Drain", () => perform(ctx, b, `Drain ${name}`,
       () => ctx.api.drain(name)).then(() => load()), { "aria-label": `Drain ${name}` });
+    return b;
+  }
+
+  function undrainButton(name) {
+    const b = button("Undrain", () => perform(ctx, b, `Undrain ${name}`,
+      () => ctx.api.undrain(name)).then(() => load()), { "aria-label": `Undrain ${name}` });
     return b;
   }
 
