@@ -23,7 +23,7 @@ from ringleader.testing import make_test_pki, wait_until_sync
 
 # The browser harness lives with the dashboard's tests (its fixtures come with it).
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "dashboard"))
-from dashboard_harness import Dashboard, browser  # noqa: E402, F401
+from dashboard_harness import Dashboard, browser  # noqa: F401
 
 JOBS = """
     [jobs.web]
@@ -162,7 +162,7 @@ def test_the_overview_and_a_drain_through_the_dashboard(nodes: Nodes) -> None:
     assert drained["jobs"][0]["nodes"]["a"] == {"running": 4, "desired": 4,
                                                 "state": "active", "problem": None}
     # the console sees the same drain (one library, one key)
-    code, console = nodes.console_json("status")
+    _, console = nodes.console_json("status")
     assert {n["name"]: n["health"] for n in console["nodes"]}["b"] == "draining"
     assert [(e["role"], e["watcher"], e["result"]) for e in audit(a, "cluster_drain")] == \
         [("read", "b", "forbidden"), ("admin", "nobody", "not_found"), ("admin", "b", "ok")]
@@ -196,7 +196,8 @@ class NodePages:
         return self.base + path
 
 
-def test_the_cluster_page_of_a_node_in_chromium(browser: Any, nodes: Nodes) -> None:
+def test_the_cluster_page_of_a_node_in_chromium(browser: Any,  # noqa: F811
+                                                nodes: Nodes) -> None:
     from playwright.sync_api import expect
 
     board = Dashboard(browser, NodePages(nodes.nodes["b"]))
@@ -212,3 +213,22 @@ def test_the_cluster_page_of_a_node_in_chromium(browser: Any, nodes: Nodes) -> N
         assert not board.check()
     finally:
         board.close()
+
+
+def test_etcd_away_the_page_gets_a_clear_503(tmp_path: Path, etcd_own: EtcdCluster,
+                                              pki: dict[str, str]) -> None:
+    group = Nodes(tmp_path, etcd_own.endpoints, pki, prefix="/dash/away")
+    try:
+        a = group.start("a")
+        admin = Session.sign_in(a, "admin")
+        assert health(admin.overview()) == {"a": "healthy"}
+        for member in etcd_own.members:
+            member.kill()
+        status, answer, _ = admin.request("GET", "/v1/cluster/overview")
+        assert status == 503 and answer["error"] == "unavailable", answer
+        assert answer["detail"].startswith("etcd does not answer node a: ")
+        status, answer, _ = admin.request("POST", "/v1/cluster/nodes/a/drain")
+        assert status == 503 and "etcd does not answer node a" in answer["detail"], answer
+        assert a.status()["watchers"] == []  # the node itself goes on
+    finally:
+        group.stop_all()
