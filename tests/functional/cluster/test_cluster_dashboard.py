@@ -209,7 +209,14 @@ def test_the_cluster_page_of_a_node_in_chromium(browser: Any,  # noqa: F811
         web = page.locator('tr[data-job="web"]')
         expect(web.locator('td[data-node="b"]')).to_have_text("2/2")
         expect(web.locator('td[data-node="a"]')).to_have_text("?/2")
-        expect(page.get_by_role("button", name="Drain a")).to_be_visible()
+        # Drain and Undrain from the page: the same key the console writes
+        page.get_by_role("button", name="Drain a").click()
+        expect(page.locator('tr[data-node="a"] .badge')).to_have_text("draining")
+        wait_until_sync(lambda: nodes.counts() == {"a": 0, "b": 4}, timeout=15,
+                        what="a's share to move to b")
+        expect(web.locator('td[data-node="b"]')).to_have_text("4/4", timeout=15_000)
+        page.get_by_role("button", name="Undrain a").click()
+        expect(page.locator('tr[data-node="a"] .badge')).to_have_text("healthy")
         assert not board.check()
     finally:
         board.close()
@@ -221,7 +228,8 @@ def test_etcd_away_the_page_gets_a_clear_503(tmp_path: Path, etcd_own: EtcdClust
     try:
         a = group.start("a")
         admin = Session.sign_in(a, "admin")
-        assert health(admin.overview()) == {"a": "healthy"}
+        wait_until_sync(lambda: health(admin.overview()) == {"a": "healthy"}, timeout=10,
+                        what="node a registered and connected")
         for member in etcd_own.members:
             member.kill()
         status, answer, _ = admin.request("GET", "/v1/cluster/overview")
