@@ -157,10 +157,11 @@ class ClusterNode:
                         time.time())
         return _dashboard_view(view, self.agent.node, self.agent.session.connected)
 
-    async def drain(self, node: str) -> None:
+    async def drain(self, node: str, by: str) -> None:
         """As ``ringleader cluster drain``: NotFound for a node that is not live."""
         try:
-            await self.cluster.drain(node, f"from the dashboard of node {self.agent.node}")
+            await self.cluster.drain(node, f"by {by} on the dashboard of node "
+                                           f"{self.agent.node}")
         except EtcdError as exc:
             raise ApiError(ErrorCode.UNAVAILABLE, f"etcd does not answer node "
                            f"{self.agent.node}: {exc}: node {node} is not drained") from None

@@ -47,7 +47,9 @@ class ClusterSource(Protocol):
 
     async def overview(self) -> ClusterOverview: ...
 
-    async def drain(self, node: str) -> None: ...
+    async def drain(self, node: str, by: str) -> None:
+        """``by``: who asks (the drain's reason names them)."""
+        ...
 
     async def undrain(self, node: str) -> None: ...
 
@@ -142,7 +144,7 @@ class Dashboard:
     async def op_cluster_drain(self, name: str, *, query: Query, request: Request) -> Ok:
         if self.cluster is None:
             raise NotFound("this controller is not a cluster node: there is no node to drain")
-        await self.cluster.drain(name)
+        await self.cluster.drain(name, request.identity.name)
         return Ok(detail=f"node {name!r} drained: its cluster work moves to other nodes")
 
     async def op_cluster_undrain(self, name: str, *, query: Query, request: Request) -> Ok:

@@ -118,7 +118,7 @@ def audit(node: Node, op: str) -> list[dict[str, Any]]:
 
 
 def health(overview: dict[str, Any]) -> dict[str, str]:
-    return {n["name"]: n["health"] for n in overview["nodes"]}
+    return {n["name"]: n["health"] for n in overview.get("nodes", [])}  # none: omitted
 
 
 def test_the_overview_and_a_drain_through_the_dashboard(nodes: Nodes) -> None:
@@ -159,6 +159,9 @@ def test_the_overview_and_a_drain_through_the_dashboard(nodes: Nodes) -> None:
     assert not set(b_pids) & set(a.pids())
     drained = admin.overview()
     assert health(drained) == {"a": "healthy", "b": "draining"}
+    reason = drained["nodes"][1]["detail"]  # who drained it, and where
+    assert reason.startswith("by session:uid:") and reason.endswith(
+        " on the dashboard of node a"), reason
     assert drained["jobs"][0]["nodes"]["a"] == {"running": 4, "desired": 4,
                                                 "state": "active", "problem": None}
     # the console sees the same drain (one library, one key)

@@ -17,8 +17,9 @@ export function clusterView(ctx) {
   let destroyed = false;
 
   function render(overview) {
-    const names = overview.nodes.map((n) => n.name);
-    const nodeRows = overview.nodes.map((n) => h("tr", { "data-node": n.name },
+    const nodes = overview.nodes || []; // empty lists are left out of the answer
+    const names = nodes.map((n) => n.name);
+    const nodeRows = nodes.map((n) => h("tr", { "data-node": n.name },
       h("th", { scope: "row", text: n.name + (n.name === overview.node ? " (this one)" : "") }),
       h("td", {}, badge(n.health)),
       h("td", { class: "labels", text: Object.entries(n.labels || {})
@@ -29,7 +30,7 @@ export function clusterView(ctx) {
     const nodeHeaders = ["Node", "Health", "Labels", "Detail"];
     if (can(ctx.role, "admin")) nodeHeaders.push("Actions");
     // running is known by each node for itself (null: "?"); desired comes from etcd
-    const jobRows = overview.jobs.map((job) => h("tr", { "data-job": job.name },
+    const jobRows = (overview.jobs || []).map((job) => h("tr", { "data-job": job.name },
       h("th", { scope: "row", text: job.name }),
       h("td", { text: job.placement || "" }),
       h("td", { class: "pending", text: job.pending || "" }),
