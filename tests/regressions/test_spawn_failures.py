@@ -35,9 +35,6 @@ def ctl(tmp_path: Path, start_controller: StartController) -> Controller:
     pytest.param({"flapping": {"attempts": 500, "window": 10}}, id="flapping_attempts"),
     pytest.param({"backoff": {"free_retries": 500}}, id="backoff_free_retries"),
 ])
-@pytest.mark.xfail(strict=True, reason="issue 8 (found by the add/set fuzz run; "
-                   "engine/process.py): immediate respawns after a failed spawn recurse "
-                   "until RecursionError: add answers 500")
 def test_a_spawn_that_fails_at_once_is_retried_without_recursion(
         options: dict[str, Any], ctl: Controller) -> None:
     body = json.dumps({"name": "broken", "cmd": "/nonexistent/program", "start": True,

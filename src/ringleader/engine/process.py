@@ -84,7 +84,7 @@ class Process:
         self.exit_history: collections.deque[int] = collections.deque(maxlen=10)
         self._pumps: list[Pump] = []
         self._exited: asyncio.Future[None] | None = None
-        self._timer: asyncio.TimerHandle | None = None
+        self._timer: asyncio.Handle | None = None
         self._policy = make_policy(owner.config.flapping, owner.config.backoff)
         # start_secs: exits before it are failed starts, counted here (supervisord)
         self._startup = StartRetries(owner.config.start_retries)
@@ -350,7 +350,9 @@ class Process:
             else:
                 if level >= logging.ERROR:
                     log.error("%s: %s", self.name, reason)
-                self._respawn()
+                # On the loop's next turn, never from here: a spawn that fails at once
+                # would otherwise recurse (spawn -> _follow -> _respawn -> spawn).
+                self._timer = loop.call_soon(self._respawn)
 
     def _respawn(self) -> None:
         self._timer = None
