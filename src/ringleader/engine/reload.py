@@ -20,13 +20,9 @@ async def carry_out(plan: ReloadPlan, watchers: Mapping[str, Watcher], *,
     returns the added watchers, for the caller to start in dependency order."""
     for name in plan.removed:
         await remove(name)
-    for cfg in plan.changed:
-        watcher = watchers[cfg.name]
-        if watcher.is_active:
-            # Replaced like `reload`: new processes first, so a service keeps serving.
-            await watcher.apply_config(cfg)
-        else:
-            watcher.replace_config(cfg)
-    for cfg in plan.rescaled:
-        await watchers[cfg.name].rescale(cfg)
+    # The one path of every config change (hooks, cgroup, policies rebuilt): an active
+    # watcher is replaced like `reload`, new processes first; a stopped one takes the new
+    # definition for its next start; a rescaled one keeps its processes.
+    for cfg in (*plan.changed, *plan.rescaled):
+        await watchers[cfg.name].apply_config(cfg)
     return [add(cfg) for cfg in plan.added]

@@ -97,6 +97,8 @@ class Watcher:
         return self.features.listener
 
     def _set_state(self, state: WatcherState, detail: str = "") -> None:
+        if state is self.state:
+            return  # e.g. stop() then _stop_locked(): one "stopping" event, not two
         self.state = state
         self._services.bus.publish(WatcherChanged(watcher=self.name, action=state.value,
                                                   detail=detail))
@@ -149,16 +151,21 @@ class Watcher:
                     proc.start()
                 await self._ready_or_raise(parked)
                 return
-            self.refused = ""
-            if not await self.features.run_hook("before_start"):
-                self.refused = "before_start hook failed"
-                raise HookFailed(f"watcher {self.name!r}: {self.refused}")
-            log.info("starting watcher %s (numprocesses=%d)", self.name, self.numprocesses)
-            self._set_state(WS.STARTING)
-            # Before the spawns: with readiness = "health", the monitor tells readiness.
-            self.features.start_health()
-            await self._start_slots(range(1, self.numprocesses + 1))
-            await self._ready_or_raise(list(self.processes.values()), after_start=True)
+            await self._start_locked()
+
+    async def _start_locked(self, detail: str = "") -> None:
+        """The one start sequence (start and restart): before_start, spawns, readiness,
+        after_start."""
+        self.refused = ""
+        if not await self.features.run_hook("before_start"):
+            self.refused = "before_start hook failed"
+            raise HookFailed(f"watcher {self.name!r}: {self.refused}")
+        log.info("starting watcher %s (numprocesses=%d)", self.name, self.numprocesses)
+        self._set_state(WS.STARTING, detail)
+        # Before the spawns: with readiness = "health", the monitor tells readiness.
+        self.features.start_health()
+        await self._start_slots(range(1, self.numprocesses + 1))
+        await self._ready_or_raise(list(self.processes.values()), after_start=True)
 
     async def _ready_or_raise(self, procs: list[Process], *, after_start: bool = False) -> None:
         """End of a start: wait for `procs`; the watcher is active either way (processes
@@ -208,14 +215,14 @@ class Watcher:
         return [*self.processes.values(), *self.retiring]
 
     async def restart(self) -> None:
+        """A stop then the same start sequence, hooks included (HookFailed if before_start
+        refuses: the watcher stays stopped)."""
         self.desired = True
         await self.features.stop_drivers()
+        await self.features.stop_health()
         async with self.lock:
             await self._stop_locked()
-            self._set_state(WS.STARTING, "restart")
-            self.features.start_health()
-            await self._start_slots(range(1, self.numprocesses + 1))
-            await self._ready_or_raise(list(self.processes.values()))
+            await self._start_locked("restart")
 
     async def restart_process(self, wid: int, reason: str) -> bool:
         """Replace one process (watchdog, failed health check, ...): graceful stop, then a
@@ -341,16 +348,6 @@ class Watcher:
         if (scale and new.numprocesses != self.numprocesses) or "singleton" in changed:
             await self.set_numprocesses(new.numprocesses)
         return new
-
-    def replace_config(self, new: WatcherConfig) -> None:
-        """reloadconfig of a stopped watcher: its next start uses `new`."""
-        template = spawn_template(new)
-        self.config, self.template = new, template
-
-    async def rescale(self, new: WatcherConfig) -> None:
-        """reloadconfig where only numprocesses changed: the processes stay."""
-        self.config = new
-        await self.set_numprocesses(new.numprocesses)
 
     async def set_numprocesses(self, count: int) -> int:
         """Scale to `count` processes (started or stopped now if the watcher is active)."""

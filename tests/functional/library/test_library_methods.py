@@ -321,3 +321,10 @@ def iter_until(feed: ringleader.Feed[Event], action: str) -> list[WatcherChanged
         assert isinstance(event, WatcherChanged)
         found.append(event)
     return found
+
+
+def test_a_stop_announces_stopping_once(two: BackgroundArbiter) -> None:
+    with two.events("watcher") as events:
+        two.stop_watcher("a")
+        actions = [e.action for e in iter_until(events, "stopped") if e.watcher == "a"]
+    assert actions == ["stopping", "stopped"]
