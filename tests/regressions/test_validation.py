@@ -36,6 +36,8 @@ cmd = "sleep 600"
 kind = "null"
 """
 
+W = '[watchers.w]\ncmd = "sleep 600"\n'
+
 
 # -- item 6: check accepts what run crashes on ------------------------------------------------
 
@@ -58,6 +60,14 @@ CHECK_CASES = [
     pytest.param(lambda tmp: '[ringleader]\nmax_processes = 2\n[watchers.w]\n'
                  'cmd = "sleep 600"\nnumprocesses = 5\n', "max_processes",
                  id="over_max_processes"),
+    pytest.param(lambda tmp: W + "max_age = 1e-300\n", "max_age", id="max_age_floor"),
+    pytest.param(lambda tmp: W + "[watchers.w.autoscale]\nmax = 2\n"
+                 "interval = 1e-300\n", "autoscale.interval", id="autoscale_interval_floor"),
+    pytest.param(lambda tmp: W + "[watchers.w.watchdog]\nmax_cpu = 50\n"
+                 "interval = 0.01\n", "watchdog.interval", id="watchdog_interval_floor"),
+    pytest.param(lambda tmp: W + '[watchers.w.health]\nkind = "tcp"\n'
+                 "port = 80\ninterval = 0.05\n", "health.interval",
+                 id="health_interval_floor"),
     pytest.param(lambda tmp: "[ringleader]\n" + _tls(tmp, missing=True) + SLEEPER,
                  "missing.pem", id="tls_cert_missing"),
     pytest.param(lambda tmp: "[ringleader]\n" + _tls(tmp, mismatch=True) + SLEEPER,
@@ -133,6 +143,8 @@ SET_CASES = [
     pytest.param("warmup_delay", 1e300, id="unbounded_duration"),
     pytest.param("priority", 10 ** 30, id="priority_out_of_range"),
     pytest.param("rlimit_nofile", 10 ** 30, id="rlimit_out_of_range"),
+    pytest.param("max_age", 1e-300, id="max_age_under_its_floor"),
+    pytest.param("autoscale", {"max": 2, "interval": 0.001}, id="autoscale_interval_floor"),
 ]
 
 

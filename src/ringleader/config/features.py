@@ -15,6 +15,8 @@ from msgspec import Meta
 
 Seconds = Annotated[float, Meta(ge=0)]
 PositiveSeconds = Annotated[float, Meta(gt=0)]
+# A period of a repeated check (config.values.MIN_PERIOD: not imported, this is a leaf).
+Period = Annotated[float, Meta(ge=0.1)]
 Percent = Annotated[float, Meta(ge=0, le=100_000)]
 
 
@@ -62,7 +64,7 @@ class AutoscaleConfig(_Model, frozen=True, kw_only=True):
     shrink_below: Annotated[Percent, Meta(description="CPU % below which a process is "
                                           "idle")] = 10.0
     shrink_after: Annotated[Seconds, Meta(description="how long all must stay idle")] = 60.0
-    interval: Annotated[PositiveSeconds, Meta(description="sampling period")] = 2.0
+    interval: Annotated[Period, Meta(description="sampling period")] = 2.0
 
 
 class CgroupConfig(_Model, frozen=True, kw_only=True):
@@ -82,7 +84,7 @@ class WatchdogConfig(_Model, frozen=True, kw_only=True):
     max_rss: Annotated[int, Meta(ge=1, description="bytes, children included")] | None = None
     max_cpu: Annotated[Percent, Meta(description="CPU % of one core")] | None = None
     checks: Annotated[int, Meta(ge=1, description="consecutive checks over the limit")] = 3
-    interval: PositiveSeconds = 5.0
+    interval: Period = 5.0
 
 
 class HealthCheckConfig(_Model, frozen=True, kw_only=True):
@@ -94,7 +96,7 @@ class HealthCheckConfig(_Model, frozen=True, kw_only=True):
     host: str = "127.0.0.1"
     port: Annotated[int, Meta(ge=1, le=65535, description="tcp: connect here")] | None = None
     command: Annotated[str, Meta(description="command: exit 0 is healthy")] | None = None
-    interval: PositiveSeconds = 10.0
+    interval: Period = 10.0
     timeout: PositiveSeconds = 5.0
     failures: Annotated[int, Meta(ge=1, description="failed probes in a row")] = 3
     start_period: Annotated[Seconds, Meta(description="failures ignored this long after "

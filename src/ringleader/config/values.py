@@ -17,6 +17,9 @@ from typing import Any
 INT64_MAX = (1 << 63) - 1
 ID_MAX = (1 << 32) - 2  # uid/gid: (uid_t)-1 means "no change" to setresuid
 MAX_SECONDS = 365 * 24 * 3600.0  # a duration longer than a year is a mistake
+# The shortest period of anything the controller repeats on its own (autoscale, resource
+# watchdog and health rounds, max_age recycling): below it a typo burns a core.
+MIN_PERIOD = 0.1
 
 
 class BadValue(ValueError):
@@ -106,6 +109,22 @@ def to_float(value: Any, *, minimum: float | None = 0.0,
         low = f"{minimum:g}" if minimum is not None else f"{-maximum:g}"
         raise BadValue(f"a finite number between {low} and {maximum:g}")
     return result
+
+
+def to_period(value: Any) -> float:
+    """The period of a repeated check: seconds, at least MIN_PERIOD."""
+    num = to_float(value)
+    if num < MIN_PERIOD:
+        raise BadValue(f"a number of seconds >= {MIN_PERIOD:g} (the floor of a period)")
+    return num
+
+
+def to_period_or_off(value: Any) -> float:
+    """Like to_period, or 0 for off."""
+    num = to_float(value, minimum=None)
+    if num != 0 and not num >= MIN_PERIOD:
+        raise BadValue(f"0 (off) or a number of seconds >= {MIN_PERIOD:g}")
+    return 0.0 if num == 0 else to_period(num)
 
 
 def to_str(value: Any) -> str:

@@ -29,6 +29,7 @@ from ringleader.config.values import (
     to_float,
     to_int,
     to_percent,
+    to_period,
     to_size,
     to_str,
 )
@@ -93,13 +94,13 @@ TABLE_FIELDS: dict[str, dict[str, Normaliser]] = {
     "autoscale": {"min": _nonneg_int, "max": _pos_int, "step": _pos_int, "cooldown": to_float,
                   "grow_above": to_percent, "grow_after": to_float,
                   "shrink_below": to_percent, "shrink_after": to_float,
-                  "interval": _positive},
+                  "interval": to_period},
     "cgroup": {"memory_limit": lambda v: to_size(v, minimum=4096), "cpu_quota": _positive,
                "cpu_weight": _cpu_weight, "pids_limit": _pos_int, "parent": to_str},
     "watchdog": {"max_rss": lambda v: to_size(v, minimum=1), "max_cpu": to_percent,
-                 "checks": _pos_int, "interval": _positive},
+                 "checks": _pos_int, "interval": to_period},
     "health": {"kind": _health_kind, "url": to_str, "host": to_str, "port": _port,
-               "command": to_str, "interval": _positive, "timeout": _positive,
+               "command": to_str, "interval": to_period, "timeout": _positive,
                "failures": _pos_int, "start_period": to_float},
 }
 _MODELS: dict[str, type[Any]] = {
