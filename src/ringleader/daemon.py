@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 
 from ringleader.api.audit import AuditLog
 from ringleader.api.listen import bind_control_socket
+from ringleader.config import places
 from ringleader.config.load import load_config
 from ringleader.config.model import Config
 from ringleader.config.plan import ReloadPlan
@@ -66,8 +67,9 @@ def socket_path(config: Config) -> str:
     endpoint = config.controller.endpoint
     if endpoint:
         return endpoint.removeprefix("unix:")
-    base = os.path.dirname(config.source) if config.source else os.getcwd()
-    return os.path.join(base, SOCKET_NAME)
+    if config.source:
+        return places.default_socket(config.source)  # /run/ringleader for a system config
+    return os.path.join(os.getcwd(), SOCKET_NAME)
 
 
 def controller_file(named: str | None, config: Config, socket: str,
@@ -75,9 +77,14 @@ def controller_file(named: str | None, config: Config, socket: str,
     """Where the state file or the audit log goes, and whether the operator named it: as
     named, else next to the config file (the operator's folder, like `up`'s pid file and
     log), never in the socket's folder, which may be shared (/tmp); without a config file,
-    or when others can write to its folder: the private runtime folder."""
+    or when others can write to its folder: the private runtime folder. A system config's
+    (under /etc): /var/lib/ringleader (state) or /var/log/ringleader (audit log)."""
     if named:
         return named, True
+    if config.source and places.is_system_config(config.source):
+        folder = places.LOG_DIR if name == AUDIT_NAME else places.STATE_DIR
+        suffix = "-audit.log" if name == AUDIT_NAME else ".state"
+        return places.system_file(config.source, folder, suffix), False
     anchor = os.path.dirname(config.source) if config.source else None
     return default_location(anchor, name, key=config.source or socket), False
 
@@ -85,6 +92,8 @@ def controller_file(named: str | None, config: Config, socket: str,
 def _open_audit(config: Config, socket: str) -> AuditLog:
     path, named = controller_file(config.controller.audit_log, config, socket, AUDIT_NAME)
     try:
+        if not named and os.path.dirname(path) == places.LOG_DIR:
+            make_private_dirs(places.LOG_DIR, places.DIR_MODES[places.LOG_DIR])
         return AuditLog(path, shared_dir_ok=named, required=config.controller.audit_required)
     except UntrustedFile as exc:
         where = "" if exc.path == path else f"{exc.path}: "

@@ -117,10 +117,11 @@ def _components(path: str) -> list[str]:
     return [part for part in os.path.normpath(os.path.abspath(path)).split(os.sep) if part]
 
 
-def open_folder(path: str, *, create: bool = False, shared_ok: bool = True) -> int:
+def open_folder(path: str, *, create: bool = False, shared_ok: bool = True,
+                mode: int = 0o700) -> int:
     """A descriptor of the folder `path` (for ``dir_fd=``), reached from ``/`` one
-    component at a time (see the module's docstring). `create`: make missing folders 0700
-    (each logged). `shared_ok`: else a folder others may write to is refused."""
+    component at a time (see the module's docstring). `create`: make missing folders with
+    `mode` (0700; each logged). `shared_ok`: else a folder others may write to is refused."""
     euid = os.geteuid()
     fd = os.open("/", _DIR_FLAGS)
     done = "/"
@@ -134,11 +135,11 @@ def open_folder(path: str, *, create: bool = False, shared_ok: bool = True) -> i
                 if not create:
                     raise UntrustedFile(here, "no such folder") from None
                 try:
-                    os.mkdir(name, 0o700, dir_fd=fd)
+                    os.mkdir(name, mode & 0o750, dir_fd=fd)  # never others' access
                 except FileExistsError:
                     pass  # made meanwhile: checked below like any other
                 else:
-                    log.warning("created folder %s (mode 0700)", here)
+                    log.warning("created folder %s (mode %04o)", here, mode & 0o750)
                 st = os.stat(name, dir_fd=fd, follow_symlinks=False)
             if stat.S_ISLNK(st.st_mode):
                 if st.st_uid not in (0, euid):
@@ -182,11 +183,11 @@ def open_folder(path: str, *, create: bool = False, shared_ok: bool = True) -> i
         raise
 
 
-def make_private_dirs(path: str) -> None:
-    """Make the folder `path` and the missing ones above it, mode 0700, each logged;
-    UntrustedFile if a component cannot be trusted or made."""
+def make_private_dirs(path: str, mode: int = 0o700) -> None:
+    """Make the folder `path` and the missing ones above it, `mode` (0700, or 0750 for a
+    log folder), each logged; UntrustedFile if a component cannot be trusted or made."""
     try:
-        os.close(open_folder(path, create=True))
+        os.close(open_folder(path, create=True, mode=mode))
     except OSError as exc:
         raise UntrustedFile(path, f"cannot make it: {exc.strerror or exc}") from None
 

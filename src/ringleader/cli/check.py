@@ -14,6 +14,7 @@ from typing import Any, TextIO
 
 import msgspec
 
+from ringleader.cli.common import find_config
 from ringleader.config.cluster import shown
 from ringleader.config.features import SocketConfig
 from ringleader.config.load import load_config
@@ -182,10 +183,9 @@ def _hook_problems(config: Config) -> list[str]:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from ringleader.cli.common import UsageError, config_path, format_options
+    from ringleader.cli.common import config_path, format_options
 
-    path = config_path(args, "check")
-    if path is None:
-        raise UsageError("ringleader check: expected CONFIG (or --procfile FILE)")
+    path = config_path(args, "check") or find_config()  # -c CONFIG before it lands here too
+    assert path is not None  # find_config() raises when none is found
     return run_check(path, as_json=args.json, out=sys.stdout, err=sys.stderr,
                      options=format_options(args))

@@ -18,6 +18,10 @@ from ringleader.cli.common import (
     add_procfile_arguments,
 )
 
+CONFIG_SEARCH = ("$RINGLEADER_CONFIG, else " + ", ".join(DEFAULT_CONFIGS) + " here, else "
+                 "ringleader.toml or .ini in ~/.config/ringleader/ ($XDG_CONFIG_HOME), "
+                 "else in /etc/ringleader/")
+
 TYPE_CHECKING = False  # not typing's: importing typing costs ~5 ms of the console's start-up
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -56,8 +60,7 @@ class _Parser(argparse.ArgumentParser):
 def _run_args(p: argparse.ArgumentParser) -> None:
     p.description = ("Run the controller in the foreground. Ctrl-C or SIGTERM stops every "
                      "process gracefully; SIGHUP reloads the config file.")
-    p.add_argument("config", nargs="?", help=CONFIG_HELP + "; default: "
-                   + ", ".join(DEFAULT_CONFIGS) + " in the current directory")
+    p.add_argument("config", nargs="?", help=CONFIG_HELP + "; default: " + CONFIG_SEARCH)
     p.add_argument("--cmd", help="run this command without a config file")
     p.add_argument("-n", "--numprocesses", type=int, default=1, metavar="N",
                    help="with --cmd: how many processes (default 1)")
@@ -83,7 +86,7 @@ def _run_args(p: argparse.ArgumentParser) -> None:
 
 
 def _check_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("config", nargs="?", help=CONFIG_HELP)
+    p.add_argument("config", nargs="?", help=CONFIG_HELP + "; default: " + CONFIG_SEARCH)
     p.add_argument("--json", action="store_true", help="print the resolved config as JSON")
     add_procfile_arguments(p)
 
@@ -126,8 +129,9 @@ class Option:
 COLOR_CHOICES = ("auto", "always", "never")
 JSON = Option(("--json",), "json", "print the raw JSON answer")
 ENDPOINT = Option(("-e", "--endpoint"), "endpoint",
-                  "unix:PATH or https://HOST:PORT (default: $RINGLEADER_ENDPOINT, the "
-                  "CONFIG's endpoint, or unix:ringleader.sock here)", "ENDPOINT")
+                  "unix:PATH or https://HOST:PORT (default: the -c CONFIG's endpoint, "
+                  "$RINGLEADER_ENDPOINT, the endpoint of the config `run` would find, or "
+                  "unix:ringleader.sock here)", "ENDPOINT")
 CONFIG = Option(("-c", "--config"), "config", "take the endpoint from this config file",
                 "CONFIG")
 TOKEN = Option(("--token",), "token", "bearer token (default: $RINGLEADER_TOKEN)", "TOKEN")
@@ -166,16 +170,17 @@ def _console(name: str = "") -> Callable[[argparse.ArgumentParser], None]:
 def _up_args(p: argparse.ArgumentParser) -> None:
     p.description = ("Start the controller as a background daemon and return once it answers "
                      "and every autostart watcher is active.")
-    p.add_argument("config", nargs="?", help=CONFIG_HELP + "; default: "
-                   + ", ".join(DEFAULT_CONFIGS) + " in the current directory")
+    p.add_argument("config", nargs="?", help=CONFIG_HELP + "; default: " + CONFIG_SEARCH)
     p.add_argument("--log-output", metavar="PATH",
-                   help="the daemon's output (default: ringleader.log next to the config)")
+                   help="the daemon's output (default: ringleader.log next to the config; "
+                   "for a config under /etc, /var/log/ringleader/NAME.log)")
     p.add_argument("--log-format", choices=LOG_FORMATS, help="as `run --log-format`")
     p.add_argument("--worker-output", action="store_true", help="also write the workers' "
                    "console streams to the log, as `run` does to its terminal (default: "
                    "only `ringleader logs` shows them)")
     p.add_argument("--pidfile", metavar="PATH",
-                   help="default: the config's pidfile, or ringleader.pid next to the config")
+                   help="default: the config's pidfile, or ringleader.pid next to the config "
+                   "(for a config under /etc, /run/ringleader/NAME.pid)")
     _common(p, config_option=False, color=False)
     add_procfile_arguments(p)
 

@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 # `status`: a watcher is failed or flapping (supervisorctl says 3, our "unreachable")
 EXIT_DEGRADED = 4
+# The names looked for in the current directory (config.places.LOCAL_NAMES: not imported
+# here, the help texts need it on every command's start).
 DEFAULT_CONFIGS = ("ringleader.toml", "ringleader.ini", "circus.ini", "supervisord.conf",
                    "Procfile")
 
@@ -86,12 +88,19 @@ def use_color(mode: str | None, stream: TextIO) -> bool:
         return False
 
 
-def find_config() -> str | None:
-    """The first of DEFAULT_CONFIGS in the current directory."""
-    for name in DEFAULT_CONFIGS:
-        if os.path.isfile(name):
-            return name
-    return None
+def find_config(required: bool = True) -> str | None:
+    """The config file to use when none is named (config.places: $RINGLEADER_CONFIG, here,
+    the user's folder, /etc/ringleader). Not found: a UsageError listing where it looked,
+    or None when not `required`."""
+    from ringleader.config.places import NoConfig, discover, not_found
+
+    try:
+        path = discover()
+    except NoConfig as exc:
+        raise UsageError(str(exc)) from None
+    if path is None and required:
+        raise UsageError(not_found())
+    return path
 
 
 def load_config_file(path: str, args: argparse.Namespace | None = None) -> Config:
@@ -190,12 +199,31 @@ def endpoint_from_config(path: str) -> str:
 
 
 def resolve_endpoint(args: argparse.Namespace) -> str:
-    """-e, then -c CONFIG, then $RINGLEADER_ENDPOINT, then unix:ringleader.sock here."""
+    """-e, then -c CONFIG, then $RINGLEADER_ENDPOINT, then the endpoint of the config that
+    `run` would find (find_config), then unix:ringleader.sock here."""
     if getattr(args, "endpoint", None):
         return str(args.endpoint)
     if getattr(args, "config", None):
         return endpoint_from_config(args.config)
-    return os.environ.get("RINGLEADER_ENDPOINT") or DEFAULT_ENDPOINT
+    if os.environ.get("RINGLEADER_ENDPOINT"):
+        return os.environ["RINGLEADER_ENDPOINT"]
+    found = find_config(required=False)
+    return _discovered_endpoint(found) if found else DEFAULT_ENDPOINT
+
+
+def _discovered_endpoint(path: str) -> str:
+    """The endpoint of a config found by discovery. Most name none (nor include a file
+    that may): that needs no parse, so the console stays light (no loader, no msgspec)."""
+    from ringleader.config.places import default_socket
+
+    try:
+        with open(path, "rb") as f:
+            text = f.read(4 << 20).lower()
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if not any(word in text for word in (b"endpoint", b"include", b"\\u")):
+        return "unix:" + default_socket(path)
+    return endpoint_from_config(path)
 
 
 def make_client(args: argparse.Namespace, endpoint: str, timeout: float) -> Client:

@@ -10,7 +10,6 @@ import os
 import sys
 
 from ringleader.cli.common import (
-    DEFAULT_CONFIGS,
     EXIT_FAILED,
     EXIT_USAGE,
     UsageError,
@@ -82,9 +81,7 @@ def _load_for_run(args: argparse.Namespace) -> Config:
             watcher["name"] = args.name
         return config_from_dicts([watcher])
     path = config_path(args, "run") or find_config()
-    if path is None:
-        raise UsageError("ringleader run: no CONFIG given and none of "
-                         + ", ".join(DEFAULT_CONFIGS) + " here (or use --cmd)")
+    assert path is not None  # find_config() raises when none is found
     return load_config_file(path, args)
 
 

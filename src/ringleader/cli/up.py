@@ -17,7 +17,6 @@ from typing import NamedTuple
 
 from ringleader.api.client import ApiError, Client, Unreachable
 from ringleader.cli.common import (
-    DEFAULT_CONFIGS,
     EXIT_FAILED,
     EXIT_OK,
     EXIT_USAGE,
@@ -30,7 +29,7 @@ from ringleader.cli.common import (
     load_config_file,
     make_client,
 )
-from ringleader.trusted_files import UntrustedFile, open_trusted
+from ringleader.trusted_files import UntrustedFile, make_private_dirs, open_trusted
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -87,13 +86,28 @@ def _report(message: str, logs: dict[str, int]) -> None:
                 print(f"  {line}", file=sys.stderr)
 
 
+def _default_files(source: str) -> tuple[str, str]:
+    """The daemon's log and pid file: next to the config, or for a system config (under
+    /etc) in /var/log/ringleader and /run/ringleader (made 0750 and 0700 if missing)."""
+    from ringleader.config import places
+
+    if not places.is_system_config(source):
+        base = os.path.dirname(source)
+        return os.path.join(base, DEFAULT_LOG), os.path.join(base, DEFAULT_PIDFILE)
+    for folder in (places.LOG_DIR, places.RUN_DIR):
+        try:
+            make_private_dirs(folder, places.DIR_MODES[folder])
+        except UntrustedFile as exc:
+            raise UsageError(f"{exc.path}: {exc}") from None
+    return (places.system_file(source, places.LOG_DIR, ".log"),
+            places.system_file(source, places.RUN_DIR, ".pid"))
+
+
 def cmd_up(args: argparse.Namespace) -> int:
     from ringleader.errors import ConfigError
 
     path = config_path(args, "up") or find_config()
-    if path is None:
-        raise UsageError("ringleader up: no CONFIG given and none of "
-                         + ", ".join(DEFAULT_CONFIGS) + " here")
+    assert path is not None  # find_config() raises when none is found
     try:
         config = load_config_file(path, args)
     except ConfigError as exc:
@@ -101,11 +115,10 @@ def cmd_up(args: argparse.Namespace) -> int:
             error(problem)
         return EXIT_USAGE
     source = os.path.abspath(config.source or path)
-    base = os.path.dirname(source)
     endpoint = args.endpoint or config_endpoint(config.controller.endpoint, source)
-    log = os.path.abspath(args.log_output or os.path.join(base, DEFAULT_LOG))
-    pidfile = os.path.abspath(args.pidfile or config.controller.pidfile
-                              or os.path.join(base, DEFAULT_PIDFILE))
+    log_default, pid_default = _default_files(source)
+    log = os.path.abspath(args.log_output or log_default)
+    pidfile = os.path.abspath(args.pidfile or config.controller.pidfile or pid_default)
     timeout = args.timeout or 30.0
     deadline = time.monotonic() + timeout  # one deadline for everything `up` waits for
 

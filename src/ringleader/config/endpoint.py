@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import os
 
+from ringleader.config.places import default_socket
+
 TYPE_CHECKING = False  # not typing's: the console imports this module
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -30,8 +32,9 @@ class EndpointError(Exception):
 
 
 def default_endpoint(source: str) -> str:
-    """Without an `endpoint`, the controller listens on ringleader.sock next to its config."""
-    return "unix:" + os.path.join(os.path.dirname(os.path.abspath(source)), DEFAULT_SOCKET_NAME)
+    """Without an `endpoint`, the controller listens on ringleader.sock next to its config
+    (a system config's, under /etc: in /run/ringleader, config.places)."""
+    return "unix:" + default_socket(source)
 
 
 def has_circus_section(text: str) -> bool:
