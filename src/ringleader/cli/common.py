@@ -214,11 +214,15 @@ def resolve_endpoint(args: argparse.Namespace) -> str:
 def _discovered_endpoint(path: str) -> str:
     """The endpoint of a config found by discovery. Most name none (nor include a file
     that may): that needs no parse, so the console stays light (no loader, no msgspec)."""
-    from ringleader.config.places import default_socket
+    from ringleader.config.places import default_socket, is_system_config
 
     try:
         with open(path, "rb") as f:
             text = f.read(4 << 20).lower()
+    except PermissionError:
+        if is_system_config(path):  # root's, mode 0600: most name no endpoint
+            return "unix:" + default_socket(path)
+        raise UsageError(f"cannot read {path}: permission denied") from None
     except OSError as exc:
         raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
     if not any(word in text for word in (b"endpoint", b"include", b"\\u")):
