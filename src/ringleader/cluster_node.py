@@ -98,14 +98,14 @@ class ClusterNode:
         self._check_open()
         job, asked = self._owned[config.name]
         watcher = self._arbiter.watcher(config.name)
+        # The one path of every config change, as reloadconfig: in place when only
+        # numprocesses changed, a zero-downtime reload when active, and when stopped by an
+        # operator here, the definition its next start takes.
         if msgspec.structs.replace(asked, numprocesses=config.numprocesses) == config:
-            await watcher.rescale(msgspec.structs.replace(watcher.config,
-                                                          numprocesses=config.numprocesses))
-        elif watcher.is_active:
-            await watcher.apply_config(config)  # a zero-downtime reload, as reloadconfig
-        else:  # stopped by an operator here: the next start takes the new definition
-            watcher.replace_config(config)
-            await watcher.set_numprocesses(config.numprocesses)
+            await watcher.apply_config(msgspec.structs.replace(
+                watcher.config, numprocesses=config.numprocesses))
+        else:
+            await watcher.apply_config(config)
         self._owned[config.name] = (job, config)
 
     async def remove_owned_watcher(self, name: str) -> None:
