@@ -191,8 +191,7 @@ def _startup_args(p: argparse.ArgumentParser) -> None:
                      "`pm2 startup` does; save it under /etc/systemd/system (or "
                      "~/.config/systemd/user with --user) and enable it.")
     p.add_argument("init", choices=("systemd",), help="the service manager")
-    CONFIG.add(p, help="the config file (default: " + ", ".join(DEFAULT_CONFIGS)
-               + " in the current directory)")
+    CONFIG.add(p, help="the config file (default: " + CONFIG_SEARCH + ")")
     p.add_argument("--user", action="store_true", help="a unit for the user's service "
                    "manager (systemctl --user)")
 

@@ -225,7 +225,8 @@ def _discovered_endpoint(path: str) -> str:
         raise UsageError(f"cannot read {path}: permission denied") from None
     except OSError as exc:
         raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
-    if not any(word in text for word in (b"endpoint", b"include", b"\\u")):
+    native = path.endswith((".toml", ".ini"))  # a supervisord.conf says it in its own words
+    if native and not any(word in text for word in (b"endpoint", b"include", b"\\u")):
         return "unix:" + default_socket(path)
     return endpoint_from_config(path)
 

@@ -19,7 +19,6 @@ from ringleader.cli.common import (
     EXIT_UNREACHABLE,
     UsageError,
     error,
-    find_config,
     json_error,
     make_client,
     resolve_endpoint,
@@ -48,22 +47,10 @@ def run_console(args: argparse.Namespace,
     except ApiError as exc:
         return _failed(args, exc.code, str(exc), exc.detail or exc.code, EXIT_FAILED)
     except Unreachable as exc:
-        return _failed(args, "unreachable", str(exc) + _hint(args), str(exc),
+        return _failed(args, "unreachable", str(exc), str(exc),
                        EXIT_UNREACHABLE)
     finally:
         client.close()
-
-
-def _hint(args: argparse.Namespace) -> str:
-    """Where no endpoint was given but a config file is here (a supervisord.conf's socket
-    is where its [unix_http_server] says): how to reach its controller."""
-    if getattr(args, "endpoint", None) or getattr(args, "config", None) \
-            or os.environ.get("RINGLEADER_ENDPOINT"):
-        return ""
-    found = find_config()
-    if found is None:
-        return ""
-    return f"; for the controller of {found} here: ringleader -c {found} {args.command}"
 
 
 def _failed(args: argparse.Namespace, code: str, message: str, detail: str,

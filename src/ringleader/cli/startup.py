@@ -14,7 +14,6 @@ import shutil
 import sys
 
 from ringleader.cli.common import (
-    DEFAULT_CONFIGS,
     EXIT_OK,
     EXIT_USAGE,
     UsageError,
@@ -105,9 +104,7 @@ def cmd_startup(args: argparse.Namespace) -> int:
     from ringleader.errors import ConfigError
 
     path = args.config or find_config()
-    if path is None:
-        raise UsageError("ringleader startup: no -c CONFIG given and none of "
-                         + ", ".join(DEFAULT_CONFIGS) + " here")
+    assert path is not None  # find_config() raises when none is found
     try:
         config = load_config_file(path)
     except ConfigError as exc:

@@ -79,7 +79,7 @@ def test_nothing_found_is_one_line_naming_every_place(tmp_path: Path, here: Path
         done = cli(command, env=env_for(tmp_path, XDG_CONFIG_HOME=str(xdg)), cwd=here)
         assert done.returncode == 2, (command, done.stderr)
         assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
-        for place in ("$RINGLEADER_CONFIG", "./ringleader.toml", "./circus.ini",
+        for place in ("$RINGLEADER_CONFIG", "./ringleader.toml", "./circus.ini", "./Procfile",
                       f"{xdg}/ringleader/ringleader.toml", "/etc/ringleader/ringleader.toml"):
             assert place in done.stderr, (command, place, done.stderr)
 

@@ -246,19 +246,19 @@ def test_unreachable_is_exit_3(tmp_path: Path, capsys: pytest.CaptureFixture[str
                    "no such socket (is it running?)\n")
 
 
-def test_unreachable_by_default_names_the_config_file_here(
+def test_unreachable_by_default_names_the_found_configs_socket(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
-    """A supervisord.conf's socket is where its [unix_http_server] says: the default
-    endpoint misses it; the error says how to reach it (no config is read for that)."""
+    """Without -e, the console asks the controller of the config found here (config
+    discovery): a supervisord.conf's is next to it, where `run` puts it."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("RINGLEADER_ENDPOINT", raising=False)
+    monkeypatch.delenv("RINGLEADER_CONFIG", raising=False)
     (tmp_path / "supervisord.conf").write_text("[unix_http_server]\nfile = /tmp/s.sock\n")
     code, _, err = run(capsys, "status")
     assert code == 3
-    assert err == ("error: cannot reach the controller at unix:ringleader.sock: no such "
-                   "socket (is it running?); for the controller of supervisord.conf here: "
-                   "ringleader -c supervisord.conf status\n")
+    assert err == (f"error: cannot reach the controller at unix:{tmp_path}/ringleader.sock: "
+                   "no such socket (is it running?)\n")
 
 
 @pytest.mark.parametrize("argv", [["rm"], ["status", "-e", "http://h:1"], ["nosuch"],

@@ -15,12 +15,13 @@ def test_candidates_in_order_and_a_relative_xdg_is_ignored(tmp_path: Path) -> No
     env = {"HOME": str(tmp_path), "XDG_CONFIG_HOME": "relative/dir"}
     home = os.path.expanduser("~")  # expanduser reads $HOME of the process, not `env`
     assert places.candidates(env) == [
-        "./ringleader.toml", "./ringleader.ini", "./circus.ini",
+        "./ringleader.toml", "./ringleader.ini", "./circus.ini", "./supervisord.conf",
+        "./Procfile",
         f"{home}/.config/ringleader/ringleader.toml",
         f"{home}/.config/ringleader/ringleader.ini",
         "/etc/ringleader/ringleader.toml", "/etc/ringleader/ringleader.ini"]
     xdg = {"XDG_CONFIG_HOME": str(tmp_path)}
-    assert places.candidates(xdg)[3] == f"{tmp_path}/ringleader/ringleader.toml"
+    assert places.candidates(xdg)[5] == f"{tmp_path}/ringleader/ringleader.toml"
 
 
 def test_discover_prefers_the_environment_then_the_first_found(
