@@ -76,7 +76,7 @@ def test_startup_systemd_user_and_config_found_here(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (("startup", "systemd"), "no -c CONFIG given"),
+    (("startup", "systemd"), "no config file given (-c CONFIG) and none found"),
     (("startup", "upstart"), "invalid choice"),
     (("startup", "systemd", "-c", "bad.toml"), "numprocesses"),
 ])
