@@ -11,14 +11,8 @@ from __future__ import annotations
 import os
 import sys
 
-from ringleader.cli.commands import (
-    COMMANDS,
-    GLOBAL_DEST_PREFIX,
-    GLOBAL_OPTIONS,
-    Command,
-    build_parser,
-    named_command,
-)
+from ringleader.cli.arguments import GLOBAL_DEST_PREFIX, GLOBAL_OPTIONS
+from ringleader.cli.commands import COMMANDS, Command, build_parser, named_command
 from ringleader.cli.common import (
     EXIT_INTERRUPTED,
     EXIT_OK,
