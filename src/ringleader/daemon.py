@@ -48,6 +48,7 @@ from ringleader.trusted_files import UntrustedFile, default_location, make_priva
 if TYPE_CHECKING:
     from ringleader.api.dashboard import Dashboard
     from ringleader.api.runner import ApiServer
+    from ringleader.api.supervisor_socket import ListenerRpcServer
     from ringleader.cluster_node import ClusterNode
 
 log = logging.getLogger("ringleader.daemon")
@@ -160,6 +161,9 @@ class Daemon:
         self._api_task: asyncio.Task[None] | None = None
         self._unix_sock: socket.socket | None = None  # bound, not yet served
         self._unix_inode: tuple[int, int] | None = None
+        # supervisord's XML-RPC for event listeners, opened only when there are listeners
+        self._listener_rpc: ListenerRpcServer | None = None
+        self._has_listeners = any(w.events for w in restored.config.watchers)
 
     async def _open_api(self) -> None:
         """Load the HTTP server and serve the control socket (bound already, unless there
@@ -183,6 +187,25 @@ class Daemon:
         if not gc.isenabled():  # `run` turned it off for the start-up (cli.run)
             gc.freeze()  # what start-up made stays: no later pass walks it
             gc.enable()
+
+    async def _open_listener_rpc(self) -> None:
+        """The event listeners' SUPERVISOR_SERVER_URL (api.supervisor_socket); without it
+        (it cannot be bound) they run with an empty one, as before."""
+        if self._listener_rpc is not None:
+            self._listener_rpc.give_to_listeners()
+            return
+        from ringleader.api.commands import Commands
+        from ringleader.api.supervisor_socket import ListenerRpcServer, listener_socket_path
+
+        server = ListenerRpcServer(listener_socket_path(self.socket_path), self.arbiter,
+                                   Commands(self.arbiter, self, self.cluster), self.audit)
+        try:
+            await server.start()
+        except (OSError, RingleaderError) as exc:
+            log.error("event listeners get no XML-RPC interface: %s", exc)
+            return
+        self._listener_rpc = server
+        self.arbiter.supervisor_url = server.url
 
     def _serve_api_soon(self) -> asyncio.Task[None]:
         """Open the API now (in a task) unless it is opening or open."""
@@ -240,6 +263,8 @@ class Daemon:
                 asyncio.get_running_loop().add_reader(self._unix_sock, self._serve_api_soon)
             if self.notifier is not None:
                 self.notifier.send("STATUS=starting the watchers")
+            if self._has_listeners:
+                await self._open_listener_rpc()
             try:
                 # A watcher whose before_start hook refuses is skipped (circus does).
                 await self.arbiter.start(skip_refused=True)
@@ -281,6 +306,8 @@ class Daemon:
             if self.cluster is not None:  # ours are gone: the work may move now
                 await self.cluster.stop()
             await self._close_api()
+            if self._listener_rpc is not None:
+                await self._listener_rpc.stop()
             await self.writer.flush()
             self.audit.close()
             if orphans is not None:
@@ -352,6 +379,8 @@ class Daemon:
             effective = self.cluster.keep_in_reload(effective)
         for note in notes:
             log.info("reload: %s", note)
+        if any(w.events for w in effective.watchers):
+            await self._open_listener_rpc()  # before the new listeners start
         plan = await self.arbiter.reload_config(effective)
         self.recorder.reset_config(config)
         self.writer.schedule()

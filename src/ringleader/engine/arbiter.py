@@ -105,6 +105,8 @@ class Arbiter(Queries):
         # circus on_demand: started by the first connection to their sockets
         self._on_demand = OnDemand(self.bus, self.start_watcher)
         self._events: EventHub | None = None
+        # The listeners' XML-RPC socket (api.supervisor_socket), set by its opener
+        self.supervisor_url = ""
 
     @property
     def sampler(self) -> StatsSampler:
@@ -166,7 +168,8 @@ class Arbiter(Queries):
                                   sockets=self.sockets, notify=self._notify_socket(loop),
                                   cgroup_instance=cgroup_instance(self._configs),
                                   config_dir=os.path.dirname(os.path.abspath(self.source))
-                                  if self.source else None, event_hub=self._event_hub)
+                                  if self.source else None, event_hub=self._event_hub,
+                                  supervisor_url=lambda: self.supervisor_url)
         self._stopping = False
         self._unsubscribe_requires = self.bus.subscribe(self._on_event_for_requires)
         for cfg in self._configs:

@@ -111,9 +111,10 @@ class Features:
         env, argv, executable = spec.env, list(spec.argv), spec.executable
         if services.guardian is not None:
             env[GUARD_ENV] = services.guardian.token
-        if cfg.events:  # what supervisord tells its children (no XML-RPC server here)
+        if cfg.events:  # what supervisord tells its children (api.supervisor_socket's URL)
             proc = watcher.processes.get(wid)
-            env.update(SUPERVISOR_ENABLED="1", SUPERVISOR_SERVER_URL="",
+            env.update(SUPERVISOR_ENABLED="1", SUPERVISOR_SERVER_URL=services.supervisor_url(),
+                       SUPERVISOR_USERNAME="", SUPERVISOR_PASSWORD="",
                        SUPERVISOR_PROCESS_NAME=proc.name if proc else watcher.name,
                        SUPERVISOR_GROUP_NAME=watcher.group or watcher.name)
         if services.notify is not None and (cfg.readiness == "notify" or cfg.watchdog_sec > 0):

@@ -47,6 +47,8 @@ class Services(msgspec.Struct, frozen=True):
     config_dir: str | None = None
     # supervisord events for event listener pools: built at its first use
     event_hub: Callable[[], EventHub] | None = None
+    # SUPERVISOR_SERVER_URL of event listeners: the listeners' XML-RPC socket, once open
+    supervisor_url: Callable[[], str] = lambda: ""
 
 
 def check_total(configs: Iterable[WatcherConfig], limit: int) -> None:

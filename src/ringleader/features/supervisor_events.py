@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["StateNames", "SupervisorEvent", "envelope", "subscribed", "tick_event"]
+__all__ = ["StateNames", "SupervisorEvent", "envelope", "state_name", "subscribed",
+           "tick_event"]
 
 TICK_PERIODS = (5, 60, 3600)
 
@@ -54,6 +55,11 @@ def timeslice(period: int, now: float) -> int:
 _NAMES = {"stopped": "STOPPED", "starting": "STARTING", "running": "RUNNING",
           "stopping": "STOPPING", "backoff": "BACKOFF", "exited": "EXITED",
           "flapping": "BACKOFF", "failed": "FATAL"}
+
+
+def state_name(ours: str) -> str:
+    """supervisord's name of our process state `ours` (``running`` -> ``RUNNING``)."""
+    return _NAMES.get(ours, "UNKNOWN")
 
 
 class StateNames:
