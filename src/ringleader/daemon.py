@@ -192,7 +192,6 @@ class Daemon:
         """The event listeners' SUPERVISOR_SERVER_URL (api.supervisor_socket); without it
         (it cannot be bound) they run with an empty one, as before."""
         if self._listener_rpc is not None:
-            self._listener_rpc.give_to_listeners()
             return
         from ringleader.api.commands import Commands
         from ringleader.api.supervisor_socket import ListenerRpcServer, listener_socket_path
@@ -382,6 +381,8 @@ class Daemon:
         if any(w.events for w in effective.watchers):
             await self._open_listener_rpc()  # before the new listeners start
         plan = await self.arbiter.reload_config(effective)
+        if self._listener_rpc is not None:
+            self._listener_rpc.give_to_listeners()  # their users may have changed
         self.recorder.reset_config(config)
         self.writer.schedule()
         self.config = config

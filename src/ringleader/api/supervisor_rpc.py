@@ -6,6 +6,8 @@ shutdown or reload; what the ``operate`` role may do, and less.
 Names are supervisord's: ``group:name`` (the watcher's group, else the watcher's name, and
 the process's name as the status shows it), or ``name`` for ``name:name``. Errors are
 ``xmlrpc.client.Fault`` with supervisord's codes and its ``CODE: detail`` strings.
+startProcess and stopProcess always wait for the outcome (their ``wait`` is accepted and
+not needed: each connection is served on its own).
 
 Payloads are parsed with the stdlib's ``xmlrpc.client.loads`` (expat: no external entities,
 its amplification limits) from a body the transport already bounded; anything it cannot
@@ -69,6 +71,7 @@ def process_info(watcher: Watcher, proc: Process) -> dict[str, Any]:
     statename = state_name(proc.state.value)
     uptime = proc.uptime() if alive else 0.0
     description = f"pid {proc.pid}, uptime {_uptime(uptime)}" if alive else proc.reason or ""
+    description = "".join(c for c in description if c.isprintable())  # XML 1.0 has no \x01
     exitstatus = proc.exit_code if proc.exit_code is not None else 0
     return {
         "name": proc.name, "group": _group(watcher), "description": description,

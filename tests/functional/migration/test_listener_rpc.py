@@ -117,10 +117,12 @@ def shared_dir() -> Iterator[Path]:
     shutil.rmtree(path, ignore_errors=True)
 
 
-def _serve(folder: Path, check: Callable[[ListenerRpcServer, Arbiter], Any]) -> None:
+def _serve(folder: Path, check: Callable[[ListenerRpcServer, Arbiter], Any], *,
+           listener_uid: int | None = None) -> None:
     async def main() -> None:
         arbiter = Arbiter([
-            {"name": "listener", "cmd": "sleep 60", "events": ["TICK_60"]},
+            {"name": "listener", "cmd": "sleep 60", "events": ["TICK_60"],
+             **({"uid": listener_uid} if listener_uid is not None else {})},
             {"name": "web", "cmd": "sleep 60", "process_name": "web_$(ringleader.wid)",
              "numprocesses": 2},
         ])
@@ -226,29 +228,46 @@ def test_hostile_bodies_get_a_fault_or_a_400_and_the_server_goes_on(shared_dir: 
     _serve(shared_dir, check)
 
 
-@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None,
-                    reason="needs root and setpriv")
+# supervisor's own client, as a listener calls it: what it got
+_CLIENT = ("import sys, xmlrpc.client\n"
+           "from supervisor import childutils\n"
+           "rpc = childutils.getRPCInterface({'SUPERVISOR_SERVER_URL': sys.argv[1]})\n"
+           "try:\n    rpc.supervisor.getAllProcessInfo()\n"
+           "except xmlrpc.client.ProtocolError as e:\n    print('refused', e.errcode)\n"
+           "except OSError as e:\n    print('oserror', e.errno)\n"
+           "else:\n    print('answered')\n")
+
+
+def _run_as_nobody(url: str) -> str:
+    out = subprocess.run([*NOBODY, sys.executable, "-c", _CLIENT, url],
+                         capture_output=True, text=True, timeout=30, check=False)
+    return out.stdout.strip() + out.stderr[-300:]
+
+
+needs_root = pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None,
+                                reason="needs root and setpriv")
+
+
+@needs_root
 def test_another_user_is_refused_even_through_an_open_file_mode(shared_dir: Path) -> None:
-    client = ("import sys, xmlrpc.client\n"
-              "from supervisor import childutils\n"
-              "rpc = childutils.getRPCInterface({'SUPERVISOR_SERVER_URL': sys.argv[1]})\n"
-              "try:\n    rpc.supervisor.getAllProcessInfo()\n"
-              "except xmlrpc.client.ProtocolError as e:\n    print('refused', e.errcode)\n"
-              "except OSError as e:\n    print('oserror', e.errno)\n"
-              "else:\n    print('answered')\n")
-
     async def check(server: ListenerRpcServer, arbiter: Arbiter) -> None:
-        def run_as_nobody() -> str:
-            out = subprocess.run([*NOBODY, sys.executable, "-c", client, server.url],
-                                 capture_output=True, text=True, timeout=30, check=False)
-            return out.stdout.strip() + out.stderr[-300:]
-
-        assert (await asyncio.to_thread(run_as_nobody)).startswith("oserror 13")  # 0600
+        answer = await asyncio.to_thread(_run_as_nobody, server.url)
+        assert answer.startswith("oserror 13"), answer  # the file's mode: 0600, ours
         os.chmod(server.path, 0o666)  # even so: the peer's uid decides
-        assert (await asyncio.to_thread(run_as_nobody)).startswith("refused 403")
+        answer = await asyncio.to_thread(_run_as_nobody, server.url)
+        assert answer.startswith("refused 403"), answer
         assert arbiter.watcher("web").processes[1].is_alive
 
     _serve(shared_dir, check)
+
+
+@needs_root
+def test_a_listener_running_as_another_user_may_use_it(shared_dir: Path) -> None:
+    async def check(server: ListenerRpcServer, arbiter: Arbiter) -> None:
+        assert os.stat(server.path).st_uid == 65534
+        assert (await asyncio.to_thread(_run_as_nobody, server.url)) == "answered"
+
+    _serve(shared_dir, check, listener_uid=65534)
 
 
 # A Daemon until its watchers run: the listeners' server modules it loaded.
