@@ -28,22 +28,17 @@ import socket
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from ringleader.api.audit import AuditLog
 from ringleader.api.listen import bind_control_socket
-from ringleader.config import places
 from ringleader.config.load import load_config
 from ringleader.config.model import Config
 from ringleader.config.plan import ReloadPlan
 from ringleader.config.runnable import check_runnable
+from ringleader.controller_files import open_audit, restore_state, socket_path
 from ringleader.engine.arbiter import Arbiter
 from ringleader.errors import ConfigError, RingleaderError
 from ringleader.logs import reopen_logs
 from ringleader.proc.sdnotify import SdNotifier, summary
 from ringleader.proc.signals import SignalQueue
-from ringleader.state.file import StateWriter, load_state
-from ringleader.state.merge import Restored, resolve
-from ringleader.state.recorder import StateRecorder
-from ringleader.trusted_files import UntrustedFile, default_location, make_private_dirs
 
 if TYPE_CHECKING:
     from ringleader.api.dashboard import Dashboard
@@ -57,50 +52,6 @@ log = logging.getLogger("ringleader.daemon")
 # (SIGPIPE is ignored by Python already; a child gets it back at exec).
 HANDLED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1,
            signal.SIGUSR2, signal.SIGWINCH)
-SOCKET_NAME = "ringleader.sock"
-AUDIT_NAME = "ringleader-audit.log"
-STATE_NAME = "ringleader.state"
-
-
-def socket_path(config: Config) -> str:
-    """The control socket: the configured endpoint, else next to the config file (or in
-    the current directory when there is none)."""
-    endpoint = config.controller.endpoint
-    if endpoint:
-        return endpoint.removeprefix("unix:")
-    if config.source:
-        return places.default_socket(config.source)  # /run/ringleader for a system config
-    return os.path.join(os.getcwd(), SOCKET_NAME)
-
-
-def controller_file(named: str | None, config: Config, socket: str,
-                    name: str) -> tuple[str, bool]:
-    """Where the state file or the audit log goes, and whether the operator named it: as
-    named, else next to the config file (the operator's folder, like `up`'s pid file and
-    log), never in the socket's folder, which may be shared (/tmp); without a config file,
-    or when others can write to its folder: the private runtime folder. A system config's
-    (under /etc): /var/lib/ringleader (state) or /var/log/ringleader (audit log)."""
-    if named:
-        return named, True
-    if config.source and places.is_system_config(config.source):
-        folder = places.LOG_DIR if name == AUDIT_NAME else places.STATE_DIR
-        suffix = "-audit.log" if name == AUDIT_NAME else ".state"
-        return places.system_file(config.source, folder, suffix), False
-    anchor = os.path.dirname(config.source) if config.source else None
-    return default_location(anchor, name, key=config.source or socket), False
-
-
-def _open_audit(config: Config, socket: str) -> AuditLog:
-    path, named = controller_file(config.controller.audit_log, config, socket, AUDIT_NAME)
-    try:
-        if not named and os.path.dirname(path) == places.LOG_DIR:
-            make_private_dirs(places.LOG_DIR, places.DIR_MODES[places.LOG_DIR])
-        return AuditLog(path, shared_dir_ok=named, required=config.controller.audit_required)
-    except UntrustedFile as exc:
-        where = "" if exc.path == path else f"{exc.path}: "
-        raise ConfigError([f"audit log {path}: {where}{exc}"]) from None
-
-
 class Daemon:
     def __init__(self, config: Config, *, console_fd: int = 1,
                  reload: Callable[[], Config] | None = None, init: bool = False,
@@ -108,29 +59,9 @@ class Daemon:
         self.config = config
         self.socket_path = socket_path(config)
         # Runtime changes of a previous run, laid over the file (rules: state/merge.py).
-        self.state_path, named = controller_file(config.controller.statefile, config,
-                                                 self.socket_path, STATE_NAME)
-        try:
-            make_private_dirs(os.path.dirname(os.path.abspath(self.state_path)))
-        except UntrustedFile as exc:
-            log.warning("state file %s: %s: %s (runtime changes will not be kept)",
-                        self.state_path, exc.path, exc)
-        state = load_state(self.state_path, shared_dir_ok=named)
-        restored = Restored(config, [], {})
-        if state is not None:
-            try:
-                restored = resolve(config, state)
-            except Exception as exc:  # a belt: restoring state must never stop a start
-                log.warning("state file %s: cannot apply it (%s): ignored", self.state_path,
-                            exc)
-                state = None
-        for note in restored.notes:
-            if note.startswith("ignored"):
-                log.warning("state file %s: %s", self.state_path, note)
-            else:
-                log.info("state file %s: %s", self.state_path, note)
-        self.recorder = StateRecorder(config, state, restored)
-        self.writer = StateWriter(self.state_path, self.recorder, shared_dir_ok=named)
+        kept = restore_state(config, self.socket_path)
+        self.state_path, named, restored = kept.path, kept.named, kept.restored
+        self.recorder, self.writer = kept.recorder, kept.writer
         self.arbiter = Arbiter(restored.config.watchers, config.controller,
                                console_fd=console_fd, console_color=console_color,
                                source=config.source,
@@ -147,7 +78,7 @@ class Daemon:
             self._reload = lambda: load_config(source)
         self._done = asyncio.Event()
         self._stop_task: asyncio.Task[None] | None = None
-        self.audit = _open_audit(config, self.socket_path)
+        self.audit = open_audit(config, self.socket_path)
         if not named:  # a default may be in the runtime folder: say where
             log.info("state file (default): %s", self.state_path)
         # A cluster node only with [cluster]: a lone controller never imports the cluster.
