@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator
 from typing import Any
 
 from ringleader.config.collect import (
@@ -52,31 +53,27 @@ def read_toml(c: Collector, path: str, display: str, data: dict[str, Any]) -> li
                                           where, c.report)
             else:
                 c.set_controller(key, value, where, base_dir, "toml")
-    watchers = data.get("watchers", {})
-    if isinstance(watchers, dict):
-        for name, table in watchers.items():
-            wwhere = f"{display}: [watchers.{name}]"
-            if not isinstance(table, dict):
-                c.report.error(wwhere, "", f"expected a table of options, got {show(table)}")
-                continue
-            options = dict(table)
-            c.add_watcher(PendingWatcher(name, wwhere, options, "toml", take_env(options)))
+    for name, wwhere, options in _named_tables(c, data, "watchers", display):
+        c.add_watcher(PendingWatcher(name, wwhere, options, "toml", take_env(options)))
     if isinstance(data.get("cluster"), dict):
         c.set_cluster(Setting(data["cluster"], f"{display}: [cluster]", base_dir, "toml"))
-    sockets = data.get("sockets", {})
-    if isinstance(sockets, dict):
-        for name, table in sockets.items():
-            swhere = f"{display}: [sockets.{name}]"
-            if not isinstance(table, dict):
-                c.report.error(swhere, "", f"expected a table of options, got {show(table)}")
-                continue
-            c.add_socket(PendingSection(name, swhere, dict(table), "toml", base_dir))
-    groups = data.get("groups", {})
-    if isinstance(groups, dict):
-        for name, table in groups.items():
-            gwhere = f"{display}: [groups.{name}]"
-            if not isinstance(table, dict):
-                c.report.error(gwhere, "", f"expected a table of options, got {show(table)}")
-                continue
-            c.groups.append(PendingSection(name, gwhere, dict(table), "toml", base_dir))
+    for name, swhere, table in _named_tables(c, data, "sockets", display):
+        c.add_socket(PendingSection(name, swhere, table, "toml", base_dir))
+    for name, gwhere, table in _named_tables(c, data, "groups", display):
+        c.groups.append(PendingSection(name, gwhere, table, "toml", base_dir))
     return includes
+
+
+def _named_tables(c: Collector, data: dict[str, Any], section: str,
+                  display: str) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """The ``[SECTION.NAME]`` tables of a document: (name, where, a copy of its options);
+    a NAME that is not a table is an error naming it."""
+    tables = data.get(section, {})
+    if not isinstance(tables, dict):
+        return  # reported with the other top-level keys
+    for name, table in tables.items():
+        where = f"{display}: [{section}.{name}]"
+        if not isinstance(table, dict):
+            c.report.error(where, "", f"expected a table of options, got {show(table)}")
+            continue
+        yield name, where, dict(table)
