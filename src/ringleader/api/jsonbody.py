@@ -71,6 +71,8 @@ def parse_json(body: bytes) -> Any:
     try:
         data = _decode(body)
     except msgspec.DecodeError as exc:
+        if "utf-8" in str(exc).lower():  # msgspec >= 0.23 checks UTF-8 itself
+            raise BodyError("malformed JSON body: invalid UTF-8") from None
         raise BodyError(f"malformed JSON body: {exc}") from None
     except RecursionError:  # msgspec gives up at the interpreter's recursion limit
         raise BodyError(_TOO_DEEP) from None
