@@ -12,8 +12,7 @@ from __future__ import annotations
 import os
 import re
 import socket
-from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, NamedTuple
 
 import msgspec
 from msgspec import Meta
@@ -31,9 +30,9 @@ LabelName = Annotated[str, Meta(min_length=1, max_length=63, pattern=LABEL_PATTE
 Seconds = Annotated[float, Meta(gt=0, le=3600)]
 
 
-@dataclass(frozen=True)
-class Endpoint:
-    """One etcd client URL, parsed."""
+class Endpoint(NamedTuple):
+    """One etcd client URL, parsed. (A NamedTuple: a dataclass costs ~0.5 ms to define,
+    at every controller start.)"""
 
     scheme: str  # "http" or "https"
     host: str

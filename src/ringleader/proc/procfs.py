@@ -8,14 +8,14 @@ Parsing is pure (``parse_stat``); the readers tolerate processes vanishing under
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from typing import NamedTuple
 
 PROC = "/proc"
 
 
-@dataclass(frozen=True, slots=True)
-class Stat:
-    """The fields of /proc/PID/stat this package reads."""
+class Stat(NamedTuple):
+    """The fields of /proc/PID/stat this package reads. (A NamedTuple: a frozen dataclass
+    costs ~0.5 ms to define, at every controller start.)"""
 
     pid: int
     state: str  # R, S, D, Z, T, ...

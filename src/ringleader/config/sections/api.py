@@ -7,7 +7,6 @@ fields and calls these for the sub-tables) so that each module stays small.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Callable
 from typing import Any
@@ -64,6 +63,8 @@ _HOST_NAME = re.compile(rf"{_LABEL}(\.{_LABEL})*")
 def dashboard_host(text: str) -> str:
     """A name as a browser sends it in Host (without the port): lower case, an IPv6
     address in brackets."""
+    import ipaddress  # only for a [ringleader.tcp] table: not at every start
+
     name = text.strip().lower()
     try:
         address = ipaddress.ip_address(name.strip("[]"))
