@@ -17,13 +17,14 @@ import fcntl
 import logging
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Final, Literal, final
 
 from ringleader.config.model import StreamConfig
 from ringleader.output.custom import CustomSink, CustomStreams
-from ringleader.output.framing import LineFramer
-from ringleader.output.sinks import EMPTY, FAILED, ConsoleSink, FileSink, NullSink, Sink
+from ringleader.output.file_sink import FileSink
+from ringleader.output.framing import COLORS, NAMED_COLORS, LineFramer, Stamper, console_color
+from ringleader.output.sinks import EMPTY, FAILED, ConsoleSink, NullSink, Sink
 
 if TYPE_CHECKING:
     from ringleader.output.logbuffer import LogBuffer, Tap
@@ -39,12 +40,6 @@ _FRAMED_CHUNK: Final = 1 << 15
 _ROUNDS: Final = 16  # reads per wakeup: big batches, yet a fair share between pumps
 _PARTIAL_DELAY: Final = 0.5  # a partial line (a prompt, a progress bar) shows after this
 _CLOSE_DRAIN: Final = 4 << 20  # close() reads at most this much more from a live pipe
-# circus FancyStdoutStream's colour names
-_NAMED_COLORS: Final = {"black": "30", "red": "31", "green": "32", "yellow": "33", "blue": "34",
-                        "magenta": "35", "cyan": "36", "white": "37"}
-# honcho's palette: cycled by watcher and wid
-_COLORS: Final = ("36", "33", "32", "35", "31", "34", "1;36", "1;33", "1;32", "1;35", "1;31",
-                  "1;34")
 
 _DIRECT, _COPY, _FRAMED, _DISCARD = range(4)
 
@@ -68,25 +63,6 @@ def make_pipe(size: int = PIPE_SIZE) -> tuple[int, int]:
 
 
 @final
-class _Stamper:
-    """strftime of the injected clock, formatted at most once per second."""
-
-    __slots__ = ("_clock", "_fmt", "_sec", "_utc", "_value")
-
-    def __init__(self, fmt: str, utc: bool, clock: Callable[[], float]) -> None:
-        self._fmt, self._utc, self._clock = fmt, utc, clock
-        self._sec = -1
-        self._value = b""
-
-    def __call__(self) -> bytes:
-        sec = int(self._clock())
-        if sec != self._sec:
-            tt = time.gmtime(sec) if self._utc else time.localtime(sec)
-            self._sec, self._value = sec, time.strftime(self._fmt, tt).encode() + b" "
-        return self._value
-
-
-@final
 class Pump:
     """Moves one pipe's bytes to one sink. Created by ``StreamHub.open_pump``."""
 
@@ -96,7 +72,7 @@ class Pump:
     )
 
     def __init__(self, fd: int, sink: Sink, mode: int, framer: LineFramer | None,
-                 before: bytes, after: bytes, stamper: _Stamper | None,
+                 before: bytes, after: bytes, stamper: Stamper | None,
                  tap: Tap | None = None) -> None:
         self._fd = fd
         self._sink = sink
@@ -298,17 +274,6 @@ class Pump:
             self._done.set_result(None)
 
 
-def console_color(fd: int, environ: Mapping[str, str]) -> bool:
-    """The default of the console prefixes' colours: $NO_COLOR (set and not empty) says no,
-    else $FORCE_COLOR (the same) says yes, else whether `fd` is a terminal (no-color.org,
-    force-color.org; the console commands follow the same rules)."""
-    if environ.get("NO_COLOR"):
-        return False
-    if environ.get("FORCE_COLOR"):
-        return True
-    return os.isatty(fd)
-
-
 @final
 class StreamHub:
     """One per arbiter: the console sink, and one ref-counted FileSink per log path."""
@@ -327,7 +292,7 @@ class StreamHub:
         self._null = NullSink()
         self._files: dict[str, FileSink] = {}
         self._watcher_index: dict[str, int] = {}
-        self._stampers: dict[tuple[str, bool], _Stamper] = {}
+        self._stampers: dict[tuple[str, bool], Stamper] = {}
         self._tty: bool | None = None
         self._custom = CustomStreams()  # circus's stream classes, one object per watcher
 
@@ -340,7 +305,7 @@ class StreamHub:
             key = (cfg.time_format, cfg.utc)
             stamper = self._stampers.get(key)
             if stamper is None:
-                stamper = self._stampers[key] = _Stamper(cfg.time_format, cfg.utc, self._clock)
+                stamper = self._stampers[key] = Stamper(cfg.time_format, cfg.utc, self._clock)
         if cfg.kind == "null":
             return Pump(fd, self._null, _DISCARD, None, b"", b"", None)
         if cfg.kind == "custom":
@@ -369,9 +334,9 @@ class StreamHub:
             color = self._tty
         if color:
             index = self._watcher_index.setdefault(watcher, len(self._watcher_index))
-            code = _COLORS[(index + wid) % len(_COLORS)]
+            code = COLORS[(index + wid) % len(COLORS)]
             if isinstance(cfg.color, str) and self._color is not False:
-                code = _NAMED_COLORS.get(cfg.color, code)
+                code = NAMED_COLORS.get(cfg.color, code)
             before, after = f"\x1b[{code}m".encode(), label + b"\x1b[0m "
         else:
             before, after = b"", label + b" "
