@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 
 from ringleader.config.features import SocketConfig
-from ringleader.features import sockets
-from ringleader.features.sockets import SocketError, SocketSet, activation_argv, strip_listen_env
+from ringleader.features import socket_activation
+from ringleader.features.socket_activation import activation_argv, strip_listen_env
+from ringleader.features.sockets import SocketError, SocketSet
 
 DEADLINE = 10.0
 
@@ -24,9 +25,9 @@ DEADLINE = 10.0
 HARNESS = r"""
 import json, os, subprocess, sys
 sys.path[:0] = json.loads(sys.argv[1])
-from ringleader.features import sockets
+from ringleader.features import socket_activation
 if sys.argv[3] == "nobash":
-    sockets._BASH = None
+    socket_activation._BASH = None
 srcs = json.loads(sys.argv[2])
 for fd in range(3, 20):
     try:
@@ -43,7 +44,7 @@ for src in srcs:
     pipes.append(r)
 child = ("import os; os.write(3, b'0'); os.write(4, b'1'); "
          "print(os.environ['LISTEN_PID'] == str(os.getpid()))")
-argv = sockets.activation_argv(srcs, [sys.executable, "-c", child])
+argv = socket_activation.activation_argv(srcs, [sys.executable, "-c", child])
 out = subprocess.run(argv, pass_fds=srcs, capture_output=True, timeout=10)
 for src in srcs:
     os.close(src)
@@ -66,7 +67,7 @@ def run_harness(srcs: list[int], mode: str = "") -> dict[str, Any]:
 @pytest.mark.parametrize("mode", ["", "nobash"])
 def test_fds_land_at_3_and_4_whatever_their_numbers(srcs: list[int], small: bool,
                                                     mode: str) -> None:
-    if mode == "" and sockets._BASH is None:
+    if mode == "" and socket_activation._BASH is None:
         pytest.skip("no bash here")
     result = run_harness(srcs, mode)
     assert result["err"] == ""
@@ -78,10 +79,10 @@ def test_fds_land_at_3_and_4_whatever_their_numbers(srcs: list[int], small: bool
 
 
 def test_script_shape() -> None:
-    if sockets._BASH is None:
+    if socket_activation._BASH is None:
         pytest.skip("no bash here")
     argv = activation_argv([20, 21], ["/usr/bin/prog", "a b"], {"PATH": "/bin"})
-    assert argv[:3] == [sockets._BASH, "-p", "-c"]
+    assert argv[:3] == [socket_activation._BASH, "-p", "-c"]
     assert argv[3] == ('exec 3<&20 4<&21; unset PWD OLDPWD; '
                        'LISTEN_PID=$$; export LISTEN_PID; exec "$@"')
     assert argv[4:] == ["ringleader-listen", "/usr/bin/prog", "a b"]
@@ -92,7 +93,7 @@ def test_script_shape() -> None:
 
 
 def test_python_fallback_when_no_shell_can(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(sockets, "_BASH", None)
+    monkeypatch.setattr(socket_activation, "_BASH", None)
     argv = activation_argv([30], ["prog"])
     assert argv[:4] == [sys.executable, "-I", "-S", "-c"]
     assert argv[5:] == ["1", "30", "prog"]
@@ -101,7 +102,7 @@ def test_python_fallback_when_no_shell_can(monkeypatch: pytest.MonkeyPatch) -> N
 
 def test_python_fallback_passes_the_environment_exactly(
         monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setattr(sockets, "_BASH", None)
+    monkeypatch.setattr(socket_activation, "_BASH", None)
     r, w = os.pipe()
     try:
         high = os.dup2(w, 60, inheritable=False)
