@@ -155,14 +155,14 @@ def cgroups_usable() -> bool:
     if os.geteuid() != 0:
         return False
     from ringleader.config.features import CgroupConfig
-    from ringleader.features.cgroups.group import host
+    from ringleader.features.cgroups.discovery import host
 
     return host().choose(CgroupConfig(parent=CGROUP_PARENT))[0] is not None
 
 
 def cgroup_leftovers() -> list[str]:
     """Instance folders under the fault suite's cgroup parent, in every hierarchy."""
-    from ringleader.features.cgroups.group import host
+    from ringleader.features.cgroups.discovery import host
 
     h = host()
     found = []
@@ -179,7 +179,7 @@ def _cgroup_parent_removed() -> Iterator[None]:
     yield
     if os.geteuid() != 0:
         return
-    from ringleader.features.cgroups.group import host
+    from ringleader.features.cgroups.discovery import host
 
     h = host()
     for mount in {*h.v1.values(), *([h.v2] if h.v2 else [])}:

@@ -18,8 +18,9 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from ringleader.config.features import CgroupConfig
+from ringleader.features.cgroups.discovery import detect, host, new_instance
 from ringleader.features.cgroups.fs import needed_controllers
-from ringleader.features.cgroups.group import Cgroup, CgroupUnavailable, detect, host, new_instance
+from ringleader.features.cgroups.group import Cgroup, CgroupUnavailable
 from ringleader.testing import wait_until_sync
 
 pytestmark = pytest.mark.timeout(60)

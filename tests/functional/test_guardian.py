@@ -15,8 +15,9 @@ from collections.abc import Iterator
 import pytest
 
 from ringleader.config.features import CgroupConfig
+from ringleader.features.cgroups.discovery import host, new_instance
 from ringleader.features.cgroups.fs import needed_controllers
-from ringleader.features.cgroups.group import Cgroup, host, new_instance
+from ringleader.features.cgroups.group import Cgroup
 from ringleader.features.cgroups.sweep import sweep_stale
 from ringleader.proc.guardian import GUARD_ENV, Guardian
 from ringleader.proc.reaper import Reaper

@@ -51,7 +51,7 @@ def _cgroups_usable() -> str | None:
     if os.geteuid() != 0:
         return "cgroups need root"
     try:
-        from ringleader.features.cgroups.group import detect
+        from ringleader.features.cgroups.discovery import detect
     except ImportError as exc:
         return str(exc)
     return None if "memory" in detect() else f"no memory controller: {detect()}"

@@ -63,7 +63,7 @@ def cgroup_instance(configs: Iterable[WatcherConfig]) -> str:
     """This controller's level in the cgroup tree, so that two never share a cgroup."""
     if not any(c.cgroup is not None for c in configs):
         return ""
-    from ringleader.features.cgroups.group import new_instance
+    from ringleader.features.cgroups.discovery import new_instance
 
     return new_instance()
 

@@ -3,7 +3,7 @@
 
 Layout: ``<parent>/<instance>/<watcher>`` under each hierarchy's root, where ``parent`` is
 CgroupConfig.parent ("ringleader") and ``instance`` names one live controller
-(``new_instance()``: "<pid>-<n>", so that two controllers, or two Arbiters in one
+(``discovery.new_instance()``: "<pid>-<n>", so that two controllers, or two Arbiters in one
 process, never share a cgroup).
 
 Version: cgroup v2 when its hierarchy has every controller the config needs (and offers
@@ -20,13 +20,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
-import itertools
 import os
 import signal
 from collections.abc import Callable, Sequence
 
 from ringleader.config.features import CgroupConfig
 from ringleader.errors import RingleaderError
+from ringleader.features.cgroups.discovery import host
 from ringleader.features.cgroups.fs import (
     V1_JOINED,
     Host,
@@ -40,7 +40,7 @@ from ringleader.features.cgroups.fs import (
     v2_settings,
 )
 
-__all__ = ["Cgroup", "CgroupError", "CgroupUnavailable", "detect", "new_instance"]
+__all__ = ["Cgroup", "CgroupError", "CgroupUnavailable"]
 
 TRAMPOLINE_NAME = "ringleader-cgroup"  # the shell's $0: prefixes its error messages
 
@@ -52,31 +52,6 @@ class CgroupError(RingleaderError):
 class CgroupUnavailable(CgroupError):
     """No cgroup can be made for this watcher here; the message is the one-line reason.
     The engine then runs the watcher without containment (and logs it)."""
-
-
-_instances = itertools.count(1)
-_host: Host | None = None
-
-
-def new_instance() -> str:
-    """A name for one controller's cgroups, unique among live controllers."""
-    return f"{os.getpid()}-{next(_instances)}"
-
-
-def host(refresh: bool = False) -> Host:
-    """What this host offers (probed once: mounts do not change under a controller)."""
-    global _host
-    if _host is None or refresh:
-        try:
-            _host = Host.probe()
-        except OSError:
-            _host = Host()
-    return _host
-
-
-def detect() -> str:
-    """One line on what this host offers (v2 and its controllers, v1 mounts)."""
-    return host().describe()
 
 
 def _read(path: str) -> str:

@@ -1,7 +1,7 @@
 """Sweeping the cgroups of dead controllers.
 
-A controller's cgroups live under ``<parent>/<pid>-<n>/<watcher>`` (``group.new_instance``).
-When it is killed, its guardian kills and removes them; if the guardian was killed too
+A controller's cgroups live under ``<parent>/<pid>-<n>/<watcher>``
+(``discovery.new_instance``). When it is killed, its guardian kills and removes them; if the guardian was killed too
 (or the host lost power mid-way), the folders and whatever still runs in them are left.
 The next controller using the same `parent` sweeps them at its start: an instance whose
 controller is gone (no live process with that pid, or a younger one that reused it) is
@@ -16,8 +16,9 @@ import os
 import re
 from collections import defaultdict
 
+from ringleader.features.cgroups.discovery import host
 from ringleader.features.cgroups.fs import V1_JOINED, Host, split_parent
-from ringleader.features.cgroups.group import Cgroup, CgroupError, host
+from ringleader.features.cgroups.group import Cgroup, CgroupError
 from ringleader.proc.procfs import started_before
 
 log = logging.getLogger("ringleader.cgroups")
