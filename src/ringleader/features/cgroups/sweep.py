@@ -1,8 +1,9 @@
 """Sweeping the cgroups of dead controllers.
 
 A controller's cgroups live under ``<parent>/<pid>-<n>/<watcher>``
-(``discovery.new_instance``). When it is killed, its guardian kills and removes them; if the guardian was killed too
-(or the host lost power mid-way), the folders and whatever still runs in them are left.
+(``discovery.new_instance``). When it is killed, its guardian kills and removes them; if
+the guardian was killed too (or the host lost power mid-way), the folders and whatever
+still runs in them are left.
 The next controller using the same `parent` sweeps them at its start: an instance whose
 controller is gone (no live process with that pid, or a younger one that reused it) is
 emptied (frozen and killed, or `cgroup.kill`) and removed. Controllers in different pid
