@@ -15,12 +15,11 @@ import os
 import random
 import signal
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Protocol
 
 from ringleader.config.features import HookName
-from ringleader.config.model import WatcherConfig
 from ringleader.config.substitute import expand
 from ringleader.engine.child_io import launch
+from ringleader.engine.owner import Owner
 from ringleader.engine.services import Services
 from ringleader.errors import InvalidTransition, RingleaderError, SpawnError
 from ringleader.lifecycle.events import ProcessExited, ProcessSpawned, ProcessStateChanged
@@ -31,36 +30,9 @@ from ringleader.policy.startup import StartRetries, wants_respawn
 from ringleader.proc.groups import end_group, signal_group
 from ringleader.proc.reaper import decode_status
 from ringleader.proc.signals import signal_name
-from ringleader.proc.spawn import SpawnSpec
-
-if TYPE_CHECKING:
-    from ringleader.features.listeners import ListenerPool
 
 log = logging.getLogger("ringleader.process")
 PS = ProcessState
-
-
-class Owner(Protocol):
-    """The side of the watcher a process sees."""
-
-    name: str
-    config: WatcherConfig
-
-    def spec_for(self, wid: int) -> SpawnSpec:
-        """The spawn spec of slot `wid`: the template plus sockets, sd_notify, cgroup."""
-        ...
-
-    def hook_in_background(self, name: HookName, **extra: object) -> None:
-        """Run a reporting-only hook (after_spawn, before_reap, after_reap)."""
-        ...
-
-    def wants(self, wid: int) -> bool:
-        """Whether slot `wid` should be running (watcher active and wid in range)."""
-        ...
-
-    def listener_pool(self) -> ListenerPool | None:
-        """The event listener pool its processes belong to (supervisord events)."""
-        ...
 
 
 class Process:

@@ -83,7 +83,7 @@ class Watcher:
     def bus(self) -> EventBus:
         return self._services.bus
 
-    # What a Process asks of its watcher (process.Owner).
+    # What a Process asks of its watcher (owner.Owner).
     def spec_for(self, wid: int) -> SpawnSpec:
         return self.features.spec_for(wid)
 
