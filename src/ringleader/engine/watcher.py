@@ -16,6 +16,7 @@ from ringleader.config.sections.compat import WID_REF
 from ringleader.engine import readiness
 from ringleader.engine.features import Features
 from ringleader.engine.process import Process
+from ringleader.engine.rollout import LIVE_OPTIONS, replace_processes
 from ringleader.engine.services import Services
 from ringleader.engine.status import watcher_status
 from ringleader.errors import ConfigError, HookFailed, NotFound, NotReady, ReloadFailed
@@ -31,19 +32,6 @@ log = logging.getLogger("ringleader.watcher")
 WS = WatcherState
 _SPAWN_BATCH = 32
 PS = ProcessState
-
-# Options that running processes pick up without being replaced (they are read from
-# the watcher's config when used). Any other change replaces the processes.
-LIVE_OPTIONS = frozenset({
-    "numprocesses", "autostart", "respawn", "warmup_delay", "priority", "stop_signal",
-    "graceful_timeout", "stop_children", "max_age", "max_age_variance",
-    # features the watcher carries itself: rebuilt or re-applied in place
-    "flapping", "backoff", "autoscale", "watchdog", "health", "hooks", "cgroup",
-    "readiness", "ready_timeout", "watchdog_sec", "after", "requires", "reload_batch",
-    # read when a process exits, stops or is named
-    "exit_codes", "start_secs", "start_retries", "kill_children", "process_name", "send_hup",
-    "on_demand", "extra", "buffer_size",
-})
 
 
 class Watcher:
@@ -260,44 +248,7 @@ class Watcher:
                     log.info("reloading watcher %s: SIGHUP (send_hup)", self.name)
                     self.send_signal(signal.SIGHUP)
                 return
-            await self._reload_locked()
-
-    async def _reload_locked(self) -> None:
-        """Zero-downtime replacement, `reload_batch` slots at a time: start the new
-        process, wait until it is ready, then stop the old one gracefully. There are never
-        fewer ready processes than before. If a batch does not become ready, its new
-        processes are stopped and the old ones keep serving (ReloadFailed)."""
-        if not self.is_active:
-            return
-        wids = sorted(w for w in self.processes if w <= self.numprocesses)
-        batch = self.config.reload_batch
-        for i in range(0, len(wids), batch):
-            olds = [self.processes[w] for w in wids[i:i + batch]]
-            news = []
-            for old in olds:
-                old.retired = True
-                self.retiring.append(old)
-                new = self.processes[old.wid] = Process(self, old.wid, self._services)
-                new.start()
-                news.append(new)
-            if not await self.wait_ready(news) or not await readiness.settled(self, news):
-                await self._roll_back(olds, news)
-                raise ReloadFailed(f"watcher {self.name!r}: new processes were not ready; "
-                                   "the old ones keep running")
-            await asyncio.gather(*(old.stop("replaced by reload") for old in olds))
-            for old in olds:
-                self.retiring.remove(old)
-
-    async def _roll_back(self, olds: list[Process], news: list[Process]) -> None:
-        for new in news:
-            new.retired = True
-        await asyncio.gather(*(new.stop("reload rolled back") for new in news))
-        for old in olds:
-            self.retiring.remove(old)
-            old.retired = False
-            self.processes[old.wid] = old
-            if not old.is_alive and self.wants(old.wid):
-                old.start()
+            await replace_processes(self, self._services)
 
     async def set_options(self, changes: Mapping[str, Any]) -> WatcherConfig:
         """Change options (file option names and values); raises ConfigError and changes
@@ -340,7 +291,7 @@ class Watcher:
             log.info("watcher %s options changed: %s", self.name, ", ".join(sorted(changed)))
             if changed - LIVE_OPTIONS:
                 try:
-                    await self._reload_locked()
+                    await replace_processes(self, self._services)
                 except ReloadFailed:
                     # The old processes kept running: so does the old configuration.
                     self.config, self.template = old, spawn_template(old)
