@@ -23,12 +23,16 @@ from ringleader.engine.reload import carry_out
 from ringleader.engine.services import (
     Services,
     cgroup_instance,
+    check_capacity,
     check_total,
+    check_unique,
+    checked_count,
     raise_nofile_limit,
     sweep_cgroups,
 )
+from ringleader.engine.shutdown import close_services, drain_output
 from ringleader.engine.watcher import Watcher, spawn_template
-from ringleader.errors import AlreadyExists, BadArgument, LimitExceeded, NotRunning
+from ringleader.errors import AlreadyExists, NotRunning
 from ringleader.lifecycle.events import ConfigReloaded, Event, EventBus, WatcherChanged
 from ringleader.output.logbuffer import LogBuffer
 from ringleader.output.streams import StreamHub
@@ -42,10 +46,6 @@ if TYPE_CHECKING:
     from ringleader.features.stats import StatsSampler
 
 log = logging.getLogger("ringleader.arbiter")
-
-# How long to wait, at shutdown, for the last output of exited processes whose pipes
-# are still held open by a grandchild; after that the pumps are closed.
-_OUTPUT_DRAIN_TIMEOUT = 5.0
 
 
 class Arbiter(Queries):
@@ -76,10 +76,7 @@ class Arbiter(Queries):
         configs = as_watcher_configs(watchers)
         self.controller = controller or ControllerConfig()
         check_total(configs, self.controller.max_processes)
-        names = [w.name for w in configs]
-        if len(set(names)) != len(names):
-            dupes = sorted({n for n in names if names.count(n) > 1})
-            raise AlreadyExists(f"duplicate watcher names: {', '.join(dupes)}")
+        check_unique(configs)
         self.source = source
         self.bus = EventBus()
         self.logbuffer = LogBuffer()
@@ -200,22 +197,11 @@ class Arbiter(Queries):
             await self._on_demand.close()
             await self.stop_watcher(None)
             await asyncio.gather(*(w.close() for w in self._watchers.values()))
-            await self._drain_output(self._watchers.values())
+            await drain_output(self._watchers.values())
         finally:
             self._unsubscribe_requires()
-            await services.hub.aclose()
-            if self._events is not None:
-                self._events.close()
-                self._events = None
-            if services.guardian is not None:
-                await services.guardian.close()
-            services.reaper.close()
-            if self._notify is not None:
-                self._notify.close()
-                self._notify = None
-            if self.sockets is not None:
-                self.sockets.close_all()
-                self.sockets = None
+            await close_services(services, self._events)
+            self._events, self._notify, self.sockets = None, None, None
             self._configs = [w.config for w in self._watchers.values()]
             self._watchers.clear()
             self._services = None
@@ -270,32 +256,10 @@ class Arbiter(Queries):
 
     def own_pids(self) -> set[int]:
         """Every child this controller started and still tracks (for PID 1 reaping)."""
-        services = self._services
-        if services is None:
-            return set()
-        pids = services.reaper.pids  # the guardian included
-        if services.guardian is not None and services.guardian.pid is not None:
-            pids.add(services.guardian.pid)
-        return pids
-
-    @staticmethod
-    async def _drain_output(watchers: Iterable[Watcher]) -> None:
-        watchers = list(watchers)
-        try:
-            async with asyncio.timeout(_OUTPUT_DRAIN_TIMEOUT):
-                await asyncio.gather(*(w.wait_output() for w in watchers))
-        except TimeoutError:
-            log.warning("output pipes still held open (by grandchildren?): closing them")
-        for w in watchers:
-            w.close_output()
+        return set() if self._services is None else self._services.own_pids()
 
     def _check_capacity(self, name: str, count: int) -> None:
-        others = sum(w.numprocesses for w in self._watchers.values() if w.name != name)
-        limit = self.controller.max_processes
-        if others + count > limit:
-            raise LimitExceeded(
-                f"{name!r} cannot have {count} processes: with the {others} of the other "
-                f"watchers that is more than max_processes = {limit}")
+        check_capacity(self._watchers.values(), name, count, self.controller.max_processes)
 
     # -- operations -----------------------------------------------------------------
 
@@ -330,7 +294,7 @@ class Arbiter(Queries):
         self._on_demand.forget(name)
         await watcher.stop()
         await watcher.close()
-        await self._drain_output([watcher])
+        await drain_output([watcher])
         self._watchers.pop(name, None)
         self.logbuffer.forget(name)
         self.bus.publish(WatcherChanged(watcher=name, action="removed"))
@@ -382,16 +346,16 @@ class Arbiter(Queries):
 
     async def incr(self, name: str, count: int = 1) -> int:
         """Add `count` processes; returns the new number."""
-        return await self.watcher(name).incr(_count(count))
+        return await self.watcher(name).incr(checked_count(count))
 
     async def decr(self, name: str, count: int = 1) -> int:
         """Remove `count` processes (the highest slots, stopped gracefully); returns the
         new number."""
-        return await self.watcher(name).decr(_count(count))
+        return await self.watcher(name).decr(checked_count(count))
 
     async def set_numprocesses(self, name: str, count: int) -> int:
         """Scale to `count` processes; returns the new number."""
-        return await self.watcher(name).set_numprocesses(_count(count))
+        return await self.watcher(name).set_numprocesses(checked_count(count))
 
     async def signal(self, name: str, signum: int | str, *, wid: int | None = None,
                      pid: int | None = None, children: bool = False) -> int:
@@ -431,11 +395,3 @@ class Arbiter(Queries):
             log.info("config reloaded: %d added, %d removed, %d changed, %d rescaled",
                      len(plan.added), len(plan.removed), len(plan.changed), len(plan.rescaled))
             return plan
-
-
-def _count(value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"count must be an int, got {type(value).__name__} {value!r}")
-    if value < 0:
-        raise BadArgument(f"count must be >= 0, got {value}")
-    return value

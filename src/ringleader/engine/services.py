@@ -1,4 +1,5 @@
-"""What every watcher and process of one Arbiter shares, and how the Arbiter builds it."""
+"""What every watcher and process of one Arbiter shares, how the Arbiter builds it, and
+the checks it makes of what it is asked for (names, counts, max_processes)."""
 
 from __future__ import annotations
 
@@ -7,15 +8,16 @@ import contextlib
 import logging
 import resource
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING
 
 import msgspec
 
 from ringleader.config.model import WatcherConfig
 from ringleader.config.runnable import process_total
-from ringleader.errors import LimitExceeded
+from ringleader.errors import AlreadyExists, BadArgument, LimitExceeded
 from ringleader.lifecycle.events import EventBus
+from ringleader.lifecycle.views import WatcherView
 from ringleader.output.streams import StreamHub
 from ringleader.proc.guardian import Guardian
 from ringleader.proc.reaper import Reaper
@@ -50,6 +52,13 @@ class Services(msgspec.Struct, frozen=True):
     # SUPERVISOR_SERVER_URL of event listeners: the listeners' XML-RPC socket, once open
     supervisor_url: Callable[[], str] = lambda: ""
 
+    def own_pids(self) -> set[int]:
+        """Every child the reaper waits for, and the guardian."""
+        pids = self.reaper.pids  # the guardian included
+        if self.guardian is not None and self.guardian.pid is not None:
+            pids.add(self.guardian.pid)
+        return pids
+
 
 def check_total(configs: Iterable[WatcherConfig], limit: int) -> None:
     """LimitExceeded when the watchers together ask for more than `limit` processes."""
@@ -57,6 +66,34 @@ def check_total(configs: Iterable[WatcherConfig], limit: int) -> None:
     if total > limit:
         raise LimitExceeded(f"the watchers ask for {total} processes, more than "
                             f"max_processes = {limit}")
+
+
+def check_unique(configs: Sequence[WatcherConfig]) -> None:
+    """AlreadyExists when two watchers have the same name."""
+    names = [w.name for w in configs]
+    if len(set(names)) != len(names):
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        raise AlreadyExists(f"duplicate watcher names: {', '.join(dupes)}")
+
+
+def check_capacity(watchers: Iterable[WatcherView], name: str, count: int, limit: int) -> None:
+    """LimitExceeded when watcher `name` may not grow to `count` processes: with those of
+    the other `watchers`, more than `limit` (max_processes)."""
+    others = sum(w.numprocesses for w in watchers if w.name != name)
+    if others + count > limit:
+        raise LimitExceeded(
+            f"{name!r} cannot have {count} processes: with the {others} of the other "
+            f"watchers that is more than max_processes = {limit}")
+
+
+def checked_count(value: object) -> int:
+    """A number of processes as a caller gave it: TypeError if not an int, BadArgument
+    if negative."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"count must be an int, got {type(value).__name__} {value!r}")
+    if value < 0:
+        raise BadArgument(f"count must be >= 0, got {value}")
+    return value
 
 
 def cgroup_instance(configs: Iterable[WatcherConfig]) -> str:
