@@ -12,21 +12,21 @@ import collections
 import contextlib
 import logging
 import os
-import random
 import signal
 from collections.abc import Callable
 
 from ringleader.config.features import HookName
 from ringleader.config.substitute import expand
-from ringleader.engine.child_io import launch
+from ringleader.engine.child_io import ChildPipes, launch
+from ringleader.engine.liveness import Liveness
 from ringleader.engine.owner import Owner
 from ringleader.engine.services import Services
 from ringleader.errors import InvalidTransition, RingleaderError, SpawnError
 from ringleader.lifecycle.events import ProcessExited, ProcessSpawned, ProcessStateChanged
 from ringleader.lifecycle.states import ALIVE, ProcessState, is_allowed
 from ringleader.output.streams import Pump
-from ringleader.policy.respawn import Decision, make_policy
-from ringleader.policy.startup import StartRetries, wants_respawn
+from ringleader.policy.respawn import Decision
+from ringleader.policy.slot import SlotPolicy
 from ringleader.proc.groups import end_group, signal_group
 from ringleader.proc.reaper import decode_status
 from ringleader.proc.signals import signal_name
@@ -37,8 +37,8 @@ PS = ProcessState
 
 class Process:
     __slots__ = (
-        "_exited", "_group_end", "_owner", "_policy", "_pumps", "_services", "_startup",
-        "_stop_deadline", "_timer", "_watchdog", "exit_code", "exit_history", "exit_signal",
+        "_exited", "_group_end", "_liveness", "_owner", "_policy", "_pumps", "_services",
+        "_stop_deadline", "_timer", "exit_code", "exit_history", "exit_signal",
         "pid", "reason", "restarts", "retired", "started_at", "state", "status_text", "wid",
     )
 
@@ -57,12 +57,10 @@ class Process:
         self._pumps: list[Pump] = []
         self._exited: asyncio.Future[None] | None = None
         self._timer: asyncio.Handle | None = None
-        self._policy = make_policy(owner.config.flapping, owner.config.backoff)
-        # start_secs: exits before it are failed starts, counted here (supervisord)
-        self._startup = StartRetries(owner.config.start_retries)
+        self._policy = SlotPolicy(owner.config)
         self.reason = ""  # why the slot is in its state (shown by status)
         self.status_text = ""  # the process's own word on its state (sd_notify STATUS=)
-        self._watchdog: asyncio.TimerHandle | None = None
+        self._liveness = Liveness(services.loop, on_hung=self._hung, on_old=self._recycle)
         # A retired slot object (replaced by a reload) is never respawned.
         self.retired = False
         # A stop: when its graceful_timeout ends (loop clock), and the task ending what
@@ -110,25 +108,39 @@ class Process:
 
     def spawn(self) -> bool:
         """Start the OS process now. On failure the slot goes to BACKOFF and retries."""
+        return self._announce(self._launch())
+
+    def _launch(self) -> tuple[int, ChildPipes] | str:
+        """The OS process started and watched, nothing said of it yet (``_announce``); or
+        why it could not be started."""
         self._cancel_timer()
-        cfg = self._owner.config
         try:
             spec = self._owner.spec_for(self.wid)
         except RingleaderError as exc:  # e.g. setpriv missing for a cgroup with a uid
-            self._follow(self._spawn_failure(), str(exc), level=logging.ERROR)
-            return False
-        listener = self._owner.listener_pool()
-        services = self._services
+            return str(exc)
+        listener = self._owner.listener_pool() is not None
         try:
-            pid, pipes = launch(spec, cfg, services, self._on_exit,
-                                listener=listener is not None)
+            return launch(spec, self._owner.config, self._services, self._on_exit,
+                          listener=listener)
         except SpawnError as exc:
-            self._follow(self._spawn_failure(), str(exc), level=logging.ERROR)
+            return str(exc)
+
+    def _announce(self, launched: tuple[int, ChildPipes] | str) -> bool:
+        """Take a launched process into the slot (state, pumps, events, timers), or follow
+        the respawn policy about a failed launch."""
+        if isinstance(launched, str):
+            failure = self._policy.after_spawn_failure(self._owner.config,
+                                                       self._services.clock())
+            self._follow(failure, launched, level=logging.ERROR)
             return False
+        pid, pipes = launched
+        cfg = self._owner.config
+        services = self._services
         self.pid = pid
         self.started_at = services.clock()
         self.exit_code = self.exit_signal = None
         self._exited = services.loop.create_future()
+        listener = self._owner.listener_pool()
         if listener is not None:
             pipes.hand_to(listener, self.wid, pid)
         self._pumps = pipes.open_pumps(services.hub, cfg, watcher=self._owner.name,
@@ -149,18 +161,8 @@ class Process:
         else:
             self._transition(PS.RUNNING)
         self.status_text = ""
-        if cfg.watchdog_sec > 0:
-            self.feed_watchdog()
-        if cfg.max_age > 0:
-            age = cfg.max_age + random.uniform(0, cfg.max_age_variance)
-            # A recycle timer replaces the warm-up timer only once that has fired.
-            services.loop.call_later(age, self._recycle, pid)
+        self._liveness.arm(cfg, pid)
         return True
-
-    def _spawn_failure(self) -> Decision:
-        if self._owner.config.start_secs > 0:  # supervisord: a spawn error is a failed start
-            return self._startup.on_failed_start("failed to spawn")
-        return self._policy.on_spawn_failure(self._services.clock())
 
     def _warm(self) -> None:
         self._timer = None
@@ -174,20 +176,9 @@ class Process:
             # A failed start for the respawn policy (backoff, flapping, giving up).
             self._services.loop.create_task(self._restart_for(
                 pid, f"not ready after {timeout:g}s",
-                lambda: self._policy.on_spawn_failure(self._services.clock(),
-                                                      "failed to start")))
-
-    def feed_watchdog(self) -> None:
-        """sd_notify WATCHDOG=1: the process is alive; it must say so again within
-        watchdog_sec, else it is taken for hung and restarted (SIGABRT first, as systemd)."""
-        if self._watchdog is not None:
-            self._watchdog.cancel()
-        timeout = self._owner.config.watchdog_sec
-        if timeout > 0 and self.is_alive and self.pid is not None:
-            self._watchdog = self._services.loop.call_later(timeout, self._hung, self.pid)
+                lambda: self._policy.after_not_ready(self._services.clock())))
 
     def _hung(self, pid: int) -> None:
-        self._watchdog = None
         if self.pid != pid or self.state not in (PS.STARTING, PS.RUNNING):
             return
         timeout = self._owner.config.watchdog_sec
@@ -199,7 +190,7 @@ class Process:
         # A death for the respawn policy: one that hangs young keeps backing off.
         self._services.loop.create_task(self._restart_for(
             pid, f"watchdog timeout ({timeout:g}s)",
-            lambda: self._policy.on_exit(clock(), uptime, None, signal.SIGABRT)))
+            lambda: self._policy.after_hang(clock(), uptime, signal.SIGABRT)))
 
     def on_notify(self, fields: dict[str, str]) -> None:
         """An sd_notify message from this process (or one of its descendants)."""
@@ -207,8 +198,8 @@ class Process:
             self.status_text = fields["STATUS"][:256]
         if fields.get("READY") == "1":
             self.mark_ready("sd_notify READY=1")
-        if fields.get("WATCHDOG") == "1":
-            self.feed_watchdog()
+        if fields.get("WATCHDOG") == "1" and self.is_alive and self.pid is not None:
+            self._liveness.feed(self._owner.config.watchdog_sec, self.pid)
 
     def mark_ready(self, reason: str) -> bool:
         """STARTING -> RUNNING (readiness told by the warm-up, sd_notify READY=1 or a
@@ -216,7 +207,7 @@ class Process:
         if self.state is not PS.STARTING:
             return False
         self._cancel_timer()
-        self._startup.reset()  # the start counted (supervisord: STARTING -> RUNNING)
+        self._policy.started()
         self._transition(PS.RUNNING, reason)
         return True
 
@@ -251,9 +242,7 @@ class Process:
         assert pid is not None
         self.exit_code, self.exit_signal = code, sig
         self.exit_history.append(-sig if sig is not None else code if code is not None else 0)
-        if self._watchdog is not None:
-            self._watchdog.cancel()
-            self._watchdog = None
+        self._liveness.cancel()
         listener = self._owner.listener_pool()
         if listener is not None:
             listener.detach(self.wid)  # an event it had not answered is sent again
@@ -263,6 +252,18 @@ class Process:
         uptime = services.clock() - self.started_at
         expected = self.state is PS.STOPPING
         how = f"exit code {code}" if sig is None else f"signal {signal_name(sig)}"
+        decision: Decision | None = None
+        launched: tuple[int, ChildPipes] | str | None = None
+        if not expected:
+            self._cancel_timer()
+            decision = self._policy.after_exit(
+                self._owner.config, starting=self.state is PS.STARTING,
+                now=services.clock(), uptime=uptime, code=code,
+                sig=sig) if self._wanted() else None
+            if decision is not None and decision.action == "respawn" and decision.delay <= 0:
+                # The replacement starts first: what follows (log line, events, hooks)
+                # is said in the same order, but no longer delays it.
+                launched = self._launch()
         # exit_codes: the codes that are no trouble (supervisord's exitcodes; [0])
         usual = expected or (sig is None and code in self._owner.config.exit_codes)
         log.log(logging.INFO if usual else logging.WARNING,
@@ -286,24 +287,19 @@ class Process:
                 self._group_end = services.loop.create_task(
                     end_group(pid, self._stop_deadline, self.name))
             self._transition(PS.STOPPED, how)
-            return
-        cfg = self._owner.config
-        failed_start = self.state is PS.STARTING and cfg.start_secs > 0
-        self._cancel_timer()
-        if self._wanted() and failed_start:  # whatever respawn says (supervisord BACKOFF)
-            self._follow(self._startup.on_failed_start(
-                f"within {cfg.start_secs:g}s of its start (start_secs)"), how)
-        elif not self._wanted() or not wants_respawn(cfg.respawn, cfg.exit_codes, code, sig):
+        elif decision is None:
             # Ended on its own and not respawned: the watcher is stopping (its stop
             # signal not sent yet), the slot was scaled away or replaced, or respawn
             # (supervisord's autorestart) says no. (running -> stopped is no move of the
             # state table.)
             self._transition(PS.EXITED, how)
         else:
-            self._follow(self._policy.on_exit(services.clock(), uptime, code, sig), how)
+            self._follow(decision, how, launched=launched)
 
-    def _follow(self, decision: Decision, why: str, level: int = logging.DEBUG) -> None:
-        """Carry out the respawn policy's decision about a death or a failed spawn."""
+    def _follow(self, decision: Decision, why: str, level: int = logging.DEBUG, *,
+                launched: tuple[int, ChildPipes] | str | None = None) -> None:
+        """Carry out the respawn policy's decision about a death or a failed spawn
+        (`launched`: the replacement already started for an immediate respawn)."""
         reason = f"{why}; {decision.reason}" if decision.reason else why
         loop = self._services.loop
         if decision.action == "give_up":
@@ -319,6 +315,9 @@ class Process:
             if decision.delay > 0:
                 log.log(max(level, logging.WARNING), "%s: %s", self.name, reason)
                 self._timer = loop.call_later(decision.delay, self._respawn)
+            elif launched is not None:
+                self.restarts += 1
+                self._announce(launched)
             else:
                 if level >= logging.ERROR:
                     log.error("%s: %s", self.name, reason)
@@ -336,15 +335,13 @@ class Process:
 
     def renew_policy(self) -> None:
         """The respawn policy options changed: follow them from now on."""
-        self._policy = make_policy(self._owner.config.flapping, self._owner.config.backoff)
-        self._startup.retries = self._owner.config.start_retries
+        self._policy.renew(self._owner.config)
 
     def start(self) -> bool:
         """Spawn unless already alive; clears any backoff streak (an explicit start)."""
         if self.is_alive:
             return True
         self._policy.reset()
-        self._startup.reset()
         return self.spawn()
 
     def send_signal(self, signum: int, *, children: bool = False) -> bool:
