@@ -95,6 +95,20 @@ def test_copy_env(tmp_path: Path) -> None:
     assert isinstance(env, dict) and env["RINGLEADER_TEST_MARKER"] == "x"
 
 
+def test_a_socket_activated_controller_keeps_its_activation_to_itself(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # LISTEN_*, NOTIFY_SOCKET and WATCHDOG_* describe the controller's own fds and
+    # watchdog (systemd started it): a child copying the environment never gets them.
+    inherited = {"LISTEN_PID": "1", "LISTEN_FDS": "2", "LISTEN_FDNAMES": "x",
+                 "NOTIFY_SOCKET": "/run/systemd/notify", "WATCHDOG_USEC": "5",
+                 "WATCHDOG_PID": "1"}
+    for name, value in inherited.items():
+        monkeypatch.setenv(name, value)
+    env = run(report(tmp_path, copy_env=True))["env"]
+    assert isinstance(env, dict) and "PATH" in env
+    assert sorted(set(inherited) & set(env)) == []
+
+
 def test_rlimit_parent_is_untouched() -> None:
     before = resource.getrlimit(resource.RLIMIT_CORE)
     run(_start_stop_with_rlimit())

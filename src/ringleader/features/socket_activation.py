@@ -12,7 +12,6 @@ import sys
 from collections.abc import Mapping, Sequence
 
 SD_LISTEN_FDS_START = 3
-_LISTEN_VARS = ("LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES")
 # Variables the trampoline shell adds on its own, removed again when the child's env did
 # not have them (see activation_argv). bash's `exec` re-exports SHLVL whatever we do:
 # without one in the env, the program sees SHLVL=0.
@@ -88,13 +87,6 @@ os.execvpe(argv[0], argv, env)
 def _python_trampoline(fds: Sequence[int], argv: Sequence[str]) -> list[str]:
     return [sys.executable, "-I", "-S", "-c", _PY_TRAMPOLINE, str(len(fds)),
             *map(str, fds), *argv]
-
-
-def strip_listen_env(env: dict[str, str]) -> None:
-    """Remove LISTEN_* inherited from the controller's own environment (a controller that
-    was itself socket-activated): they describe the controller's fds, not the child's."""
-    for var in _LISTEN_VARS:
-        env.pop(var, None)
 
 
 _BASH = shutil.which("bash", path="/usr/bin:/bin:/usr/local/bin")

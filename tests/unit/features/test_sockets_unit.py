@@ -14,7 +14,7 @@ import pytest
 
 from ringleader.config.features import SocketConfig
 from ringleader.features import socket_activation
-from ringleader.features.socket_activation import activation_argv, strip_listen_env
+from ringleader.features.socket_activation import activation_argv
 from ringleader.features.sockets import SocketError, SocketSet
 
 DEADLINE = 10.0
@@ -138,9 +138,3 @@ def test_activation_env_and_bookkeeping(tmp_path: Path) -> None:
     a.close()  # twice is fine
     with pytest.raises(SocketError, match="socket a: defined twice"):
         SocketSet([SocketConfig(name="a"), SocketConfig(name="a", port=1)])
-
-
-def test_strip_listen_env() -> None:
-    env = {"LISTEN_PID": "1", "LISTEN_FDS": "2", "LISTEN_FDNAMES": "x", "KEEP": "y"}
-    strip_listen_env(env)
-    assert env == {"KEEP": "y"}
