@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from ringleader.config.model import Config
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
-# `status`: a watcher is failed or flapping (supervisorctl says 3, our "unreachable")
+# `status`: a watcher is failed, flapping or backing off (supervisorctl says 3, our "unreachable")
 EXIT_DEGRADED = 4
 # The names looked for in the current directory (config.places.LOCAL_NAMES: not imported
 # here, the help texts need it on every command's start).

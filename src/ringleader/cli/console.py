@@ -88,11 +88,12 @@ def emit_stream(args: argparse.Namespace, events: Iterator[tuple[str, Any]],
 
 # -- the commands ----------------------------------------------------------------------
 
-DEGRADED = ("failed", "flapping")
+# a process given up on, parked by the flapping policy, or in a crash loop's backoff
+DEGRADED = ("failed", "flapping", "backoff")
 
 
 def cmd_status(args: argparse.Namespace, client: Client) -> int:
-    """Exit 4 (EXIT_DEGRADED) when a watcher shown is failed or flapping."""
+    """Exit 4 (EXIT_DEGRADED) when a watcher shown is failed, flapping or backing off."""
     color = use_color(args)
     if args.name and is_selector(args.name):  # web:*, 'work*', web:web_00
         from ringleader.cli.circusctl import status_targets

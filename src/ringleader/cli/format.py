@@ -28,7 +28,16 @@ def paint(text: str, code: str | None, color: bool) -> str:
 
 
 def paint_state(text: str, color: bool) -> str:
-    return paint(text, STATE_COLORS.get(text.strip()), color)
+    """Coloured by its first word: `backoff, retry in 3s` is a backoff."""
+    return paint(text, STATE_COLORS.get(text.split(",", 1)[0].strip()), color)
+
+
+def watcher_state(info: Mapping[str, Any]) -> str:
+    """A watcher's state, with when a parked one is tried again: `backoff, retry in 3s`."""
+    at = info.get("retry_at")
+    if not isinstance(at, int | float):
+        return str(info["state"])
+    return f"{info['state']}, retry in {duration(max(0.0, at - time.time()))}"
 
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[object]], *,
@@ -118,7 +127,7 @@ def status(data: Mapping[str, Any], *, color: bool = False) -> str:
     node), then the node's cluster state."""
     watchers = data.get("watchers", [])
     jobs = any(w.get("job") for w in watchers)
-    rows = [(f"{w['group']}:{w['name']}" if w.get("group") else w["name"], w["state"],
+    rows = [(f"{w['group']}:{w['name']}" if w.get("group") else w["name"], watcher_state(w),
              f"{w['running']}/{w['numprocesses']}",
              ",".join(str(p["pid"]) for p in w.get("processes", []) if p.get("pid")) or "-",
              *([w.get("job") or "-"] if jobs else []))
@@ -161,7 +170,7 @@ def controller(data: Mapping[str, Any]) -> str:
 
 def watcher(info: Mapping[str, Any], *, color: bool = False) -> str:
     """`ringleader status NAME`: the watcher, then one line per process."""
-    head = (f"{info['name']}: {paint_state(info['state'], color)} "
+    head = (f"{info['name']}: {paint_state(watcher_state(info), color)} "
             f"({info['running']}/{info['numprocesses']} running)")
     if info.get("detail"):
         head += f"\n  {info['detail']}"
@@ -186,7 +195,7 @@ def watcher(info: Mapping[str, Any], *, color: bool = False) -> str:
 
 def watcher_line(info: Mapping[str, Any], *, color: bool = False) -> str:
     """After start/stop/restart/reload/add: where the watcher stands."""
-    return (f"{info['name']}: {paint_state(info['state'], color)} "
+    return (f"{info['name']}: {paint_state(watcher_state(info), color)} "
             f"({info['running']}/{info['numprocesses']} running)")
 
 

@@ -2,7 +2,7 @@
 ``cli.commands`` for the table).
 
 Exit codes: 0 ok, 1 the controller refused or failed the action, 2 usage or config
-error, 3 controller unreachable, 4 `status` found a failed or flapping watcher,
+error, 3 controller unreachable, 4 `status` found a failed, flapping or backoff watcher,
 130 interrupted.
 """
 

@@ -22,7 +22,7 @@ EXIT_STATUS = (
     ("1", "the controller refused or failed the action (its error on one line)"),
     ("2", "usage or config error"),
     ("3", "the controller cannot be reached"),
-    ("4", "\\fBstatus\\fR: a watcher shown is failed or flapping"),
+    ("4", "\\fBstatus\\fR: a watcher shown is failed, flapping or backoff"),
     ("130", "interrupted (Ctrl-C)"),
 )
 ENVIRONMENT = (

@@ -41,6 +41,7 @@ class ProcessInfo(Answer, frozen=True, kw_only=True):
     exit_code: int | None
     exit_signal: int | None
     exit_history: list[int] = []  # recent exit codes, negative: killed by that signal
+    retry_at: float | None = None  # unix time of the next try of a backoff/flapping slot
 
 
 class WatcherInfo(Answer, frozen=True, kw_only=True):
@@ -48,10 +49,13 @@ class WatcherInfo(Answer, frozen=True, kw_only=True):
 
     name: str
     group: str | None = None  # its [groups.NAME] (supervisord [group:x])
-    state: str  # stopped, starting, active, stopping; flapping or failed when parked
+    # stopped, starting, active, stopping; failed, flapping or backoff (a crash loop
+    # waiting out a respawn delay) when a process is parked
+    state: str
     # running or stopped: what the controller means it to be (autostart, last start/stop)
     desired: str = "stopped"
-    detail: str = ""  # why it is flapping or failed (with the last exit codes), or refused
+    detail: str = ""  # why it is parked (with the last exit codes), or refused
+    retry_at: float | None = None  # unix time of the parked process's next try, if due
     numprocesses: int
     running: int
     processes: list[ProcessInfo]

@@ -93,6 +93,15 @@ class Process:
     def uptime(self) -> float:
         return self._services.clock() - self.started_at if self.is_alive else 0.0
 
+    def retry_in(self) -> float | None:
+        """Seconds until the respawn policy's delayed retry of a parked slot (backoff,
+        flapping); None when none is due (an immediate respawn is no wait)."""
+        timer = self._timer
+        if self.state not in (PS.BACKOFF, PS.FLAPPING) or \
+                not isinstance(timer, asyncio.TimerHandle) or timer.cancelled():
+            return None
+        return max(0.0, timer.when() - self._services.loop.time())
+
     def _transition(self, new: ProcessState, reason: str = "") -> None:
         old = self.state
         if not is_allowed(old, new):

@@ -172,3 +172,24 @@ def test_stopped_watcher_shows_why(dashboard) -> None:
     cells = page.locator("tr[data-wid='1'] td")
     expect(cells.nth(4)).to_have_text("exit 1")
     expect(cells.nth(5)).to_have_text("5 exits in 10 s")
+
+
+def test_backing_off_watcher_shows_when_it_is_tried_next(dashboard) -> None:
+    """A crash loop between two delayed respawns: `backoff`, why, and the next try."""
+    server: StandIn = dashboard.server
+    crash = watcher("crash", 1)
+    retry_at = time.time() + 60
+    crash.update(state="backoff", running=0, retry_at=retry_at,
+                 detail="crash.1: exit code 1; respawn in 60.0s (last exits: 1)")
+    crash["processes"][0].update(state="backoff", pid=None, exit_code=1,
+                                 exit_history=[1], retry_at=retry_at)
+    server.set_watchers([crash])
+    page = dashboard.open("read")
+    badge = page.locator('tr[data-name="crash"] .badge')
+    expect(badge).to_have_text("backoff")
+    next_try = "next try at " + time.strftime("%H:%M:%S", time.localtime(retry_at))
+    expect(badge).to_have_attribute(
+        "title", f"crash.1: exit code 1; respawn in 60.0s (last exits: 1) · {next_try}")
+    page.get_by_role("link", name="crash", exact=True).click()
+    expect(page.locator(".detail")).to_have_text(
+        f"crash.1: exit code 1; respawn in 60.0s (last exits: 1) · {next_try}")

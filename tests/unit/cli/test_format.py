@@ -40,6 +40,19 @@ def test_no_colour_unless_asked() -> None:
     assert fmt.paint_state("active", False) == "active"
     assert fmt.paint_state("active", True) == "\x1b[32mactive\x1b[0m"
     assert fmt.paint_state("unknown-state", True) == "unknown-state"
+    assert fmt.paint_state("backoff, retry in 3s", True) == "\x1b[33mbackoff, retry in 3s\x1b[0m"
+
+
+def test_a_parked_watcher_says_when_it_is_tried_next() -> None:
+    crash = {"name": "crash", "state": "backoff", "retry_at": time.time() + 12.9,
+             "running": 0, "numprocesses": 1, "detail": "crash.1: exit code 1",
+             "processes": []}
+    assert fmt.watcher_state(crash) == "backoff, retry in 12s"
+    assert fmt.watcher_state({**crash, "retry_at": time.time() - 1}) == "backoff, retry in 0s"
+    assert fmt.watcher_state({**crash, "retry_at": None, "state": "failed"}) == "failed"
+    assert fmt.watcher_state({"state": "active"}) == "active"  # an older controller
+    assert "crash    backoff, retry in 12s      0/1" in fmt.status({"watchers": [crash]})
+    assert fmt.watcher(crash).startswith("crash: backoff, retry in 12s (0/1 running)")
 
 
 @pytest.mark.parametrize(("seconds", "text"), [

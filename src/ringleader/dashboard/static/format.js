@@ -58,3 +58,10 @@ export function lastExit(process) {
   const history = process.exit_history || [];
   return history.length ? exitText(history[history.length - 1]) : "–";
 }
+
+// Why a watcher is parked (failed, flapping, backoff) and when it is tried next.
+export function parkedText(info) {
+  const at = info.retry_at;
+  const next = typeof at === "number" ? `next try at ${clock(at).slice(0, 8)}` : "";
+  return [info.detail || "", next].filter(Boolean).join(" · ");
+}

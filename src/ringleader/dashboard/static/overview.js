@@ -2,7 +2,7 @@
 // sparkline; a filter; start/stop/scale for operators, add for admins.
 
 import { button, h, setText } from "./dom.js";
-import { bytes, percent } from "./format.js";
+import { bytes, parkedText, percent } from "./format.js";
 import { drawSparkline, sparkline } from "./sparkline.js";
 import { badge, can, heading, num, perform, setBadge, table } from "./ui.js";
 
@@ -86,7 +86,7 @@ export function overviewView(ctx) {
       previous = row.tr;
       row.info = info;
       setBadge(row.cells.state, info.state);
-      row.cells.state.title = info.detail || "";
+      row.cells.state.title = parkedText(info);
       setText(row.cells.running, `${info.running}/${info.numprocesses}`);
       setText(row.cells.restarts, info.processes.reduce((n, p) => n + p.restarts, 0));
     }

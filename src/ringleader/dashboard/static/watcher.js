@@ -3,7 +3,7 @@
 // `set` of an option and removal.
 
 import { button, h, replace, setText } from "./dom.js";
-import { bytes, duration, lastExit, percent } from "./format.js";
+import { bytes, duration, lastExit, parkedText, percent } from "./format.js";
 import {
   badge, can, heading, num, parseValue, perform, setBadge, shown, table,
 } from "./ui.js";
@@ -114,8 +114,9 @@ export function watcherView(ctx, name) {
   function renderWatcher(info) {
     missing.hidden = true;
     setBadge(state, info.state);
-    detail.hidden = !info.detail;
-    setText(detail, info.detail || "");
+    const why = parkedText(info);
+    detail.hidden = !why;
+    setText(detail, why);
     const seen = new Set();
     let previous = null;
     for (const p of info.processes) {
