@@ -5,7 +5,10 @@ While such a watcher is stopped, the loop watches its listening sockets (``add_r
 a pending connection, or a datagram, makes one readable; nothing is accepted here, the
 workers accept it once started); the first readiness starts the watcher. It is armed again
 whenever the watcher stops (as circus does: a stopped on-demand watcher comes back with the
-next connection), never while the controller itself stops.
+next connection), never while the controller itself stops. A start that never got going
+(its before_start hook refused, a required watcher is not running) arms it again too, when
+the watcher's respawn policy says (the connection that asked is still waiting: re-armed at
+once, it would start it again at once, and again); a give-up leaves it to an operator.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from ringleader.config.model import WatcherConfig
 from ringleader.lifecycle.events import Event, EventBus, WatcherChanged
+from ringleader.policy.respawn import RespawnPolicy, make_policy
 
 if TYPE_CHECKING:
     from ringleader.features.sockets import SocketSet
@@ -28,8 +32,8 @@ class OnDemand:
     """One per arbiter; idle (no bus listener, no reader) until an on-demand watcher
     comes."""
 
-    __slots__ = ("_bus", "_configs", "_fds", "_loop", "_sockets", "_start", "_tasks",
-                 "_unsubscribe", "closed")
+    __slots__ = ("_bus", "_configs", "_fds", "_going", "_loop", "_policies", "_retries",
+                 "_sockets", "_start", "_tasks", "_unsubscribe", "closed")
 
     def __init__(self, bus: EventBus, start: Callable[[str], Coroutine[Any, Any, None]]) -> None:
         self._bus = bus
@@ -40,6 +44,10 @@ class OnDemand:
         self._configs: dict[str, WatcherConfig] = {}  # the on-demand watchers, by name
         self._fds: dict[int, set[str]] = {}  # socket fd -> armed watchers waiting on it
         self._tasks: set[asyncio.Task[None]] = set()
+        # Starts refused before the watcher got going: when to arm it again.
+        self._policies: dict[str, RespawnPolicy] = {}
+        self._retries: dict[str, asyncio.TimerHandle] = {}
+        self._going: set[str] = set()  # watchers that reached "starting" since asked
         self.closed = False
 
     def track(self, config: WatcherConfig, loop: asyncio.AbstractEventLoop,
@@ -59,6 +67,7 @@ class OnDemand:
     def forget(self, name: str) -> None:
         self.disarm(name)
         self._configs.pop(name, None)
+        self._policies.pop(name, None)
 
     def arm(self, name: str) -> None:
         config = self._configs.get(name)
@@ -71,6 +80,9 @@ class OnDemand:
             waiting.add(name)
 
     def disarm(self, name: str) -> None:
+        retry = self._retries.pop(name, None)
+        if retry is not None:
+            retry.cancel()
         for fd, waiting in list(self._fds.items()):
             waiting.discard(name)
             if not waiting and self._loop is not None:
@@ -83,6 +95,8 @@ class OnDemand:
             return
         if event.action == "starting":
             self.disarm(event.watcher)
+            self._going.add(event.watcher)
+            self._policies.pop(event.watcher, None)  # it got going: the history is over
         elif event.action == "stopped":
             self.arm(event.watcher)
 
@@ -92,14 +106,43 @@ class OnDemand:
             self.disarm(name)
             log.info("watcher %s: a connection is waiting on its socket: starting it "
                      "(on_demand)", name)
-            task = self._loop.create_task(self._start(name))
+            task = self._loop.create_task(self._start_asked(name))
             self._tasks.add(task)
-            task.add_done_callback(self._done)
+            task.add_done_callback(self._tasks.discard)
 
-    def _done(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("on-demand start failed: %s", task.exception())
+    async def _start_asked(self, name: str) -> None:
+        self._going.discard(name)
+        try:
+            await self._start(name)
+        except Exception as exc:  # any failure: logged, and maybe tried again
+            log.error("watcher %s: on-demand start failed: %s", name, exc)
+            if name not in self._going:
+                # Refused before it got going: nothing else arms it again. (Once going,
+                # the watcher is active and its processes are with the respawn policy,
+                # or it was stopped meanwhile, which armed it.)
+                self._arm_later(name)
+
+    def _arm_later(self, name: str) -> None:
+        config = self._configs.get(name)
+        if config is None or self.closed or self._loop is None:
+            return
+        policy = self._policies.get(name)
+        if policy is None:
+            policy = self._policies[name] = make_policy(config.flapping, config.backoff)
+        decision = policy.on_spawn_failure(self._loop.time(), "start refused")
+        if decision.action == "give_up":
+            log.error("watcher %s: %s: not armed again (start it to try again)", name,
+                      decision.reason)
+        elif decision.delay > 0:
+            log.warning("watcher %s: %s: armed again then (on_demand)", name,
+                        decision.reason)
+            self._retries[name] = self._loop.call_later(decision.delay, self._rearm, name)
+        else:
+            self.arm(name)  # its reader fires from the loop, never from here
+
+    def _rearm(self, name: str) -> None:
+        self._retries.pop(name, None)
+        self.arm(name)
 
     async def close(self) -> None:
         self.closed = True
@@ -109,6 +152,7 @@ class OnDemand:
         for name in list(self._configs):
             self.disarm(name)
         self._configs.clear()
+        self._policies.clear()
         for task in list(self._tasks):
             task.cancel()
         if self._tasks:
