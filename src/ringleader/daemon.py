@@ -94,7 +94,9 @@ class Daemon:
         self._unix_inode: tuple[int, int] | None = None
         # supervisord's XML-RPC for event listeners, opened only when there are listeners
         self._listener_rpc: ListenerRpcServer | None = None
+        self._listener_serving: asyncio.Task[None] | None = None
         self._has_listeners = any(w.events for w in restored.config.watchers)
+        self.arbiter.supervisor_url = self._listener_url
 
     async def _open_api(self) -> None:
         """Load the HTTP server and serve the control socket (bound already, unless there
@@ -120,22 +122,31 @@ class Daemon:
             gc.enable()
 
     async def _open_listener_rpc(self) -> None:
-        """The event listeners' SUPERVISOR_SERVER_URL (api.supervisor_socket); without it
-        (it cannot be bound) they run with an empty one, as before."""
-        if self._listener_rpc is not None:
-            return
-        from ringleader.api.commands import Commands
-        from ringleader.api.supervisor_socket import ListenerRpcServer, listener_socket_path
+        """Open the listeners' XML-RPC socket before the listeners start (at start, at a
+        reload that brings some)."""
+        self._listener_url()
+        if self._listener_serving is not None:
+            await self._listener_serving
 
-        server = ListenerRpcServer(listener_socket_path(self.socket_path), self.arbiter,
-                                   Commands(self.arbiter, self, self.cluster), self.audit)
-        try:
-            await server.start()
-        except (OSError, RingleaderError) as exc:
-            log.error("event listeners get no XML-RPC interface: %s", exc)
-            return
-        self._listener_rpc = server
-        self.arbiter.supervisor_url = server.url
+    def _listener_url(self) -> str:
+        """The event listeners' SUPERVISOR_SERVER_URL (api.supervisor_socket), asked at
+        each listener's spawn: opened at the first need, also for one added at run time
+        (bound at once, so the URL works at once; served from the loop). Without it (it
+        cannot be bound) they run with an empty one, as supervisord's would."""
+        if self._listener_rpc is None:
+            from ringleader.api.commands import Commands
+            from ringleader.api.supervisor_socket import ListenerRpcServer, listener_socket_path
+
+            server = ListenerRpcServer(listener_socket_path(self.socket_path), self.arbiter,
+                                       Commands(self.arbiter, self, self.cluster), self.audit)
+            try:
+                server.bind()
+            except (OSError, RingleaderError) as exc:
+                log.error("event listeners get no XML-RPC interface: %s", exc)
+                return ""
+            self._listener_rpc = server
+            self._listener_serving = asyncio.get_running_loop().create_task(server.serve())
+        return self._listener_rpc.url
 
     def _serve_api_soon(self) -> asyncio.Task[None]:
         """Open the API now (in a task) unless it is opening or open."""

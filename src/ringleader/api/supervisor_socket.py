@@ -71,6 +71,7 @@ class ListenerRpcServer:
         self._server: asyncio.AbstractServer | None = None
         self._connections: dict[asyncio.Task[None], Connection] = {}
         self._inode: tuple[int, int] | None = None
+        self._sock: socket.socket | None = None  # bound, not yet served
 
     @property
     def url(self) -> str:
@@ -78,11 +79,22 @@ class ListenerRpcServer:
 
     async def start(self) -> None:
         """Bind (ListenerError when it cannot) and serve."""
+        self.bind()
+        await self.serve()
+
+    def bind(self) -> None:
+        """Bind and listen (ListenerError when it cannot): the URL works from now on, its
+        clients waiting in the backlog until `serve`."""
         prepare_unix_path(self.path, shared=False)
-        sock = bind_unix(self.path, 0o600)
+        self._sock = bind_unix(self.path, 0o600)
         st = os.stat(self.path)
         self._inode = (st.st_dev, st.st_ino)
         self.give_to_listeners()
+
+    async def serve(self) -> None:
+        sock, self._sock = self._sock, None
+        if sock is None:
+            return  # stopped meanwhile
         self._server = await asyncio.start_unix_server(self._serve, sock=sock,
                                                        limit=LIMITS.max_header_bytes)
         log.info("supervisor XML-RPC for event listeners on unix:%s", self.path)
@@ -121,6 +133,9 @@ class ListenerRpcServer:
             self._connections.pop(task, None)
 
     async def stop(self) -> None:
+        if self._sock is not None:  # bound, never served
+            self._sock.close()
+            self._sock = None
         if self._server is not None:
             self._server.close()
             self._server = None

@@ -7,7 +7,7 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -102,8 +102,9 @@ class Arbiter(Queries):
         # circus on_demand: started by the first connection to their sockets
         self._on_demand = OnDemand(self.bus, self.start_watcher)
         self._events: EventHub | None = None
-        # The listeners' XML-RPC socket (api.supervisor_socket), set by its opener
-        self.supervisor_url = ""
+        # The listeners' XML-RPC socket's URL (api.supervisor_socket), asked at each
+        # listener's spawn: the daemon opens the socket at the first need
+        self.supervisor_url: Callable[[], str] = lambda: ""
 
     @property
     def sampler(self) -> StatsSampler:
@@ -166,7 +167,7 @@ class Arbiter(Queries):
                                   cgroup_instance=cgroup_instance(self._configs),
                                   config_dir=os.path.dirname(os.path.abspath(self.source))
                                   if self.source else None, event_hub=self._event_hub,
-                                  supervisor_url=lambda: self.supervisor_url)
+                                  supervisor_url=lambda: self.supervisor_url())
         self._stopping = False
         self._unsubscribe_requires = self.bus.subscribe(self._on_event_for_requires)
         for cfg in self._configs:

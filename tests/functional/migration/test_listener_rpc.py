@@ -128,7 +128,7 @@ def _serve(folder: Path, check: Callable[[ListenerRpcServer, Arbiter], Any], *,
         ])
         server = ListenerRpcServer(str(folder / "rl.sock.listeners"), arbiter,
                                    Commands(arbiter, _Controller()), None)
-        arbiter.supervisor_url = server.url
+        arbiter.supervisor_url = lambda: server.url
         async with arbiter:
             await server.start()
             try:
