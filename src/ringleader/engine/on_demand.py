@@ -68,6 +68,7 @@ class OnDemand:
         self.disarm(name)
         self._configs.pop(name, None)
         self._policies.pop(name, None)
+        self._going.discard(name)
 
     def arm(self, name: str) -> None:
         config = self._configs.get(name)
