@@ -5,10 +5,10 @@ While such a watcher is stopped, the loop watches its listening sockets (``add_r
 a pending connection, or a datagram, makes one readable; nothing is accepted here, the
 workers accept it once started); the first readiness starts the watcher. It is armed again
 whenever the watcher stops (as circus does: a stopped on-demand watcher comes back with the
-next connection), never while the controller itself stops. A start that never got going
-(its before_start hook refused) arms it again too, when
-the watcher's respawn policy says (the connection that asked is still waiting: re-armed at
-once, it would start it again at once, and again); a give-up leaves it to an operator.
+next connection), never while the controller itself stops. A start its before_start hook
+refused arms it again too, when the watcher's respawn policy says (the connection that
+asked is still waiting: re-armed at once, it would start it again at once, and again); a
+give-up leaves it to an operator.
 """
 
 from __future__ import annotations
