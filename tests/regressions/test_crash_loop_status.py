@@ -74,19 +74,20 @@ def test_a_parked_watcher_shows_why_and_when_it_retries(
 
 def test_a_crash_loop_with_the_default_policy_shows_backoff(
         tmp_path: Path, start_controller: StartController) -> None:
-    """`cmd = "false"` and nothing else: a few immediate respawns, then growing delays."""
+    """`cmd = "false"` and nothing else: a few immediate respawns, then growing delays,
+    shown as they come (the console's side is the test above's)."""
     ctl = _start(tmp_path, start_controller, "")
+    seen: list[dict[str, Any]] = []
 
     def backing_off() -> bool:
-        # a delay long enough (3.2 s, the 6th) that the CLI below finds it still parked
         info = _watcher(ctl)
-        return info["state"] == "backoff" and info["retry_at"] - time.time() > 2.5
+        seen.append(info)  # the last one is kept
+        return info["state"] == "backoff" and info["retry_at"] - time.time() > 1.0
 
     wait_until_sync(backing_off, timeout=DEADLINE, interval=0.05,
                     what="the watcher shown as backoff")
-    done = ctl.cli("status")
-    assert done.returncode == EXIT_DEGRADED, (done.stdout, done.stderr)
-    assert "active" not in done.stdout, done.stdout
+    info = seen[-1]
+    assert info["running"] == 0 and "respawn in" in info["detail"], info
 
 
 def test_a_watcher_whose_process_runs_is_active(
