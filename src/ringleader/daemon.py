@@ -129,10 +129,9 @@ class Daemon:
             await self._listener_serving
 
     def _listener_url(self) -> str:
-        """The event listeners' SUPERVISOR_SERVER_URL (api.supervisor_socket), asked at
-        each listener's spawn: opened at the first need, also for one added at run time
-        (bound at once, so the URL works at once; served from the loop). Without it (it
-        cannot be bound) they run with an empty one, as supervisord's would."""
+        """The event listeners' SUPERVISOR_SERVER_URL (api.supervisor_socket), asked at each
+        listener's spawn: opened at the first need, also for one added at run time (bound
+        at once: the URL works at once, served from the loop); empty if it cannot be bound."""
         if self._listener_rpc is None:
             from ringleader.api.commands import Commands
             from ringleader.api.supervisor_socket import ListenerRpcServer, listener_socket_path
@@ -146,6 +145,7 @@ class Daemon:
                 return ""
             self._listener_rpc = server
             self._listener_serving = asyncio.get_running_loop().create_task(server.serve())
+        self._listener_rpc.give_to_listeners()  # this one may run as another user
         return self._listener_rpc.url
 
     def _serve_api_soon(self) -> asyncio.Task[None]:

@@ -11,7 +11,15 @@ from pathlib import Path
 
 from ringleader.testing import wait_until_sync
 
-from .conftest import DEADLINE, StartController, http_unix, request, write_config
+from .conftest import (
+    DEADLINE,
+    NOBODY,
+    StartController,
+    http_unix,
+    needs_root,
+    request,
+    write_config,
+)
 
 GET_STATE = (b"<?xml version='1.0'?><methodCall><methodName>supervisor.getState"
              b"</methodName><params></params></methodCall>")
@@ -56,3 +64,23 @@ events = ["TICK_60"]
     ctl = start_controller(config)
     ctl.wait_active()
     assert _url(url_file) == f"unix://{ctl.socket_path}.listeners"
+
+
+@needs_root
+def test_a_listener_added_as_another_user_is_given_the_socket(
+        tmp_path: Path, start_controller: StartController) -> None:
+    """The socket goes to the listeners' user when they all run as one other user: also
+    when that user's listener comes at run time, next to one running as ours."""
+    ctl = start_controller(write_config(tmp_path, """
+[watchers.ours]
+cmd = "sleep 600"
+events = ["TICK_60"]
+"""))
+    ctl.wait_active()
+    rpc_socket = Path(f"{ctl.socket_path}.listeners")
+    assert rpc_socket.stat().st_uid == 0
+    body = json.dumps({"name": "theirs", "cmd": "sleep 600", "start": True,
+                       "options": {"events": ["TICK_60"], "uid": NOBODY}}).encode()
+    answer = ctl.raw(request("POST", "/v1/watchers", body), timeout=DEADLINE)
+    assert answer.status == 201, answer.body
+    assert rpc_socket.stat().st_uid == NOBODY

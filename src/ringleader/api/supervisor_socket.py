@@ -72,6 +72,7 @@ class ListenerRpcServer:
         self._connections: dict[asyncio.Task[None], Connection] = {}
         self._inode: tuple[int, int] | None = None
         self._sock: socket.socket | None = None  # bound, not yet served
+        self._owner: int | None = None  # whom give_to_listeners gave the socket
 
     @property
     def url(self) -> str:
@@ -104,6 +105,9 @@ class ListenerRpcServer:
         (else ours: root and we may always connect)."""
         others = self._peers.listener_uids() - {0, os.getuid()}
         owner = next(iter(others)) if len(others) == 1 else os.getuid()
+        if owner == self._owner:
+            return  # asked at each listener's spawn: said and done once
+        self._owner = owner
         if len(others) > 1:
             log.warning("event listeners run as several users: only root and %d can reach "
                         "unix:%s", os.getuid(), self.path)
