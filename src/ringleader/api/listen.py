@@ -148,7 +148,7 @@ def _listening(directory: str, dfd: int, temp: str, mode: int, path: str) -> soc
     old = os.umask(0o177)  # never, even for an instant, looser than 0600
     try:
         sock.bind(where)
-        os.chmod(temp, mode, dir_fd=dfd, follow_symlinks=False)
+        os.chmod(temp, mode, dir_fd=dfd)  # just made by bind(), in a folder checked
         sock.listen(128)
     except OSError as exc:
         sock.close()
@@ -199,5 +199,5 @@ def _is_alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True  # another user's
+        pass  # another user's
     return True
