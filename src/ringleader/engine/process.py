@@ -94,13 +94,9 @@ class Process:
         return self._services.clock() - self.started_at if self.is_alive else 0.0
 
     def retry_in(self) -> float | None:
-        """Seconds until the respawn policy's delayed retry of a parked slot (backoff,
-        flapping); None when none is due (an immediate respawn is no wait)."""
-        timer = self._timer
-        if self.state not in (PS.BACKOFF, PS.FLAPPING) or \
-                not isinstance(timer, asyncio.TimerHandle) or timer.cancelled():
-            return None
-        return max(0.0, timer.when() - self._services.loop.time())
+        """Seconds to a parked slot's delayed retry (backoff, flapping; call_soon's: none)."""
+        t = self._timer if self.state in (PS.BACKOFF, PS.FLAPPING) else None
+        return t.when() - self._services.loop.time() if isinstance(t, asyncio.TimerHandle) else None
 
     def _transition(self, new: ProcessState, reason: str = "") -> None:
         old = self.state
@@ -161,8 +157,7 @@ class Process:
         if cfg.readiness != "warmup":
             # Ready when it says so (sd_notify) or passes its health check: mark_ready.
             if cfg.ready_timeout > 0:
-                self._timer = services.loop.call_later(cfg.ready_timeout, self._not_ready,
-                                                       pid)
+                self._timer = services.loop.call_later(cfg.ready_timeout, self._not_ready, pid)
         elif max(cfg.warmup_delay, cfg.start_secs) > 0:
             # running once warm, and (start_secs) once it has stayed up that long
             self._timer = services.loop.call_later(max(cfg.warmup_delay, cfg.start_secs),
@@ -227,9 +222,8 @@ class Process:
 
     async def _restart_for(self, pid: int, reason: str,
                            failure: Callable[[], Decision] | None = None) -> None:
-        """Stop process `pid`, then spawn again: at once (a planned recycle), or as the
-        respawn policy decides when the restart is for a `failure` (it then counts in
-        `restarts`). Nothing if `pid` died meanwhile (its exit went to the policy)."""
+        """Stop process `pid`, then spawn again: at once (a recycle), or as the respawn policy
+        decides for a `failure` (counted in `restarts`); not if `pid` died meanwhile."""
         if self.pid != pid or not self.is_alive:
             return
         await self.stop(reason=reason)
@@ -358,10 +352,7 @@ class Process:
         if self.pid is None or not self.is_alive:
             return False
         with contextlib.suppress(ProcessLookupError):
-            if children:
-                os.killpg(self.pid, signum)
-            else:
-                os.kill(self.pid, signum)
+            (os.killpg if children else os.kill)(self.pid, signum)
         return True
 
     async def stop(self, reason: str = "stop requested") -> None:
