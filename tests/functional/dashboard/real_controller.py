@@ -100,8 +100,11 @@ hash = "{hash_token(token)}"
         except (ApiError, Unreachable):
             return False
         ready = {line["wid"] for line in lines if line["line"].startswith("ready")}
-        return all(w["running"] == w["numprocesses"] for w in status["watchers"]) \
-            and len(ready) == status["watchers"][0]["numprocesses"]
+        # With a TCP listener the API answers before the watchers exist: none yet is
+        # not "all running".
+        watchers = status["watchers"]
+        return bool(watchers) and all(w["running"] == w["numprocesses"] for w in watchers) \
+            and len(ready) == watchers[0]["numprocesses"]
 
     # -- the console's side -------------------------------------------------------------
     def call(self, op: str, **kwargs: Any) -> Any:
