@@ -107,8 +107,24 @@ TOKEN = Option(("--token",), "token", "bearer token (default: $RINGLEADER_TOKEN)
 CAFILE = Option(("--cafile",), "cafile", "CA bundle to verify an https controller", "PATH")
 CERTFILE = Option(("--certfile",), "certfile", "client certificate (https)", "PATH")
 KEYFILE = Option(("--keyfile",), "keyfile", "client certificate's key (https)", "PATH")
+MAX_TIMEOUT = 1e9  # seconds: beyond, sockets and select() refuse it (time_t)
+
+
+def seconds(text: str) -> float:
+    """--timeout's type: a number of seconds (0: the command's default). A negative,
+    infinite or NaN one would reach the socket as a traceback."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid float value: {text!r}") from None
+    if not 0 <= value <= MAX_TIMEOUT:  # NaN fails this too
+        raise argparse.ArgumentTypeError(f"expected 0 to {MAX_TIMEOUT:g} seconds, got "
+                                         f"{text!r}")
+    return value
+
+
 TIMEOUT = Option(("--timeout",), "timeout",
-                 "give up waiting for the controller after this long", "SECONDS", float)
+                 "give up waiting for the controller after this long", "SECONDS", seconds)
 COLOR = Option(("--color",), "color", "colour the output: auto (on a terminal, unless "
                "$NO_COLOR; $FORCE_COLOR forces it), always or never", "WHEN",
                choices=COLOR_CHOICES)

@@ -167,7 +167,7 @@ TABLE: tuple[Command, ...] = (
     Command("completion", "print a shell completion script", completion_args,
             "ringleader.cli.completion:cmd_completion"),
     Command("help", "explain a command (or list them all)", help_args,
-            "ringleader.cli.main:cmd_help"),
+            "ringleader.cli.dispatch:cmd_help"),
     Command("man", "print the manual page (roff)", man_args,
             "ringleader.cli.manpage:cmd_man"),
 )

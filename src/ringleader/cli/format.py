@@ -6,7 +6,6 @@ console pays nothing for them. `color=True` adds ANSI colours (the caller decide
 
 from __future__ import annotations
 
-import json
 import time
 
 TYPE_CHECKING = False  # not typing's: importing typing costs ~5 ms of the console's start-up
@@ -109,6 +108,8 @@ def value(v: Any) -> str:
     if v is None:
         return "-"
     if isinstance(v, list | dict):
+        import json  # not at the top: it imports re, ~4 ms of every console command
+
         return json.dumps(v, sort_keys=True)
     return str(v)
 

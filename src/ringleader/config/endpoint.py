@@ -7,14 +7,16 @@ the rules below (which file is TOML, how includes are found, how an endpoint val
 resolves, the default next to the config), so that they cannot disagree;
 tests/unit/config/test_endpoint.py checks that they agree on every fixture config.
 
-Stdlib only, and nothing imported that the console does not need: tomllib only for a TOML
-file that names an endpoint or an include (its import compiles regular expressions: ~10 ms).
+Stdlib only, and nothing imported that the console does not need: a TOML file that names
+an endpoint or an include is read by ``config.endpoint_toml`` (no import), and by tomllib
+(its import compiles regular expressions: ~5 ms) only where that reader is not sure.
 """
 
 from __future__ import annotations
 
 import os
 
+from ringleader.config.endpoint_toml import controller_table
 from ringleader.config.places import default_socket
 
 TYPE_CHECKING = False  # not typing's: the console imports this module
@@ -197,15 +199,17 @@ def _read_toml(path: str, display: str, text: str, found: _Found) -> list[str]:
     # hides a key behind a \u escape) needs no parse.
     if not any(word in text for word in ("endpoint", "include", "\\u", "\\U")):
         return []
-    import tomllib
+    ctrl = controller_table(text)  # None: not plain enough to be sure without tomllib
+    if ctrl is None:
+        import tomllib
 
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise EndpointError(f"{display}: TOML syntax error: {exc}") from None
-    ctrl = data.get("ringleader")
-    return _take(ctrl if isinstance(ctrl, dict) else {}, path, f"{display}: [ringleader]",
-                 False, found)
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise EndpointError(f"{display}: TOML syntax error: {exc}") from None
+        table = data.get("ringleader")
+        ctrl = table if isinstance(table, dict) else {}
+    return _take(ctrl, path, f"{display}: [ringleader]", False, found)
 
 
 def _read_ini(path: str, display: str, text: str, found: _Found) -> list[str]:
