@@ -96,7 +96,7 @@ HANDED_OVER = [
     ["status", "--timeout", ".5"],
     ["status", "--timeout", " 5"],
     ["status", "--timeout", "5_0"],
-    ["status", "--timeout", "١"],  # an Arabic-Indic digit: float() takes it, not here
+    ["status", "--timeout", "\u0661"],  # an Arabic-Indic 1: float() takes it, not here
     ["status", "--timeout", "2000000000"],
     ["status", "--color", "sometimes"],
     ["status", "--color", ""],

@@ -144,5 +144,5 @@ def test_the_console_imports_neither_msgspec_nor_the_loader(tmp_path: Path) -> N
                          check=True, timeout=30).stdout.splitlines()
     assert out[0].startswith("unix:/")
     assert out[1] == str(["ringleader.config", "ringleader.config.endpoint",
-                          "ringleader.config.endpoint_toml", "ringleader.config.ini_syntax", "ringleader.config.places",
-                          "ringleader.config.substitute"])
+                          "ringleader.config.endpoint_toml", "ringleader.config.ini_syntax",
+                          "ringleader.config.places", "ringleader.config.substitute"])
