@@ -159,3 +159,11 @@ def test_the_fast_table_agrees_with_the_command_table() -> None:
     assert flags == {**fast.VALUE_OPTIONS, **fast.FLAGS}
     assert fast.COLOR_CHOICES == arguments.COLOR_CHOICES
     assert fast.MAX_TIMEOUT == arguments.MAX_TIMEOUT
+
+
+@pytest.mark.parametrize("value", ["-1", "nan", "inf", "-inf", "1e10", "x", ""])
+def test_a_timeout_that_no_socket_takes_is_a_usage_error(value: str) -> None:
+    """It used to reach the socket and end in a traceback (ValueError, OverflowError)."""
+    with pytest.raises(UsageError, match=r"argument --timeout: (expected 0 to|invalid float)"):
+        argparse_vars(["status", f"--timeout={value}"])
+    assert argparse_vars(["status", "--timeout", "0"])["timeout"] == 0.0
