@@ -35,7 +35,7 @@ def controller_table(text: str) -> dict[str, object] | None:
         return None
     try:
         return _Reader(text).document()
-    except (_GiveUp, IndexError):  # IndexError: the text ended mid-construct
+    except (_GiveUp, IndexError, RecursionError):  # IndexError: it ended mid-construct
         return None
 
 
