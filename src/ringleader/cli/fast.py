@@ -3,7 +3,7 @@ line by hand.
 
 argparse (with re, gettext, locale) costs ~5 ms of a command that, with Python's own
 start-up, should take ~15. So the plain forms are read here:
-``ringleader [OPTION...] status|list [NAME] [OPTION...]``, each OPTION one of the
+``ringleader [OPTION...] status|list [OPTION...] [NAME] [OPTION...]``, each OPTION one of the
 controller options (`-e`, `-c`, `--json`, `--timeout`, ...) as two words (`-e X`), as one
 (`--endpoint=X`), or a flag. Anything else (--help, an abbreviation, `-eX`, `--`, a value
 that starts with `-`, a second NAME, an unknown option, another command) returns None:
@@ -79,10 +79,10 @@ def read_fast(argv: Sequence[str]) -> FastArgs | None:
                 if word not in COMMANDS:
                     return None
                 command = word
-            elif name is None and not after:
+            elif name is None:
                 name = word
             else:
-                return None  # a second NAME, or NAME after an option: argparse decides
+                return None  # a second NAME: argparse says what is wrong
             continue
         flag, eq, inline = word.partition("=")
         if word in FLAGS:

@@ -64,6 +64,7 @@ def test_the_fast_path_prints_what_the_full_path_prints(
         (("status", "-c", config, "--json"), 4),
         (("--json", "-c", config, "status"), 4),
         (("status", "fine", "-c", config), 0),
+        (("status", "-c", config, "crash"), 4),
         (("status", "fine", "--json", "-c", config), 0),
         (("status", "crash", "-c", config), 4),
         (("status", "f*", "-c", config), 0),

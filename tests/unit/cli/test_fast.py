@@ -35,6 +35,9 @@ ACCEPTED = [
     ["status", "web:*"],
     ["status", "-c", "r.toml"],
     ["-c", "r.toml", "status", "web", "--json"],
+    ["status", "--config", "r.toml", "web"],
+    ["status", "--json", "web", "-e", "unix:/x"],
+    ["status", "-e", "", ""],
     ["status", "web", "-c", "r.toml"],
     ["-c", "r.toml", "status"],
     ["-e", "unix:/x.sock", "status", "web"],
@@ -73,8 +76,6 @@ HANDED_OVER = [
     ["--version", "status"],
     ["help", "status"],
     ["status", "a", "b"],
-    ["status", "--json", "web"],  # NAME after an option: argparse decides
-    ["status", "--config", "r.toml", "web"],
     ["status", "--"],
     ["--", "status"],
     ["status", "--", "web"],
