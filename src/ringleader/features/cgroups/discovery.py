@@ -1,33 +1,29 @@
-"""What this host offers for cgroups, probed once (mounts do not change under a
-controller), and the names that keep two controllers' cgroups apart."""
+"""What this host offers for cgroups, and the names that keep two controllers' cgroups
+apart. Nothing is kept here between calls: the host is probed when asked (a read of
+/proc/self/mountinfo, once per watcher's cgroup at its start), and an instance name is
+the controller's pid with a random number."""
 
 from __future__ import annotations
 
-import itertools
 import os
 
 from ringleader.features.cgroups.fs import Host
 
 __all__ = ["detect", "host", "new_instance"]
 
-_instances = itertools.count(1)
-_host: Host | None = None
-
 
 def new_instance() -> str:
-    """A name for one controller's cgroups, unique among live controllers."""
-    return f"{os.getpid()}-{next(_instances)}"
+    """A name for one controller's cgroups, unique among live controllers: its pid (which
+    the sweep checks for life) and a random number (two Arbiters in one process get two)."""
+    return f"{os.getpid()}-{int.from_bytes(os.urandom(4), 'big')}"
 
 
-def host(refresh: bool = False) -> Host:
-    """What this host offers (probed once: mounts do not change under a controller)."""
-    global _host
-    if _host is None or refresh:
-        try:
-            _host = Host.probe()
-        except OSError:
-            _host = Host()
-    return _host
+def host() -> Host:
+    """What this host offers, probed now."""
+    try:
+        return Host.probe()
+    except OSError:
+        return Host()
 
 
 def detect() -> str:
