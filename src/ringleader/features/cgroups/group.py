@@ -285,13 +285,15 @@ class Cgroup:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         if self._has_kill_file():
-            # The kernel kills the whole group at once, racing no fork (Linux >= 5.14).
-            _write(os.path.join(self._track, "cgroup.kill"), "1")
-            await self._wait_empty(deadline, timeout, rekill=False)
+            # The kernel kills the whole group at once (Linux >= 5.14); written again
+            # while anything is left (a fork racing it survived once, under load).
+            kill = os.path.join(self._track, "cgroup.kill")
+            _write(kill, "1")
+            await self._wait_empty(deadline, timeout, again=lambda _: _write(kill, "1"))
             return
         freeze = self._freeze_files()
         if freeze is None:
-            await self._wait_empty(deadline, timeout, rekill=True)
+            await self._wait_empty(deadline, timeout, again=_kill_each)
             return
         # Frozen, nothing forks nor exits: the pids we read are complete and cannot be
         # recycled by unrelated processes before our kill lands.
@@ -304,7 +306,7 @@ class Cgroup:
                     os.kill(pid, signal.SIGKILL)
         finally:
             _write(file, thawed)
-        await self._wait_empty(deadline, timeout, rekill=False)
+        await self._wait_empty(deadline, timeout)
 
     def _has_kill_file(self) -> bool:
         return self.version == 2 and os.path.exists(os.path.join(self._track, "cgroup.kill"))
@@ -333,13 +335,12 @@ class Cgroup:
             delay = min(delay * 2, 0.05)
         return True
 
-    async def _wait_empty(self, deadline: float, timeout: float, *, rekill: bool) -> None:
+    async def _wait_empty(self, deadline: float, timeout: float, *,
+                          again: Callable[[list[int]], None] | None = None) -> None:
         def empty() -> bool:
             pids = self.pids()
-            if rekill:  # no freezer: keep killing what forked meanwhile
-                for pid in pids:
-                    with contextlib.suppress(ProcessLookupError):
-                        os.kill(pid, signal.SIGKILL)
+            if pids and again is not None:  # kill again what is left, or forked meanwhile
+                again(pids)
             return not pids
 
         if not await self._until(deadline, empty):
@@ -376,3 +377,10 @@ def _enable_v2(path: str, needed: set[str]) -> None:
                 if c in needed:
                     raise CgroupUnavailable(f"cannot enable {c} in {path}: "
                                             f"{exc.strerror}") from exc
+
+
+def _kill_each(pids: list[int]) -> None:
+    """No freezer, no cgroup.kill: SIGKILL to each process read from the cgroup."""
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
