@@ -23,7 +23,7 @@ from ringleader.cli.common import (
     error,
     json_error,
 )
-from ringleader.cli.fast import read_fast, run_fast
+from ringleader.cli.fast import FastArgs, read_fast, run_fast
 
 TYPE_CHECKING = False  # not typing's: importing typing costs ~5 ms of the console's start-up
 if TYPE_CHECKING:
@@ -38,8 +38,12 @@ def main(argv: Sequence[str] | None = None, *, fast: bool = True) -> int:
     """Run the command of `argv` (default: sys.argv); `fast=False` takes the argparse path
     for every form (the tests compare both)."""
     argv = sys.argv[1:] if argv is None else list(argv)
+    return _run(argv, read_fast(argv) if fast else None)
+
+
+def _run(argv: list[str], args: FastArgs | None) -> int:
+    """The fast path with `args` (read by read_fast), else the argparse path."""
     try:
-        args = read_fast(argv) if fast else None
         if args is not None:
             return run_fast(args)
         from ringleader.cli.dispatch import parse_and_run
@@ -62,9 +66,9 @@ def main(argv: Sequence[str] | None = None, *, fast: bool = True) -> int:
 
 def entry() -> None:
     argv = sys.argv[1:]
-    fast = read_fast(argv) is not None
-    code = main(argv)
-    if fast:
+    args = read_fast(argv)  # read once: it also says which exit to take
+    code = _run(argv, args)
+    if args is not None:
         _leave(code)
     sys.exit(code)
 
